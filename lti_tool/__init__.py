@@ -1,0 +1,62 @@
+"""Bottega: an LTI 1.3 tool that turns an LMS course into a learning community."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from lti_tool import models  # noqa: F401  (register every table with the metadata)
+from lti_tool.cli import register_cli
+from lti_tool.config import PROJECT_ROOT, load_settings
+from lti_tool.core.errors import register_error_handlers
+from lti_tool.core.i18n import select_locale
+from lti_tool.core.views import bp as core_bp
+from lti_tool.extensions import babel, db, migrate
+from lti_tool.lti.keys import KeyStore
+from lti_tool.lti.views import bp as lti_bp
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the WSGI app; ``test_config`` overrides environment settings."""
+    settings = load_settings(test_config)
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(settings.flask_config())
+    app.extensions["bottega_settings"] = settings
+    logging.basicConfig(level=logging.INFO)
+
+    if settings.proxy_count:
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
+        )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
+    babel.init_app(app, locale_selector=select_locale)
+
+    keys = KeyStore(settings.keys_dir)
+    keys.ensure()
+    keys.keys()  # parse once at start-up, not on the first request
+    app.extensions["bottega_keys"] = keys
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(lti_bp)
+    register_error_handlers(app)
+    register_cli(app)
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        return {"current_locale": str(get_locale() or "en")}
+
+    return app

@@ -1,0 +1,1 @@
+"""Community capabilities: one subpackage each (qa, groups, kudos, engagement, moderation)."""

@@ -1,0 +1,203 @@
+"""Configuration: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("development", "production", "test")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for http(s) URLs whose host is the loopback interface."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
+    key = env.get("SECRET_KEY", "")
+    if key:
+        return key
+    if production:
+        raise ConfigError(
+            "SECRET_KEY is not set. In production Bottega refuses to start without it: "
+            "set SECRET_KEY to a long random value shared by every worker "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
+    # Development: generate once and keep it, so sessions survive a restart.
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic and fails if another process won the race
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app uses, read once from the environment."""
+
+    env: str
+    instance_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    public_url: str | None
+    keys_dir: Path
+    proxy_count: int
+    demo: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def flask_config(self) -> dict[str, Any]:
+        """Settings in the shape Flask and its extensions read."""
+        engine: dict[str, Any] = {"pool_pre_ping": True}
+        if self.is_sqlite:
+            engine = {"connect_args": {"timeout": 30}}
+        cookie_secure = (
+            self.production or not self.public_url or self.public_url.startswith("https://")
+        )
+        return {
+            "BOTTEGA_ENV": self.env,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine,
+            "REDIS_URL": self.redis_url,
+            "PUBLIC_URL": self.public_url,
+            "KEYS_DIR": str(self.keys_dir),
+            "PROXY_COUNT": self.proxy_count,
+            "DEMO_MODE": self.demo,
+            "TESTING": self.env == "test",
+            "BABEL_DEFAULT_LOCALE": "en",
+            "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "lti_tool" / "translations"),
+            "LANGUAGES": ("en", "it"),
+            "JSON_SORT_KEYS": False,
+            # The tool lives in an LMS iframe: its cookie must cross sites.
+            "SESSION_COOKIE_NAME": "bottega_session",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "None" if cookie_secure else "Lax",
+            "SESSION_COOKIE_SECURE": cookie_secure,
+            **self.extra,
+        }
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from os.environ, then apply test or caller overrides."""
+    env: dict[str, str] = dict(os.environ)
+    overrides = dict(overrides or {})
+    for name in list(overrides):
+        if name in _ENV_NAMES:
+            value = overrides.pop(name)
+            env[name] = "" if value is None else str(value)
+
+    mode = env.get("BOTTEGA_ENV", "development").strip().lower() or "development"
+    if mode not in ENVIRONMENTS:
+        raise ConfigError(f"BOTTEGA_ENV must be one of {', '.join(ENVIRONMENTS)}, got {mode!r}")
+    production = mode == "production"
+
+    instance = Path(env.get("INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'bottega.sqlite3'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://") :]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    if database_url.startswith("sqlite:///"):
+        db_file = database_url[len("sqlite:///") :]
+        if db_file and db_file != ":memory:":
+            Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+
+    public_url = (env.get("PUBLIC_URL") or "").rstrip("/") or None
+    if public_url:
+        scheme = urlsplit(public_url).scheme
+        if scheme not in ("http", "https") or not urlsplit(public_url).hostname:
+            raise ConfigError(f"PUBLIC_URL must be an absolute http(s) URL, got {public_url!r}")
+        if production and scheme != "https" and not is_loopback_url(public_url):
+            raise ConfigError("PUBLIC_URL must use https in production")
+    elif production:
+        raise ConfigError(
+            "PUBLIC_URL is not set. In production set it to the https address LMSs reach "
+            "Bottega at (e.g. https://bottega.example.org)."
+        )
+
+    demo = _flag(env.get("BOTTEGA_DEMO"), default=False)
+    if production and demo:
+        raise ConfigError(
+            "BOTTEGA_DEMO cannot be on in production: the demo LMS is for development"
+        )
+
+    settings = Settings(
+        env=mode,
+        instance_path=instance,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        secret_key=_secret_key(env, instance, production),
+        public_url=public_url,
+        keys_dir=Path(env.get("KEYS_DIR") or PROJECT_ROOT / "keys").resolve(),
+        proxy_count=_int(env, "PROXY_COUNT", 0),
+        demo=demo,
+        extra=overrides,
+    )
+    if production and settings.is_sqlite:
+        log.warning(
+            "SQLite database in production: it serves one host only. "
+            "Use PostgreSQL (DATABASE_URL) for several workers or machines."
+        )
+    return settings
+
+
+_ENV_NAMES = frozenset(
+    {
+        "BOTTEGA_ENV",
+        "INSTANCE_PATH",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "PUBLIC_URL",
+        "KEYS_DIR",
+        "PROXY_COUNT",
+        "BOTTEGA_DEMO",
+    }
+)

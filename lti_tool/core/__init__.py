@@ -1,0 +1,1 @@
+"""Cross-cutting web plumbing: health check, error pages, locale selection."""

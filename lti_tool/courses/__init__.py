@@ -1,0 +1,1 @@
+"""The shared kernel: platforms (tenants), courses, members, enrolments and placements."""

@@ -1,0 +1,10 @@
+"""Imports every model module so Alembic and create_app see all tables."""
+
+from lti_tool.courses.models import (  # noqa: F401
+    Course,
+    Deployment,
+    Enrolment,
+    Member,
+    Placement,
+    Platform,
+)

@@ -1,0 +1,74 @@
+"""Refresh the message catalogues: extract, merge into each .po, report untranslated strings.
+
+Usage: python scripts/i18n.py [--check]   (--check exits 1 when an Italian string is missing)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "lti_tool" / "translations"
+POT = TRANSLATIONS / "messages.pot"
+
+
+def untranslated(po_path: Path) -> list[str]:
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle)
+    return [str(m.id) for m in catalog if m.id and (not m.string or (m.fuzzy and m.id))]
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    if not check:
+        bin_dir = Path(sys.executable).parent
+        subprocess.run(
+            [
+                bin_dir / "pybabel",
+                "-q",
+                "extract",
+                "-F",
+                "babel.cfg",
+                "-k",
+                "_l",
+                "--no-location",
+                "--omit-header",
+                "-o",
+                str(POT),
+                ".",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
+        subprocess.run(
+            [
+                bin_dir / "pybabel",
+                "-q",
+                "update",
+                "-N",
+                "--no-wrap",
+                "-i",
+                str(POT),
+                "-d",
+                str(TRANSLATIONS),
+            ],
+            cwd=ROOT,
+            check=True,
+        )
+    missing = {
+        p.parent.parent.name: untranslated(p) for p in TRANSLATIONS.glob("*/LC_MESSAGES/*.po")
+    }
+    status = 0
+    for lang, ids in missing.items():
+        for msgid in ids:
+            print(f"{lang}: untranslated: {msgid}")
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""`flask --app wsgi platform|keys ...`: round trips, --json, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
+
+from lti_tool.courses.models import Deployment, Platform
+from lti_tool.extensions import db
+
+MOODLE = [
+    "--issuer",
+    "https://moodle.example.org",
+    "--client-id",
+    "Bq3x9",
+    "--auth-login-url",
+    "https://moodle.example.org/mod/lti/auth.php",
+    "--auth-token-url",
+    "https://moodle.example.org/mod/lti/token.php",
+    "--key-set-url",
+    "https://moodle.example.org/mod/lti/certs.php",
+    "--deployment-id",
+    "1",
+    "--deployment-id",
+    "7",
+    "--name",
+    "Academy Moodle",
+]
+
+
+def _count(app: Flask) -> tuple[int, int]:
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count()).select_from(Platform)) or 0,
+            db.session.scalar(select(func.count()).select_from(Deployment)) or 0,
+        )
+
+
+def test_platform_add_then_list_round_trips_every_field(runner: FlaskCliRunner) -> None:
+    added = runner.invoke(args=["platform", "add", *MOODLE, "--json"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(args=["platform", "list", "--json"])
+    assert listed.exit_code == 0
+    [platform] = json.loads(listed.output)
+    assert platform == json.loads(added.output)
+    assert platform["issuer"] == "https://moodle.example.org"
+    assert platform["client_id"] == "Bq3x9"
+    assert platform["auth_login_url"] == "https://moodle.example.org/mod/lti/auth.php"
+    assert platform["auth_token_url"] == "https://moodle.example.org/mod/lti/token.php"
+    assert platform["key_set_url"] == "https://moodle.example.org/mod/lti/certs.php"
+    assert platform["deployment_ids"] == ["1", "7"]
+    assert platform["name"] == "Academy Moodle"
+    assert platform["status"] == "active"
+
+
+def test_platform_list_in_words(runner: FlaskCliRunner) -> None:
+    assert "No platform registered yet." in runner.invoke(args=["platform", "list"]).output
+    runner.invoke(args=["platform", "add", *MOODLE])
+    assert "client=Bq3x9" in runner.invoke(args=["platform", "list"]).output
+
+
+def _replace(args: list[str], option: str, value: str) -> list[str]:
+    out = list(args)
+    out[out.index(option) + 1] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (MOODLE[2:], "Missing option '--issuer'"),
+        (_replace(MOODLE, "--key-set-url", "moodle.example.org/certs"), "key set URL must be"),
+        (_replace(MOODLE, "--auth-login-url", "http://moodle.example.org/auth"), "must use https"),
+        (_replace(MOODLE, "--client-id", "  "), "client id must not be empty"),
+        ([*MOODLE, "--deployment-id", "1"], "deployment id is given twice"),
+        ([*MOODLE, "--colour", "red"], "No such option"),
+    ],
+)
+def test_invalid_input_exits_2_with_one_line_and_writes_nothing(
+    app: Flask, runner: FlaskCliRunner, args: list[str], message: str
+) -> None:
+    result = runner.invoke(args=["platform", "add", *args])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in result.output
+    assert _count(app) == (0, 0)
+
+
+def test_duplicate_registration_is_refused_and_nothing_changes(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    again = runner.invoke(args=["platform", "add", *_replace(MOODLE, "--name", "Other")])
+    assert again.exit_code == 2
+    assert "already registered" in again.output
+    assert _count(app) == (1, 2)
+
+
+def test_loopback_http_is_accepted_for_development(runner: FlaskCliRunner) -> None:
+    local = [
+        "--issuer",
+        "http://127.0.0.1:8001",
+        "--client-id",
+        "dev",
+        "--auth-login-url",
+        "http://127.0.0.1:8001/auth",
+        "--auth-token-url",
+        "http://localhost:8001/token",
+        "--key-set-url",
+        "http://127.0.0.1:8001/jwks",
+        "--deployment-id",
+        "1",
+    ]
+    assert runner.invoke(args=["platform", "add", *local]).exit_code == 0
+
+
+def test_every_command_has_help(runner: FlaskCliRunner) -> None:
+    for command in (
+        ["platform", "add"],
+        ["platform", "list"],
+        ["keys", "list"],
+        ["keys", "rotate"],
+        ["keys", "retire"],
+    ):
+        result = runner.invoke(args=[*command, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_keys_rotate_publishes_two_keys(tmp_path, keys_dir, database_url) -> None:  # type: ignore[no-untyped-def]
+    from lti_tool import create_app
+
+    from .conftest import base_config
+
+    app = create_app(base_config(tmp_path, tmp_path / "keys", DATABASE_URL=database_url))
+    runner = app.test_cli_runner()
+    before = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)
+    assert len(before) == 1 and before[0]["signing"]
+    rotated = json.loads(runner.invoke(args=["keys", "rotate", "--json"]).output)
+    after = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)
+    assert [k["kid"] for k in after] == [rotated["kid"], before[0]["kid"]]
+    published = app.test_client().get("/.well-known/jwks.json").json["keys"]  # type: ignore[index]
+    assert {k["kid"] for k in published} == {rotated["kid"], before[0]["kid"]}
+    with app.app_context():
+        from lti_tool.extensions import db as _db
+
+        _db.engine.dispose()
+
+
+def test_retiring_an_unknown_key_is_a_clear_error(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["keys", "retire", "nope"])
+    assert result.exit_code == 2
+    assert "no active key with kid nope" in result.output

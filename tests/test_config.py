@@ -1,0 +1,126 @@
+"""Configuration from the environment, with safe developer defaults and a strict production mode."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from lti_tool import create_app
+from lti_tool.config import ConfigError, load_settings
+
+from .conftest import base_config
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "INSTANCE_PATH": str(tmp_path),
+                "PUBLIC_URL": "https://bottega.example.org",
+            }
+        )
+
+
+def test_production_demands_an_https_public_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="https"):
+        load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "SECRET_KEY": "x" * 40,
+                "INSTANCE_PATH": str(tmp_path),
+                "PUBLIC_URL": "http://bottega.example.org",
+            }
+        )
+
+
+def test_production_on_sqlite_warns_it_serves_one_host(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "SECRET_KEY": "x" * 40,
+                "INSTANCE_PATH": str(tmp_path),
+                "PUBLIC_URL": "https://bottega.example.org",
+            }
+        )
+    assert settings.is_sqlite
+    assert "serves one host only" in caplog.text
+
+
+def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    first = load_settings({"INSTANCE_PATH": str(tmp_path)}).secret_key
+    second = load_settings({"INSTANCE_PATH": str(tmp_path)}).secret_key
+    assert len(first) >= 40
+    assert first == second
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_default_database_is_sqlite_under_instance(tmp_path: Path) -> None:
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'bottega.sqlite3'}"
+
+
+def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgres://u@db/bottega"}
+    )
+    assert settings.database_url == "postgresql+psycopg://u@db/bottega"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path, keys_dir: Path) -> None:
+    from sqlalchemy import text
+
+    from lti_tool.extensions import db
+
+    app = create_app(base_config(tmp_path, keys_dir))
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        db.engine.dispose()
+
+
+def test_forwarded_headers_are_honoured_behind_a_proxy(tmp_path: Path, keys_dir: Path) -> None:
+    app = create_app(base_config(tmp_path, keys_dir, PROXY_COUNT=1))
+
+    @app.get("/where")
+    def where() -> str:
+        from flask import request
+
+        return request.url
+
+    response = app.test_client().get(
+        "/where", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bottega.example.org"}
+    )
+    assert response.get_data(as_text=True) == "https://bottega.example.org/where"
+
+
+def test_forwarded_headers_are_ignored_without_a_proxy(tmp_path: Path, keys_dir: Path) -> None:
+    app = create_app(base_config(tmp_path, keys_dir))
+
+    @app.get("/where")
+    def where() -> str:
+        from flask import request
+
+        return request.url
+
+    response = app.test_client().get("/where", headers={"X-Forwarded-Host": "evil.example"})
+    assert "evil.example" not in response.get_data(as_text=True)
+
+
+def test_demo_mode_cannot_be_on_in_production(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="demo"):
+        load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "SECRET_KEY": "x" * 40,
+                "INSTANCE_PATH": str(tmp_path),
+                "BOTTEGA_DEMO": "1",
+                "PUBLIC_URL": "https://bottega.example.org",
+            }
+        )
