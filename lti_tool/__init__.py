@@ -11,13 +11,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
+from lti_tool.community.home.views import bp as home_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
 from lti_tool.core.views import bp as core_bp
+from lti_tool.courses.access import role_label
 from lti_tool.extensions import babel, db, migrate
+from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
-from lti_tool.lti.views import bp as lti_bp
+from lti_tool.web.lti import bp as lti_bp
 
 __version__ = "0.1.0"
 
@@ -49,9 +52,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     keys.ensure()
     keys.keys()  # parse once at start-up, not on the first request
     app.extensions["bottega_keys"] = keys
+    app.extensions["bottega_platform_keys"] = PlatformKeys()
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
+    app.register_blueprint(home_bp)
+    app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)
 

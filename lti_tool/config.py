@@ -97,9 +97,6 @@ class Settings:
         engine: dict[str, Any] = {"pool_pre_ping": True}
         if self.is_sqlite:
             engine = {"connect_args": {"timeout": 30}}
-        cookie_secure = (
-            self.production or not self.public_url or self.public_url.startswith("https://")
-        )
         return {
             "BOTTEGA_ENV": self.env,
             "SECRET_KEY": self.secret_key,
@@ -115,11 +112,15 @@ class Settings:
             "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "lti_tool" / "translations"),
             "LANGUAGES": ("en", "it"),
             "JSON_SORT_KEYS": False,
-            # The tool lives in an LMS iframe: its cookie must cross sites.
+            # The tool lives in an LMS iframe: its cookie must cross sites, so it is Secure,
+            # SameSite=None and Partitioned (CHIPS), which browsers keep even when they block
+            # third-party cookies. Loopback http is a secure context, so this works in dev too.
             "SESSION_COOKIE_NAME": "bottega_session",
             "SESSION_COOKIE_HTTPONLY": True,
-            "SESSION_COOKIE_SAMESITE": "None" if cookie_secure else "Lax",
-            "SESSION_COOKIE_SECURE": cookie_secure,
+            "SESSION_COOKIE_SAMESITE": "None",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_PARTITIONED": True,
+            "PERMANENT_SESSION_LIFETIME": 8 * 3600,
             **self.extra,
         }
 

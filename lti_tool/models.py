@@ -8,3 +8,4 @@ from lti_tool.courses.models import (  # noqa: F401
     Placement,
     Platform,
 )
+from lti_tool.lti.models import KeySetCache, LoginState  # noqa: F401

@@ -12,7 +12,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.extensions import UTCDateTime, db, utcnow
@@ -150,6 +150,8 @@ class Enrolment(db.Model):  # type: ignore[name-defined]
     status: Mapped[EnrolmentStatus] = mapped_column(
         _enum(EnrolmentStatus, "enrolment_status"), default=EnrolmentStatus.ACTIVE
     )
+    # Bottega's own role, granted by an instructor: sees the dashboard and moderates.
+    community_manager: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

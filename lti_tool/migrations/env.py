@@ -14,9 +14,20 @@ db = current_app.extensions["migrate"].db
 metadata = db.metadata
 
 
+def _render_item(type_, obj, autogen_context):
+    # Our UTC timestamp type is plain DateTime(timezone=True) in the schema.
+    if type_ == "type" and type(obj).__name__ == "UTCDateTime":
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _options(dialect_name: str) -> dict:
     # SQLite cannot ALTER most things in place: batch mode rebuilds the table instead.
-    return {"render_as_batch": dialect_name == "sqlite", "compare_type": True}
+    return {
+        "render_as_batch": dialect_name == "sqlite",
+        "compare_type": True,
+        "render_item": _render_item,
+    }
 
 
 def run_offline() -> None:

@@ -1,0 +1,1 @@
+"""The community home and the landing page of each widget."""

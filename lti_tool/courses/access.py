@@ -1,0 +1,151 @@
+"""Who is looking at a page: the launch a browser holds, kept in the session cookie.
+
+One browser may have several courses open in LMS tabs at once, so the session keeps several
+launches, each under its own short id (``lid``) that appears in page URLs. The id alone grants
+nothing: it only selects among launches the session cookie already proves.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import abort, g, session
+from flask_babel import gettext as _
+
+from lti_tool.courses.models import Enrolment
+from lti_tool.courses.roles import CourseRole
+from lti_tool.extensions import db
+
+MAX_LAUNCHES = 8
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The member behind the current request and their rights in the course."""
+
+    lid: str
+    platform_id: int
+    member_id: int
+    course_id: int | None
+    enrolment_id: int | None
+    placement_id: int | None
+    role: CourseRole
+    widget: str
+    locale: str | None
+    community_manager: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        """Instructors and teaching assistants: from the LMS's context roles only."""
+        return self.role.is_staff
+
+    @property
+    def can_manage_community(self) -> bool:
+        return self.is_staff or self.community_manager
+
+
+def remember_launch(
+    *,
+    platform_id: int,
+    member_id: int,
+    course_id: int | None,
+    enrolment_id: int | None,
+    placement_id: int | None,
+    role: CourseRole,
+    widget: str,
+    locale: str | None,
+) -> str:
+    """Store a launch in the session and return its id."""
+    lid = secrets.token_urlsafe(9)
+    launches: dict[str, Any] = dict(session.get("launches") or {})
+    launches[lid] = {
+        "p": platform_id,
+        "m": member_id,
+        "c": course_id,
+        "e": enrolment_id,
+        "pl": placement_id,
+        "r": int(role),
+        "w": widget,
+        "l": locale,
+    }
+    # Keep the newest few: a cookie has room for about 4 KB.
+    while len(launches) > MAX_LAUNCHES:
+        launches.pop(next(iter(launches)))
+    session["launches"] = launches
+    session.permanent = True
+    return lid
+
+
+def viewer_for(lid: str) -> Viewer | None:
+    """The viewer of a launch this browser holds, or None."""
+    data = (session.get("launches") or {}).get(lid)
+    if not isinstance(data, dict):
+        return None
+    manager = False
+    if data.get("e"):
+        enrolment = db.session.get(Enrolment, data["e"])
+        if enrolment is None:
+            return None
+        manager = enrolment.community_manager
+    return Viewer(
+        lid=lid,
+        platform_id=data["p"],
+        member_id=data["m"],
+        course_id=data.get("c"),
+        enrolment_id=data.get("e"),
+        placement_id=data.get("pl"),
+        role=CourseRole(data.get("r", 0)),
+        widget=data.get("w", "home"),
+        locale=data.get("l"),
+        community_manager=manager,
+    )
+
+
+def launch_required(view: F) -> F:
+    """Resolve ``lid`` from the URL into ``g.viewer``; 401 when this browser has no such launch."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        viewer = viewer_for(kwargs.get("lid", ""))
+        if viewer is None:
+            abort(401)
+        g.viewer = viewer
+        g.locale = viewer.locale
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def staff_required(view: F) -> F:
+    """Like launch_required, and 403 for anyone who is not course staff or community manager."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not g.viewer.can_manage_community:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return launch_required(cast(F, wrapper))
+
+
+def as_dict(viewer: Viewer) -> dict[str, Any]:
+    return asdict(viewer)
+
+
+def role_label(viewer: Viewer) -> str:
+    """The viewer's role in words, in the page's language."""
+    if viewer.community_manager and not viewer.is_staff:
+        return _("Community manager")
+    labels = {
+        CourseRole.GUEST: _("Guest"),
+        CourseRole.LEARNER: _("Student"),
+        CourseRole.MENTOR: _("Mentor"),
+        CourseRole.TEACHING_ASSISTANT: _("Tutor"),
+        CourseRole.INSTRUCTOR: _("Instructor"),
+    }
+    return labels[viewer.role]

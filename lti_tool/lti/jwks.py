@@ -1,0 +1,156 @@
+"""Platform public keys: fetched with timeouts, cached, refetched once on an unknown kid.
+
+Three layers: parsed keys in this process (no parsing per launch), the last key set in the
+database (shared by every worker, and served stale while the LMS is down), and the network.
+A refetch because of an unknown ``kid`` happens at most once per ``refetch_interval`` seconds
+per platform, so a flood of forged tokens cannot make us hammer an LMS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from flask_babel import lazy_gettext as _l
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.courses.models import Platform
+from lti_tool.courses.services import dialect_insert
+from lti_tool.extensions import utcnow
+from lti_tool.lti.errors import LaunchError
+from lti_tool.lti.models import KeySetCache
+
+log = logging.getLogger(__name__)
+USER_AGENT = "Bottega-LTI/0.1"
+
+
+@dataclass
+class _Entry:
+    keys: dict[str, Any]  # kid -> public key object
+    fetched_at: float  # time.time() of the fetch (shared meaning across processes)
+    last_attempt: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_key_set(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    parsed: dict[str, Any] = {}
+    for jwk in data["keys"]:
+        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
+            continue
+        if jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
+            continue
+        try:
+            parsed[str(jwk["kid"])] = PyJWK(jwk, algorithm="RS256").key
+        except (PyJWKError, ValueError, TypeError):
+            log.warning("ignoring an unreadable key %s in a platform key set", jwk.get("kid"))
+    return parsed
+
+
+class PlatformKeys:
+    """Finds the public key a platform signed a token with."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = 3600.0,
+        refetch_interval: float = 30.0,
+        timeout: tuple[float, float] = (3.05, 5.0),
+    ) -> None:
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self.timeout = timeout
+        self._entries: dict[int, _Entry] = {}
+        self._lock = threading.Lock()
+        self._http = requests.Session()
+        self._http.headers["User-Agent"] = USER_AGENT
+        self._http.headers["Accept"] = "application/json"
+
+    def key_for(self, session: Session, platform: Platform, kid: str) -> Any:
+        """The public key with this kid, or a LaunchError saying what is wrong."""
+        now = time.time()
+        entry = self._entries.get(platform.id) or self._load_cached(session, platform)
+        if entry is None or now - entry.fetched_at > self.ttl:
+            entry = self._refresh(session, platform, entry, now) or entry
+        if entry is not None and kid in entry.keys:
+            return entry.keys[kid]
+        # Unknown kid: the LMS may have rotated its keys. Refetch, but not too often.
+        if entry is not None and now - max(entry.fetched_at, entry.last_attempt) >= (
+            self.refetch_interval
+        ):
+            entry = self._refresh(session, platform, entry, now) or entry
+            if kid in entry.keys:
+                return entry.keys[kid]
+        if entry is None:
+            raise LaunchError(
+                _l(
+                    "Bottega could not fetch the public keys of this LMS from %(url)s. "
+                    "Check the key set URL of the registration."
+                ),
+                url=platform.key_set_url,
+            )
+        raise LaunchError(
+            _l(
+                "The launch was signed with a key (kid %(kid)s) that this LMS does not publish "
+                "at %(url)s."
+            ),
+            status=401,
+            kid=kid,
+            url=platform.key_set_url,
+        )
+
+    def forget(self, platform_id: int) -> None:
+        self._entries.pop(platform_id, None)
+
+    def _load_cached(self, session: Session, platform: Platform) -> _Entry | None:
+        row = session.scalar(select(KeySetCache).where(KeySetCache.platform_id == platform.id))
+        if row is None:
+            return None
+        try:
+            keys = _parse_key_set(row.keys)
+        except ValueError:
+            return None
+        entry = _Entry(keys=keys, fetched_at=row.fetched_at.timestamp(), raw=row.keys)
+        self._entries[platform.id] = entry
+        return entry
+
+    def _refresh(
+        self, session: Session, platform: Platform, stale: _Entry | None, now: float
+    ) -> _Entry | None:
+        """Fetch the key set; on failure keep serving what we had (stale) and return it."""
+        with self._lock:
+            if stale is not None:
+                stale.last_attempt = now
+            try:
+                response = self._http.get(platform.key_set_url, timeout=self.timeout)
+                response.raise_for_status()
+                data = response.json()
+                keys = _parse_key_set(data)
+            except (requests.RequestException, ValueError) as exc:
+                log.warning(
+                    "key set fetch failed for platform %s: %s", platform.id, type(exc).__name__
+                )
+                return stale
+            entry = _Entry(keys=keys, fetched_at=now, last_attempt=now, raw=data)
+            self._entries[platform.id] = entry
+        self._store(session, platform.id, data)
+        return entry
+
+    def _store(self, session: Session, platform_id: int, data: dict[str, Any]) -> None:
+        now = utcnow()
+        stmt = dialect_insert(session, KeySetCache).values(
+            platform_id=platform_id, keys=data, fetched_at=now
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["platform_id"], set_={"keys": data, "fetched_at": now}
+            )
+        )

@@ -1,0 +1,455 @@
+"""OIDC login and launch validation: pylti1p3's Flask launch with the gaps it leaves closed.
+
+pylti1p3 checks neither ``aud`` nor ``azp``, never consumes the nonce, accepts any algorithm a
+platform key names, sets no timeout on key fetches and keeps state in cookies a blocked
+third-party iframe never sends back. This module keeps its message validators and Flask
+adapter and adds, each with a test: audience and authorised party, an atomically consumed
+state and nonce bound to the browser (cookie or LTI Platform Storage), ``exp``/``iat`` with a
+60 s leeway and a maximum age, RS256 with a ``kid`` only, a known deployment, message type and
+version, a numeric ``sub`` read as text, and keys from a cached, rate-limited key set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from flask_babel import lazy_gettext as _l
+from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
+from pylti1p3.exception import LtiException
+from pylti1p3.message_validators import get_validators
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lti_tool.courses.models import Deployment, Platform, PlatformStatus
+from lti_tool.extensions import utcnow
+from lti_tool.lti import claims as c
+from lti_tool.lti.errors import LaunchError, LoginError
+from lti_tool.lti.jwks import PlatformKeys
+from lti_tool.lti.models import LoginState
+from lti_tool.lti.tool_conf import DatabaseToolConf, find_platform
+
+log = logging.getLogger(__name__)
+
+LEEWAY = 60  # seconds of clock skew tolerated between the LMS and us
+MAX_TOKEN_AGE = 600  # an id_token issued longer ago than this is stale
+LOGIN_LIFETIME = timedelta(minutes=10)
+STATE_COOKIE_PREFIX = "lti_state_"
+# Frame names platforms use for LTI Platform Storage (Canvas and Sakai differ from the spec).
+STORAGE_TARGETS = frozenset({"_parent", "_top", "post_message_forwarding"})
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginStart:
+    """Where to send the browser next, and what it must remember."""
+
+    auth_url: str
+    state: str
+    binding: str
+    cookie_name: str
+    storage_target: str | None
+    platform_origin: str
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def storage_target_from(value: str | None) -> str | None:
+    """The platform's storage frame name, when it offered LTI Platform Storage."""
+    if not value:
+        return None
+    value = value.strip()
+    # Frame names are plain identifiers; anything else is ignored rather than trusted.
+    if value in STORAGE_TARGETS or (
+        value.replace("_", "").replace("-", "").isalnum() and len(value) <= 64
+    ):
+        return value
+    return None
+
+
+def start_login(
+    session: Session,
+    params: Mapping[str, str],
+    *,
+    redirect_uri: str,
+    own_origins: frozenset[str],
+) -> LoginStart:
+    """Validate a third-party initiated login and record its state and nonce."""
+    iss = (params.get("iss") or "").strip()
+    login_hint = params.get("login_hint") or ""
+    target = (params.get("target_link_uri") or "").strip()
+    client_id = (params.get("client_id") or "").strip() or None
+    if not iss or not login_hint or not target:
+        missing = [n for n in ("iss", "login_hint", "target_link_uri") if not params.get(n)]
+        raise LoginError(
+            _l("The LMS did not send everything a login needs (missing: %(names)s)."),
+            names=", ".join(missing),
+        )
+    platform = find_platform(session, iss, client_id)
+    if platform is None:
+        raise LoginError(
+            _l(
+                "This LMS (issuer %(iss)s, client %(client)s) is not registered with Bottega. "
+                "An administrator must register it first (dynamic registration or the "
+                "platform add command)."
+            ),
+            status=400,
+            iss=iss,
+            client=client_id or "?",
+        )
+    check_platform_active(platform)
+    if _origin(target) not in own_origins:
+        raise LoginError(_l("The target link %(url)s is not an address of this tool."), url=target)
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    binding = secrets.token_urlsafe(32)
+    storage_target = storage_target_from(params.get("lti_storage_target"))
+    session.add(
+        LoginState(
+            state=state,
+            nonce=nonce,
+            binding=binding,
+            platform_id=platform.id,
+            target_link_uri=target,
+            storage_target=storage_target,
+            expires_at=utcnow() + LOGIN_LIFETIME,
+        )
+    )
+    session.commit()
+    query = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": platform.client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "nonce": nonce,
+        "login_hint": login_hint,
+    }
+    if params.get("lti_message_hint"):
+        query["lti_message_hint"] = params["lti_message_hint"]
+    separator = "&" if "?" in platform.auth_login_url else "?"
+    return LoginStart(
+        auth_url=platform.auth_login_url + separator + urlencode(query),
+        state=state,
+        binding=binding,
+        cookie_name=STATE_COOKIE_PREFIX + state[:16],
+        storage_target=storage_target,
+        platform_origin=_origin(platform.auth_login_url),
+    )
+
+
+def check_platform_active(platform: Platform) -> None:
+    if platform.status == PlatformStatus.PENDING:
+        raise LoginError(
+            _l(
+                "This LMS (issuer %(iss)s) registered Bottega but the registration is still "
+                "pending: an LMS administrator must activate the tool first."
+            ),
+            status=403,
+            iss=platform.issuer,
+        )
+    if platform.status == PlatformStatus.DISABLED:
+        raise LoginError(
+            _l("Launches from this LMS (issuer %(iss)s) are disabled in Bottega."),
+            status=403,
+            iss=platform.issuer,
+        )
+
+
+# -- launch -----------------------------------------------------------------------------------
+
+
+class StrictMessageLaunch(FlaskMessageLaunch):
+    """pylti1p3's Flask launch, validated our way (see the module docstring)."""
+
+    def __init__(
+        self,
+        session: Session,
+        tool_conf: DatabaseToolConf,
+        keys: PlatformKeys,
+        form: Mapping[str, str],
+    ) -> None:
+        request = FlaskRequest(
+            cookies={}, session={}, request_data=dict(form), request_is_secure=True
+        )
+        super().__init__(request, tool_conf)
+        self.db = session
+        self.platform_keys = keys
+        self.platform: Platform | None = None
+        self.deployment: Deployment | None = None
+        self.body: dict[str, Any] = {}
+
+    # pylti1p3 would validate on first claim access; we validate explicitly, once.
+    def validate(self) -> StrictMessageLaunch:
+        raise NotImplementedError("use validate_launch()")
+
+    def header_and_body(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            self.validate_jwt_format()
+        except LtiException as exc:
+            raise LaunchError(
+                _l("The id_token is not a well-formed JWT."), detail=str(exc)
+            ) from exc
+        header = dict(self._jwt.get("header") or {})
+        body = dict(self._jwt.get("body") or {})
+        return header, body
+
+
+def _error(message: Any, status: int = 400, **params: Any) -> LaunchError:
+    return LaunchError(message, status=status, **params)
+
+
+def validate_launch(
+    session: Session,
+    form: Mapping[str, str],
+    *,
+    tool_conf: DatabaseToolConf,
+    keys: PlatformKeys,
+    browser_proof: str | None,
+    now_ts: float,
+) -> tuple[c.Launch, LoginState]:
+    """Validate an id_token POST; returns the launch as plain data. Raises LaunchError."""
+    id_token = form.get("id_token") or ""
+    state = form.get("state") or ""
+    if not id_token:
+        error = form.get("error")
+        if error:
+            raise _error(
+                _l("The LMS refused the login: %(error)s %(description)s"),
+                error=error,
+                description=form.get("error_description", ""),
+            )
+        raise _error(_l("The launch carries no id_token."))
+    if not state:
+        raise _error(_l("The launch carries no state."))
+
+    login = session.get(LoginState, state)
+    if login is None:
+        raise _error(
+            _l("This launch is unknown or has expired. Open the tool again from your course.")
+        )
+    if login.used_at is not None:
+        raise _error(_l("This launch was already used. Open the tool again from your course."))
+    if login.expires_at.timestamp() < now_ts:
+        raise _error(_l("This launch has expired. Open the tool again from your course."))
+    if browser_proof is None or not hmac.compare_digest(browser_proof, login.binding):
+        raise _error(
+            _l(
+                "This launch was started in another browser or your browser blocked the "
+                "tool's cookies. Open the tool again, or in a new window."
+            ),
+            status=403,
+        )
+
+    launch = StrictMessageLaunch(session, tool_conf, keys, form)
+    header, body = launch.header_and_body()
+
+    # Header: RS256 and a kid only; "none" and HMAC-with-the-public-key are refused here.
+    if header.get("alg") != "RS256":
+        raise _error(
+            _l("The id_token must be signed with RS256 (it says %(alg)s)."),
+            alg=str(header.get("alg")),
+        )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _error(_l("The id_token header has no key id (kid)."))
+
+    iss = body.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise _error(_l("The id_token has no issuer (iss)."))
+    aud = body.get("aud")
+    audiences = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
+    platform = session.get(Platform, login.platform_id)
+    if platform is None or platform.issuer != iss:
+        raise _error(
+            _l(
+                "The id_token comes from issuer %(iss)s, but the login was started for another LMS."
+            ),
+            iss=iss,
+        )
+    client_id = platform.client_id
+    if client_id not in audiences:
+        raise _error(
+            _l(
+                "The id_token is not addressed to Bottega's client id %(client)s "
+                "(audience: %(aud)s)."
+            ),
+            client=client_id,
+            aud=", ".join(map(str, audiences)),
+        )
+    azp = body.get("azp")
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
+        raise _error(
+            _l("The id_token's authorised party (azp) must be Bottega's client id %(client)s."),
+            client=client_id,
+        )
+    check_platform_active(platform)
+
+    public_key = keys.key_for(session, platform, kid)
+    try:
+        jwt.decode(
+            id_token,
+            public_key,
+            algorithms=["RS256"],
+            audience=client_id,
+            issuer=iss,
+            leeway=LEEWAY,
+            options={
+                "require": ["exp", "iat", "iss", "aud", "nonce"],
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _error(
+            _l("The id_token has expired. Check the LMS server's clock or open the tool again."),
+            status=401,
+        ) from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise _error(
+            _l("The id_token was issued in the future. Check the LMS server's clock."), status=401
+        ) from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise _error(_l("The id_token lacks the %(claim)s claim."), claim=exc.claim) from exc
+    except jwt.InvalidSignatureError as exc:
+        raise _error(
+            _l("The id_token signature does not verify with the LMS's key."), status=401
+        ) from exc
+    except jwt.InvalidTokenError as exc:
+        raise _error(
+            _l("The id_token is not valid: %(reason)s"), reason=str(exc), status=401
+        ) from exc
+    iat = body.get("iat")
+    if not isinstance(iat, (int, float)) or now_ts - float(iat) > MAX_TOKEN_AGE + LEEWAY:
+        raise _error(
+            _l("The id_token is too old. Open the tool again from your course."), status=401
+        )
+    if float(iat) - now_ts > LEEWAY:
+        raise _error(
+            _l("The id_token was issued in the future. Check the LMS server's clock."), status=401
+        )
+
+    if body.get(c.VERSION) != "1.3.0":
+        raise _error(
+            _l("The launch must be LTI version 1.3.0 (it says %(version)s)."),
+            version=str(body.get(c.VERSION)),
+        )
+    message_type = body.get(c.MESSAGE_TYPE)
+    if message_type not in c.MESSAGE_TYPES:
+        raise _error(
+            _l("Bottega does not handle the message type %(type)s."), type=str(message_type)
+        )
+    deployment_id = body.get(c.DEPLOYMENT_ID)
+    if not isinstance(deployment_id, str) or not deployment_id:
+        raise _error(_l("The launch has no deployment id."))
+    deployment = session.scalar(
+        select(Deployment).where(
+            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
+        )
+    )
+    if deployment is None or not deployment.active:
+        raise _error(
+            _l(
+                "The deployment %(deployment)s of this LMS (issuer %(iss)s, client "
+                "%(client)s) is not known to Bottega. Add it to the registration."
+            ),
+            deployment=deployment_id,
+            iss=iss,
+            client=client_id,
+        )
+    if "sub" not in body or body["sub"] in (None, ""):
+        raise _error(_l("The launch does not say who the user is (no sub claim)."))
+    if body.get(c.ROLES) is None or not isinstance(body.get(c.ROLES), list):
+        raise _error(_l("The launch has no roles claim."))
+    if message_type == c.RESOURCE_LINK_REQUEST and not (body.get(c.RESOURCE_LINK) or {}).get("id"):
+        raise _error(_l("The launch has no resource link id."))
+    # pylti1p3's own message validators still run (deep linking settings and so on).
+    checked = {**body, "sub": str(body["sub"])}
+    for validator in get_validators():
+        if validator.can_validate(checked):
+            try:
+                validator.validate(checked)
+            except LtiException as exc:
+                raise _error(
+                    _l("The launch message is not valid: %(reason)s"), reason=str(exc)
+                ) from exc
+
+    if not hmac.compare_digest(str(body.get("nonce")), login.nonce):
+        raise _error(_l("The id_token's nonce does not match this login."), status=401)
+    # Consume the login exactly once, atomically: a replayed id_token finds it used.
+    consumed = session.execute(  # type: ignore[attr-defined]
+        update(LoginState)
+        .where(LoginState.state == state, LoginState.used_at.is_(None))
+        .values(used_at=utcnow())
+    ).rowcount
+    if consumed != 1:
+        session.rollback()
+        raise _error(_l("This launch was already used. Open the tool again from your course."))
+    return _to_launch(platform, deployment, body, login.target_link_uri), login
+
+
+def _to_launch(
+    platform: Platform, deployment: Deployment, body: dict[str, Any], target: str
+) -> c.Launch:
+    custom_raw = body.get(c.CUSTOM)
+    custom = {str(k): str(v) for k, v in custom_raw.items()} if isinstance(custom_raw, dict) else {}
+    context = body.get(c.CONTEXT) if isinstance(body.get(c.CONTEXT), dict) else None
+    link = body.get(c.RESOURCE_LINK) if isinstance(body.get(c.RESOURCE_LINK), dict) else None
+    presentation = body.get(c.LAUNCH_PRESENTATION)
+    presentation = presentation if isinstance(presentation, dict) else {}
+    services: dict[str, Any] = {}
+    if isinstance(body.get(c.NRPS), dict):
+        services["nrps"] = body[c.NRPS]
+    if isinstance(body.get(c.AGS), dict):
+        services["ags"] = body[c.AGS]
+    deep_linking = None
+    settings = body.get(c.DEEP_LINKING_SETTINGS)
+    if isinstance(settings, dict):
+        deep_linking = c.DeepLinkRequest(
+            return_url=str(settings.get("deep_link_return_url", "")),
+            data=settings.get("data"),
+            accept_multiple=bool(settings.get("accept_multiple", False)),
+            accept_line_item=bool(settings.get("accept_lineitem", True)),
+            title=str(settings.get("title") or ""),
+        )
+    return c.Launch(
+        platform_id=platform.id,
+        deployment_pk=deployment.id,
+        deployment_id=deployment.deployment_id,
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        message_type=str(body[c.MESSAGE_TYPE]),
+        user=c.user_from(body),
+        roles=tuple(str(r) for r in body.get(c.ROLES) or [] if isinstance(r, str)),
+        course=c.LmsCourse(
+            lms_id=str(context["id"]),
+            title=str(context.get("title") or ""),
+            label=str(context.get("label") or ""),
+        )
+        if context and context.get("id")
+        else None,
+        placement=c.LmsPlacement(lms_id=str(link["id"]), title=str(link.get("title") or ""))
+        if link and link.get("id")
+        else None,
+        widget=c.widget_from(custom),
+        custom=custom,
+        locale=str(presentation.get("locale")) if presentation.get("locale") else None,
+        return_url=str(presentation.get("return_url")) if presentation.get("return_url") else None,
+        target_link_uri=target,
+        services=services,
+        deep_linking=deep_linking,
+    )

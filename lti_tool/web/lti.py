@@ -1,0 +1,312 @@
+"""/lti/* endpoints and the JWKS: login, launch, deep linking picker and the admin config."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from lti_tool.courses.access import launch_required, remember_launch
+from lti_tool.courses.models import Platform
+from lti_tool.extensions import db
+from lti_tool.lti import claims
+from lti_tool.lti.deep_linking import WidgetItem, build_response
+from lti_tool.lti.errors import LtiError
+from lti_tool.lti.jwks import PlatformKeys
+from lti_tool.lti.keys import KeyStore
+from lti_tool.lti.launch import STATE_COOKIE_PREFIX, start_login, validate_launch
+from lti_tool.lti.models import LoginState
+from lti_tool.lti.tool_conf import DatabaseToolConf
+from lti_tool.sync.launch import handle_launch
+from lti_tool.urls import base_url, public_url_for
+
+log = logging.getLogger(__name__)
+bp = Blueprint("lti", __name__)
+
+STORAGE_PROOF_FIELD = "lti_storage_proof"
+
+
+def key_store() -> KeyStore:
+    store: KeyStore = current_app.extensions["bottega_keys"]
+    return store
+
+
+def platform_keys() -> PlatformKeys:
+    keys: PlatformKeys = current_app.extensions["bottega_platform_keys"]
+    return keys
+
+
+def own_origins() -> frozenset[str]:
+    parts = urlsplit(base_url())
+    return frozenset({f"{parts.scheme}://{parts.netloc}"})
+
+
+def lti_error_page(error: LtiError) -> Response:
+    """A refused login or launch: the 4xx itself, translated, saying what to fix."""
+    log.info("LTI request refused (%s): %s", error.status, error.detail or error)
+    body = render_template(
+        "lti/error.html", title=str(error.title), message=error.text(), status=error.status
+    )
+    return make_response(body, error.status)
+
+
+def set_lti_cookie(response: BaseResponse, name: str, value: str, max_age: int) -> None:
+    # The login runs in a third-party iframe: only a Secure, SameSite=None, Partitioned
+    # (CHIPS) cookie comes back. Loopback http counts as secure in browsers.
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/lti/",
+        secure=True,
+        httponly=True,
+        samesite="None",
+        partitioned=True,
+    )
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """Every active public key; LMSs cache it, so tell them for how long."""
+    response = jsonify(key_store().jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> BaseResponse:
+    """OIDC third-party initiated login (LTI 1.3 Core 5.1.1)."""
+    params = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()}
+    try:
+        start = start_login(
+            db.session(),
+            params,
+            redirect_uri=public_url_for("lti.launch"),
+            own_origins=own_origins(),
+        )
+    except LtiError as error:
+        return lti_error_page(error)
+    in_iframe = request.headers.get("Sec-Fetch-Dest") == "iframe" and not params.get("new_window")
+    if start.storage_target or in_iframe:
+        # A page rather than a redirect: it stores the state in the platform's frame when
+        # the LMS offers LTI Platform Storage, and checks that cookies work in the iframe.
+        response: BaseResponse = make_response(
+            render_template(
+                "lti/login.html",
+                auth_url=start.auth_url,
+                storage_target=start.storage_target,
+                platform_origin=start.platform_origin,
+                state=start.state,
+                binding=start.binding,
+                new_window_url=url_for("lti.login", new_window="1", **params),  # type: ignore[arg-type]
+            )
+        )
+        response.headers["Cache-Control"] = "no-store"
+    else:
+        response = redirect(start.auth_url, code=302)
+    set_lti_cookie(response, start.cookie_name, start.binding, max_age=600)
+    return response
+
+
+@bp.post("/lti/launch")
+def launch() -> BaseResponse:
+    """The redirect URI: validate the id_token, record the launch, open the widget."""
+    form = {k: v for k, v in request.form.items()}
+    state = form.get("state", "")
+    proof = request.cookies.get(STATE_COOKIE_PREFIX + state[:16]) if state else None
+    if proof is None and form.get(STORAGE_PROOF_FIELD):
+        proof = form[STORAGE_PROOF_FIELD]
+    elif proof is None and state and STORAGE_PROOF_FIELD not in form:
+        login_row = db.session.get(LoginState, state)
+        if login_row is not None and login_row.storage_target and login_row.used_at is None:
+            platform = db.session.get(Platform, login_row.platform_id)
+            origin = urlsplit(platform.auth_login_url) if platform else None
+            # No cookie came back: read the proof from the platform's storage frame, then
+            # post again. The final answer (page or 4xx) comes from that second POST.
+            return make_response(
+                render_template(
+                    "lti/launch_storage.html",
+                    form=form,
+                    storage_target=login_row.storage_target,
+                    platform_origin=f"{origin.scheme}://{origin.netloc}" if origin else "",
+                    state=state,
+                    proof_field=STORAGE_PROOF_FIELD,
+                )
+            )
+    session_db = db.session()
+    try:
+        validated, login_row = validate_launch(
+            session_db,
+            form,
+            tool_conf=DatabaseToolConf(session_db, key_store()),
+            keys=platform_keys(),
+            browser_proof=proof,
+            now_ts=time.time(),
+        )
+    except LtiError as error:
+        session_db.rollback()
+        return lti_error_page(error)
+    outcome = handle_launch(session_db, validated)
+    lid = remember_launch(
+        platform_id=outcome.platform_id,
+        member_id=outcome.member_id,
+        course_id=outcome.course_id,
+        enrolment_id=outcome.enrolment_id,
+        placement_id=outcome.placement_id,
+        role=outcome.role,
+        widget=outcome.widget,
+        locale=outcome.locale,
+    )
+    if validated.deep_linking is not None:
+        session["dl_" + lid] = {
+            "return_url": validated.deep_linking.return_url,
+            "data": validated.deep_linking.data,
+            "multiple": validated.deep_linking.accept_multiple,
+            "deployment_id": validated.deployment_id,
+            "title": validated.deep_linking.title,
+        }
+        target = url_for("lti.deep_link", lid=lid)
+    else:
+        target = url_for("home.widget", lid=lid)
+    response = redirect(target, code=303)  # a relative path: only ever our own pages
+    response.delete_cookie(
+        STATE_COOKIE_PREFIX + state[:16],
+        path="/lti/",
+        secure=True,
+        samesite="None",
+        httponly=True,
+        partitioned=True,
+    )
+    return response
+
+
+WIDGET_CHOICES = ("qa", "groups", "kudos", "dashboard", "home")
+
+
+def _widget_texts() -> dict[str, tuple[str, str]]:
+    return {
+        "qa": (_("Questions and answers"), _("Students ask, classmates and staff answer.")),
+        "groups": (_("Peer groups"), _("Study groups with their own space.")),
+        "kudos": (_("Kudos"), _("Recognise helpful classmates and celebrate progress.")),
+        "dashboard": (
+            _("Community dashboard"),
+            _("Engagement, students at risk and moderation, for staff."),
+        ),
+        "home": (_("Community home"), _("Everything of the course community in one place.")),
+    }
+
+
+@bp.route("/lti/deep-link/<lid>", methods=["GET", "POST"])
+@launch_required
+def deep_link(lid: str) -> Response | str:
+    """The widget picker an instructor sees when adding Bottega to a course."""
+    settings = session.get("dl_" + lid)
+    if not settings:
+        abort(400)
+    if not g.viewer.is_staff:
+        abort(403)
+    texts = _widget_texts()
+    errors: list[str] = []
+    if request.method == "POST":
+        chosen = [w for w in request.form.getlist("widget") if w in WIDGET_CHOICES]
+        if not chosen:
+            errors.append(_("Choose at least one widget."))
+        if len(chosen) > 1 and not settings.get("multiple"):
+            errors.append(_("This LMS accepts one widget at a time: choose only one."))
+        items = []
+        for widget in chosen:
+            title = (request.form.get(f"title_{widget}") or texts[widget][0]).strip()[:200]
+            graded = request.form.get(f"graded_{widget}") == "on"
+            raw_max = request.form.get(f"max_{widget}") or "100"
+            try:
+                maximum = float(raw_max)
+            except ValueError:
+                maximum = -1.0
+            if graded and not 0 < maximum <= 10000:
+                errors.append(_("The maximum score must be a number between 1 and 10000."))
+            items.append(
+                WidgetItem(
+                    widget=widget,
+                    title=title or texts[widget][0],
+                    text=texts[widget][1],
+                    graded=graded,
+                    score_maximum=maximum,
+                )
+            )
+        if not errors:
+            platform = db.session.get(Platform, g.viewer.platform_id)
+            if platform is None:
+                abort(404)
+            token = build_response(
+                platform,
+                key_store(),
+                deployment_id=settings["deployment_id"],
+                return_url=settings["return_url"],
+                data=settings.get("data"),
+                launch_url=public_url_for("lti.launch"),
+                items=items,
+            )
+            session.pop("dl_" + lid, None)
+            return render_template(
+                "lti/deep_link_return.html", return_url=settings["return_url"], jwt=token
+            )
+        status = 422
+    else:
+        status = 200
+    page = render_template(
+        "lti/deep_link.html",
+        lid=lid,
+        choices=[(w, *texts[w]) for w in WIDGET_CHOICES],
+        multiple=bool(settings.get("multiple")),
+        errors=errors,
+        form=request.form,
+    )
+    return make_response(page, status)
+
+
+@bp.get("/lti/config")
+def config() -> Response:
+    """Everything an LMS admin types in for a manual registration (also Canvas developer key)."""
+    origin = urlsplit(base_url())
+    data: dict[str, Any] = {
+        "title": "Bottega",
+        "description": _(
+            "Community widgets for your course: Q&A, peer groups, kudos and a "
+            "community manager's dashboard."
+        ),
+        "oidc_initiation_url": public_url_for("lti.login"),
+        "target_link_uri": public_url_for("lti.launch"),
+        "redirect_uris": [public_url_for("lti.launch")],
+        "public_jwk_url": public_url_for("lti.jwks"),
+        "domain": origin.hostname,
+        "custom_fields": {"widget": "home"},
+        "scopes": [
+            "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+        ],
+        "messages": [claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST],
+        "claims": ["iss", "sub", "name", "given_name", "family_name", "email", "picture", "locale"],
+        "privacy_level": "public",
+    }
+    return jsonify(data)

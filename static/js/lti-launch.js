@@ -1,0 +1,80 @@
+// Login and launch helpers for LMS iframes: LTI Platform Storage (lti.put_data / lti.get_data,
+// and the older org.imsglobal.lti.* names) and a cookie check. No framework, no inline script.
+(function () {
+  "use strict";
+  var el = document.getElementById("lti-flow");
+  if (!el) { return; }
+  var d = el.dataset;
+
+  function storageFrame() {
+    var name = d.target;
+    if (name === "_top") { return window.top; }
+    if (!name || name === "_parent") { return window.parent; }
+    try { return window.parent.frames[name] || window.parent; } catch (e) { return window.parent; }
+  }
+
+  // Send a storage message; resolve with the response, or null after a timeout.
+  function ask(subject, payload, timeoutMs) {
+    return new Promise(function (resolve) {
+      var id = "bottega-" + Math.random().toString(36).slice(2);
+      var names = [subject, "org.imsglobal." + subject];
+      var done = false;
+      function finish(value) {
+        if (done) { return; }
+        done = true;
+        window.removeEventListener("message", onMessage);
+        resolve(value);
+      }
+      function onMessage(event) {
+        if (event.origin !== d.origin || !event.data || event.data.message_id !== id) { return; }
+        if (names.map(function (n) { return n + ".response"; }).indexOf(event.data.subject) < 0) { return; }
+        finish(event.data.error ? null : event.data);
+      }
+      window.addEventListener("message", onMessage);
+      var message = Object.assign({ subject: subject, message_id: id }, payload);
+      storageFrame().postMessage(message, d.origin);
+      // Platforms that only know the older names get them a moment later.
+      setTimeout(function () {
+        if (!done) {
+          storageFrame().postMessage(Object.assign({}, message, { subject: names[1] }), d.origin);
+        }
+      }, 500);
+      setTimeout(function () { finish(null); }, timeoutMs);
+    });
+  }
+
+  function cookiesWork() {
+    var probe = "bottega_probe=" + Date.now();
+    document.cookie = probe + "; Path=/lti/; SameSite=None; Secure; Partitioned; Max-Age=60";
+    return document.cookie.indexOf(probe) >= 0;
+  }
+
+  function showBlocked() {
+    var box = document.getElementById("cookies-blocked");
+    if (box) { box.hidden = false; }
+    var busy = document.getElementById("busy");
+    if (busy) { busy.hidden = true; }
+  }
+
+  if (d.mode === "login") {
+    if (d.target) {
+      ask("lti.put_data", { key: d.key, value: d.value }, 2500).then(function () {
+        window.location.replace(d.next);
+      });
+    } else if (cookiesWork()) {
+      window.location.replace(d.next);
+    } else {
+      showBlocked();
+    }
+  } else if (d.mode === "launch") {
+    var form = document.getElementById("launch-form");
+    ask("lti.get_data", { key: d.key }, 2500).then(function (answer) {
+      if (answer && typeof answer.value === "string") {
+        form.elements[d.field].value = answer.value;
+      }
+      form.submit();
+    });
+  } else if (d.mode === "autosubmit") {
+    document.getElementById(d.form).submit();
+  }
+})();
