@@ -987,10 +987,10 @@ class RunningServer:
 
 def serve_in_thread(
     app: WSGIApplication | None = None,
-    *,
-    factory: Callable[[str], WSGIApplication] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    *,
+    factory: Callable[[str], WSGIApplication] | None = None,
 ) -> RunningServer:
     """Serve ``app``, or ``factory(base_url)``: the socket is bound first (port 0 picks a free
     port), so a factory learns the URL it is served at, which a platform needs as its issuer."""
