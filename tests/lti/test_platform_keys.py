@@ -1,0 +1,68 @@
+"""The LMS's public keys: fetched once, refetched on rotation (rate-limited), stale when down."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from lti_tool.lti.jwks import PlatformKeys
+
+from ..lti_harness import Lms
+
+
+def _keys(app: Flask) -> PlatformKeys:
+    keys: PlatformKeys = app.extensions["bottega_platform_keys"]
+    return keys
+
+
+def test_key_set_is_fetched_once_for_many_launches(lms: Lms) -> None:
+    for _ in range(5):
+        assert lms.launch().status == 303
+    assert lms.platform.jwks_requests == 1
+
+
+def test_rotated_lms_key_is_picked_up_with_one_refetch(lms: Lms, app: Flask) -> None:
+    _keys(app).refetch_interval = 0  # no waiting in a test
+    assert lms.launch().status == 303
+    lms.platform.rotate_key()
+    assert lms.launch().status == 303
+    assert lms.platform.jwks_requests == 2
+
+
+def test_unknown_kids_do_not_hammer_the_lms(lms: Lms) -> None:
+    from lti_tool.demo.platform import Tamper
+
+    assert lms.launch().status == 303
+    for _ in range(5):
+        assert lms.launch(tamper=Tamper(headers={"kid": "forged"})).status == 401
+    # One refetch at most inside the rate-limit window (30 s by default), not one per token.
+    assert lms.platform.jwks_requests <= 2
+
+
+def test_stale_keys_are_used_while_the_lms_key_endpoint_is_down(lms: Lms, app: Flask) -> None:
+    assert lms.launch().status == 303
+    keys = _keys(app)
+    keys.ttl = 0  # everything is stale now
+    lms.platform.jwks_failure = 503
+    assert lms.launch().status == 303
+
+
+def test_cached_key_set_survives_a_restart_while_the_lms_is_down(lms: Lms, app: Flask) -> None:
+    assert lms.launch().status == 303
+    # A new worker process starts with an empty memory cache: the database copy serves.
+    app.extensions["bottega_platform_keys"] = PlatformKeys()
+    lms.platform.jwks_failure = 500
+    assert lms.launch().status == 303
+
+
+def test_key_set_unreachable_from_the_start_is_a_clear_4xx(lms: Lms) -> None:
+    lms.platform.jwks_failure = 503
+    result = lms.launch()
+    assert result.status == 400
+    assert "could not fetch the public keys" in result.launch_response.text
+
+
+def test_a_hanging_key_set_endpoint_times_out(lms: Lms, app: Flask) -> None:
+    _keys(app).timeout = (0.5, 0.5)
+    lms.platform.jwks_delay = 2.0
+    result = lms.launch()
+    assert result.status == 400
