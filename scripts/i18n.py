@@ -1,6 +1,8 @@
 """Refresh the message catalogues: extract, merge into each .po, report untranslated strings.
 
-Usage: python scripts/i18n.py [--check]   (--check exits 1 when an Italian string is missing)
+Usage: python scripts/i18n.py [--check] [--merge FILE.json]
+  --check   only report; exit 1 when an Italian string is missing
+  --merge   fill Italian translations from a JSON object {"English": "Italiano"}
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from babel.messages.pofile import read_po
+import json
+
+from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "lti_tool" / "translations"
@@ -20,6 +24,17 @@ def untranslated(po_path: Path) -> list[str]:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
     return [str(m.id) for m in catalog if m.id and (not m.string or (m.fuzzy and m.id))]
+
+
+def merge(po_path: Path, translations: dict[str, str]) -> None:
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle)
+    for message in catalog:
+        if message.id in translations:
+            message.string = translations[str(message.id)]
+            message.flags.discard("fuzzy")
+    with po_path.open("wb") as handle:
+        write_po(handle, catalog, width=0, omit_header=False)
 
 
 def main() -> int:
@@ -59,6 +74,9 @@ def main() -> int:
             cwd=ROOT,
             check=True,
         )
+    if "--merge" in sys.argv:
+        source = Path(sys.argv[sys.argv.index("--merge") + 1])
+        merge(TRANSLATIONS / "it" / "LC_MESSAGES" / "messages.po", json.loads(source.read_text()))
     missing = {
         p.parent.parent.name: untranslated(p) for p in TRANSLATIONS.glob("*/LC_MESSAGES/*.po")
     }
