@@ -17,10 +17,11 @@ from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
-from lti_tool.extensions import babel, db, migrate
+from lti_tool.extensions import babel, csrf, db, migrate
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.web.lti import bp as lti_bp
+from lti_tool.web.registration import bp as registration_bp
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
 
     keys = KeyStore(settings.keys_dir)
     keys.ensure()
@@ -56,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(home_bp)
     app.add_template_global(role_label)
     register_error_handlers(app)

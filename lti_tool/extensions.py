@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -32,6 +33,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+csrf = CSRFProtect()
 
 
 def utcnow() -> datetime:

@@ -70,6 +70,13 @@ def parse_form(html: str) -> tuple[str, dict[str, str]]:
     return unescape(match.group(1)), {unescape(k): unescape(v) for k, v in INPUT_RE.findall(html)}
 
 
+def csrf_token(html: str) -> str:
+    """The CSRF token of a page's form, as a browser would submit it."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return unescape(match.group(1))
+
+
 @dataclass
 class LaunchResult:
     """The tool's answer to the id_token POST, and the page it leads to."""

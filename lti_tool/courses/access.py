@@ -141,6 +141,11 @@ def role_label(viewer: Viewer) -> str:
     """The viewer's role in words, in the page's language."""
     if viewer.community_manager and not viewer.is_staff:
         return _("Community manager")
+    return role_label_for(viewer.role)
+
+
+def role_label_for(role: CourseRole) -> str:
+    """A course role in words, in the page's language."""
     labels = {
         CourseRole.GUEST: _("Guest"),
         CourseRole.LEARNER: _("Student"),
@@ -148,4 +153,4 @@ def role_label(viewer: Viewer) -> str:
         CourseRole.TEACHING_ASSISTANT: _("Tutor"),
         CourseRole.INSTRUCTOR: _("Instructor"),
     }
-    return labels[viewer.role]
+    return labels[role]

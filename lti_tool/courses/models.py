@@ -171,6 +171,8 @@ class Placement(db.Model):  # type: ignore[name-defined]
     widget: Mapped[str] = mapped_column(String(32), default="home")
     title: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The LMS's grade service endpoint for this placement (AGS line item), from the launch.
+    services: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     course: Mapped[Course] = relationship()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,20 +114,71 @@ def upsert_enrolment(session: Session, course_id: int, member_id: int, roles: li
     )
 
 
-def upsert_placement(session: Session, course_id: int, lms_id: str, widget: str, title: str) -> int:
-    """Where a widget sits; the widget follows the LMS's custom parameter."""
+def upsert_placement(
+    session: Session,
+    course_id: int,
+    lms_id: str,
+    widget: str,
+    title: str,
+    lms_services: dict[str, Any] | None = None,
+) -> int:
+    """Where a widget sits; the widget and grade endpoint follow the LMS's latest launch."""
+    values: dict[str, Any] = {"widget": widget, "title": title}
+    if lms_services:
+        values["services"] = lms_services
+    on_insert: dict[str, Any] = {"created_at": utcnow(), "settings": {}}
+    if not lms_services:
+        on_insert["services"] = {}
     return _upsert(
-        session,
-        Placement,
-        {"course_id": course_id, "lms_id": lms_id},
-        {"widget": widget, "title": title},
-        on_insert={"created_at": utcnow(), "settings": {}},
+        session, Placement, {"course_id": course_id, "lms_id": lms_id}, values, on_insert
     )
 
 
-def set_community_manager(session: Session, enrolment_id: int, granted: bool) -> None:
+def set_community_manager(session: Session, enrolment: Enrolment, granted: bool) -> None:
     """Grant or withdraw Bottega's community manager role in a course."""
-    session.execute(
-        update(Enrolment).where(Enrolment.id == enrolment_id).values(community_manager=granted)
-    )
+    enrolment.community_manager = granted
     session.commit()
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One line of a course's member list."""
+
+    enrolment_id: int
+    member_id: int
+    name: str
+    email: str | None
+    roles: list[str]
+    status: str
+    community_manager: bool
+    last_seen_at: datetime | None
+
+
+def course_members(session: Session, course_id: int) -> list[MemberRow]:
+    """Everyone enrolled in a course, active first, by name."""
+    rows = session.execute(
+        select(Enrolment, Member)
+        .join(Member, Member.id == Enrolment.member_id)
+        .where(Enrolment.course_id == course_id)
+    ).all()
+    members = [
+        MemberRow(
+            enrolment_id=e.id,
+            member_id=m.id,
+            name=m.display_name,
+            email=m.email,
+            roles=list(e.roles or []),
+            status=e.status.value,
+            community_manager=e.community_manager,
+            last_seen_at=m.last_seen_at,
+        )
+        for e, m in rows
+    ]
+    return sorted(members, key=lambda r: (r.status != "active", r.name.casefold()))
+
+
+def find_enrolment(session: Session, course_id: int, enrolment_id: int) -> Enrolment | None:
+    """An enrolment of this course only: ids from a form never reach another course."""
+    return session.scalar(
+        select(Enrolment).where(Enrolment.id == enrolment_id, Enrolment.course_id == course_id)
+    )

@@ -12,6 +12,7 @@ version, a numeric ``sub`` read as text, and keys from a cached, rate-limited ke
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import secrets
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.courses.models import Deployment, Platform, PlatformStatus
@@ -112,6 +113,7 @@ def start_login(
     check_platform_active(platform)
     if _origin(target) not in own_origins:
         raise LoginError(_l("The target link %(url)s is not an address of this tool."), url=target)
+    _maybe_prune(session)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     binding = secrets.token_urlsafe(32)
@@ -150,6 +152,24 @@ def start_login(
         storage_target=storage_target,
         platform_origin=_origin(platform.auth_login_url),
     )
+
+
+_logins_since_prune = itertools.count()
+PRUNE_EVERY = 200  # logins per process between two clean-ups of old login rows
+KEEP_USED_FOR = timedelta(days=1)  # a replay inside a day still gets "already used"
+
+
+def _maybe_prune(session: Session) -> None:
+    if next(_logins_since_prune) % PRUNE_EVERY == 0:
+        prune_logins(session)
+
+
+def prune_logins(session: Session) -> int:
+    """Delete login rows that expired more than a day ago; returns how many."""
+    removed = session.execute(  # type: ignore[attr-defined]
+        delete(LoginState).where(LoginState.expires_at < utcnow() - KEEP_USED_FOR)
+    ).rowcount
+    return int(removed or 0)
 
 
 def check_platform_active(platform: Platform) -> None:

@@ -55,13 +55,18 @@ def handle_launch(session: Session, launch: Launch) -> LaunchOutcome:
                 lms_id=launch.course.lms_id,
                 title=launch.course.title,
                 label=launch.course.label,
-                services=launch.services,
+                services={k: v for k, v in launch.services.items() if k == "nrps"},
             ),
         )
         enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
         if launch.placement is not None:
             placement_id = services.upsert_placement(
-                session, course_id, launch.placement.lms_id, launch.widget, launch.placement.title
+                session,
+                course_id,
+                launch.placement.lms_id,
+                launch.widget,
+                launch.placement.title,
+                {k: v for k, v in launch.services.items() if k == "ags"},
             )
     session.commit()
     return LaunchOutcome(

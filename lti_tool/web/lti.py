@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import launch_required, remember_launch
 from lti_tool.courses.models import Platform
-from lti_tool.extensions import db
+from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
 from lti_tool.lti.deep_linking import WidgetItem, build_response
 from lti_tool.lti.errors import LtiError
@@ -93,6 +93,7 @@ def jwks() -> Response:
 
 
 @bp.route("/lti/login", methods=["GET", "POST"])
+@csrf.exempt  # the LMS posts here cross-site; state and nonce protect the flow
 def login() -> BaseResponse:
     """OIDC third-party initiated login (LTI 1.3 Core 5.1.1)."""
     params = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()}
@@ -128,6 +129,7 @@ def login() -> BaseResponse:
 
 
 @bp.post("/lti/launch")
+@csrf.exempt  # the LMS's form post: the id_token's signature and nonce protect it
 def launch() -> BaseResponse:
     """The redirect URI: validate the id_token, record the launch, open the widget."""
     form = {k: v for k, v in request.form.items()}

@@ -16,9 +16,13 @@ from ..lti_harness import LEARNER, Lms, browser
 def test_twenty_parallel_first_launches_into_a_new_course(lms: Lms, app: Flask) -> None:
     link = {"id": "rl-week-1", "title": "Week 1 Q&A"}
     prepared = [
-        lms.prepare(user={"sub": f"new-student-{i}", "name": f"Student {i}"}, roles=[LEARNER],
-                    context={"id": "brand-new-course", "title": "New"}, resource_link=link,
-                    custom={"widget": "qa"})
+        lms.prepare(
+            user={"sub": f"new-student-{i}", "name": f"Student {i}"},
+            roles=[LEARNER],
+            context={"id": "brand-new-course", "title": "New"},
+            resource_link=link,
+            custom={"widget": "qa"},
+        )
         for i in range(20)
     ]
 

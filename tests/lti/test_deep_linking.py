@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urljoin
 
-from ..lti_harness import INSTRUCTOR, LEARNER, Lms, browser, parse_form
+from ..lti_harness import INSTRUCTOR, LEARNER, Lms, browser, csrf_token, parse_form
 
 DL = "LtiDeepLinkingRequest"
 ITEMS = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
@@ -22,6 +22,7 @@ def _picker(lms: Lms, **kwargs: object) -> tuple[object, str, str]:
     )
     assert result.status == 303
     assert result.page is not None
+    client.headers["X-CSRFToken"] = csrf_token(result.page.text)  # type: ignore[attr-defined]
     return client, result.page.url, result.page.text
 
 
@@ -30,8 +31,7 @@ def test_instructor_places_a_graded_qa_widget(lms: Lms) -> None:
     assert "Add Bottega to your course" in page
     answer = client.post(  # type: ignore[attr-defined]
         url,
-        data={"widget": "qa", "title_qa": "Domande del corso", "graded_qa": "on",
-              "max_qa": "50"},
+        data={"widget": "qa", "title_qa": "Domande del corso", "graded_qa": "on", "max_qa": "50"},
         timeout=10,
     )
     assert answer.status_code == 200
@@ -71,11 +71,22 @@ def test_bad_choice_comes_back_with_the_input_kept(lms: Lms) -> None:
 
 def test_bad_maximum_score_is_refused(lms: Lms) -> None:
     client, url, _ = _picker(lms)
-    answer = client.post(url, data={"widget": "qa", "graded_qa": "on", "max_qa": "abc"},  # type: ignore[attr-defined]
-                         timeout=10)
+    answer = client.post(
+        url,
+        data={"widget": "qa", "graded_qa": "on", "max_qa": "abc"},  # type: ignore[attr-defined]
+        timeout=10,
+    )
     assert answer.status_code == 422 and "maximum score" in answer.text
 
 
 def test_learner_cannot_place_widgets(lms: Lms) -> None:
     result = lms.launch(message_type=DL, roles=[LEARNER])
     assert result.page is not None and result.page.status_code == 403
+
+
+def test_picker_post_without_csrf_token_is_refused(lms: Lms) -> None:
+    client, url, _ = _picker(lms)
+    del client.headers["X-CSRFToken"]  # type: ignore[attr-defined]
+    answer = client.post(url, data={"widget": "qa"}, timeout=10)  # type: ignore[attr-defined]
+    assert answer.status_code == 400
+    assert not lms.platform.deep_link_results

@@ -16,3 +16,104 @@ def test_learner_launch_lands_on_the_widget_page(lms: Lms) -> None:
 def test_instructor_launch(lms: Lms) -> None:
     result = lms.launch(roles=[INSTRUCTOR], user={"sub": "t1", "name": "Prof. Bianchi"})
     assert result.page is not None and "Instructor" in result.page.text
+
+
+def test_launch_records_course_member_enrolment_and_services(lms: Lms, app) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from lti_tool.courses.models import Course, Enrolment, Member, Placement
+    from lti_tool.extensions import db
+
+    ags = {
+        "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+        "lineitems": f"{lms.issuer}/ags/course-101/lineitems",
+        "lineitem": f"{lms.issuer}/ags/course-101/lineitems/7",
+    }
+    lms.launch(
+        user={"sub": "s9", "name": "Sara", "email": "sara@example.org"},
+        resource_link={"id": "rl-qa", "title": "Forum"},
+        custom={"widget": "qa"},
+        nrps=True,
+        ags=ags,
+    )
+    with app.app_context():
+        member = db.session.scalar(select(Member).where(Member.lms_id == "s9"))
+        assert member.name == "Sara" and member.email == "sara@example.org"
+        course = db.session.scalar(select(Course).where(Course.lms_id == "course-101"))
+        assert course.title == "Storia dell'arte"
+        assert "context_memberships_url" in course.services["nrps"]
+        placement = db.session.scalar(select(Placement))
+        assert (placement.lms_id, placement.widget) == ("rl-qa", "qa")
+        assert placement.services["ags"]["lineitem"].endswith("/lineitems/7")
+        enrolment = db.session.scalar(select(Enrolment))
+        assert enrolment.roles == [LEARNER] and enrolment.status.value == "active"
+    # A later launch without email keeps the email we knew.
+    lms.launch(user={"sub": "s9", "name": "Sara B."})
+    with app.app_context():
+        member = db.session.scalar(select(Member).where(Member.lms_id == "s9"))
+        assert member.name == "Sara B." and member.email == "sara@example.org"
+
+
+def test_instructor_grants_the_community_manager_role(lms: Lms) -> None:
+    from ..lti_harness import browser, csrf_token
+
+    student = browser()
+    lms.launch(student, user={"sub": "s1", "name": "Luca Neri"}, custom={"widget": "dashboard"})
+    teacher = browser()
+    result = lms.launch(teacher, roles=[INSTRUCTOR], user={"sub": "t1", "name": "Prof. Bianchi"})
+    assert result.page is not None
+    members_url = result.page.url.rstrip("/") + "/members"
+    page = teacher.get(members_url, timeout=5)
+    assert page.status_code == 200 and "Luca Neri" in page.text
+    import re
+
+    action = re.search(
+        r'action="([^"]+/community-manager)"[^>]*>\s*<input[^>]*>\s*'
+        r'<input type="hidden" name="grant" value="1">',
+        page.text,
+    )
+    assert action
+    granted = teacher.post(
+        lms.tool_url + action.group(1),
+        data={"grant": "1", "csrf_token": csrf_token(page.text)},
+        timeout=5,
+    )
+    assert granted.status_code == 200 and "is now a community manager" in granted.text
+    # The student's next launch into the dashboard is allowed now.
+    again = lms.launch(
+        student, user={"sub": "s1", "name": "Luca Neri"}, custom={"widget": "dashboard"}
+    )
+    assert again.page is not None and again.page.status_code == 200
+    assert "Community manager" in again.page.text
+
+
+def test_students_cannot_see_members_or_grant_roles(lms: Lms) -> None:
+    from ..lti_harness import browser
+
+    student = browser()
+    result = lms.launch(student)
+    assert result.page is not None
+    base = result.page.url.rstrip("/")
+    assert student.get(base + "/members", timeout=5).status_code == 403
+    assert student.post(
+        base + "/members/1/community-manager", data={"grant": "1"}, timeout=5
+    ).status_code in (400, 403)
+
+
+def test_pages_of_a_launch_this_browser_does_not_hold_are_401(lms: Lms) -> None:
+    from ..lti_harness import browser
+
+    result = lms.launch()
+    assert result.page is not None
+    stranger = browser()
+    assert stranger.get(result.page.url, timeout=5).status_code == 401
+
+
+def test_config_json_lists_what_an_admin_types_in(lms: Lms) -> None:
+    from ..lti_harness import browser
+
+    config = browser().get(f"{lms.tool_url}/lti/config", timeout=5).json()
+    assert config["oidc_initiation_url"] == f"{lms.tool_url}/lti/login"
+    assert config["redirect_uris"] == [f"{lms.tool_url}/lti/launch"]
+    assert config["public_jwk_url"] == f"{lms.tool_url}/.well-known/jwks.json"
+    assert "LtiDeepLinkingRequest" in config["messages"]

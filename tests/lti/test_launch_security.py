@@ -186,8 +186,12 @@ def test_lms_error_response_is_shown(lms: Lms) -> None:
 def test_login_from_an_unregistered_lms_says_which_one(lms: Lms) -> None:
     response = browser().get(
         f"{lms.tool_url}/lti/login",
-        params={"iss": "https://unknown.example", "client_id": "c9", "login_hint": "x",
-                "target_link_uri": f"{lms.tool_url}/lti/launch"},
+        params={
+            "iss": "https://unknown.example",
+            "client_id": "c9",
+            "login_hint": "x",
+            "target_link_uri": f"{lms.tool_url}/lti/launch",
+        },
         timeout=5,
     )
     assert response.status_code == 400
@@ -197,8 +201,11 @@ def test_login_from_an_unregistered_lms_says_which_one(lms: Lms) -> None:
 def test_login_error_page_is_translated(lms: Lms) -> None:
     response = browser().get(
         f"{lms.tool_url}/lti/login",
-        params={"iss": "https://unknown.example", "login_hint": "x",
-                "target_link_uri": f"{lms.tool_url}/lti/launch"},
+        params={
+            "iss": "https://unknown.example",
+            "login_hint": "x",
+            "target_link_uri": f"{lms.tool_url}/lti/launch",
+        },
         headers={"Accept-Language": "it"},
         timeout=5,
     )
@@ -220,8 +227,9 @@ def test_login_refuses_a_target_link_to_another_site(lms: Lms) -> None:
 
 def test_login_by_post_works_too(lms: Lms) -> None:
     prepared = lms.prepare()
-    response = browser().post(f"{lms.tool_url}/lti/login", data=prepared.login_params,
-                              allow_redirects=False, timeout=5)
+    response = browser().post(
+        f"{lms.tool_url}/lti/login", data=prepared.login_params, allow_redirects=False, timeout=5
+    )
     assert response.status_code == 302
     assert response.headers["Location"].startswith(lms.platform.auth_url)
 
@@ -237,3 +245,23 @@ def test_pending_registration_is_refused_with_403(lms: Lms, app) -> None:  # typ
     prepared = lms.prepare()
     response = browser().get(prepared.login_url, allow_redirects=False, timeout=5)
     assert response.status_code == 403 and "pending" in response.text
+
+
+def test_old_login_rows_are_pruned_but_recent_ones_kept(lms: Lms, app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from lti_tool.extensions import db, utcnow
+    from lti_tool.lti.launch import prune_logins
+    from lti_tool.lti.models import LoginState
+
+    assert lms.launch().status == 303
+    assert lms.launch().status == 303
+    with app.app_context():
+        old = db.session.scalars(select(LoginState)).first()
+        old.expires_at = utcnow() - timedelta(days=2)
+        db.session.commit()
+        assert prune_logins(db.session()) == 1
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(LoginState)) == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.courses.access import launch_required
+from lti_tool.courses.access import launch_required, role_label_for, staff_required
 from lti_tool.courses.models import Course, Member, Placement
+from lti_tool.courses.roles import CourseRole, course_role
+from lti_tool.courses.services import course_members, find_enrolment, set_community_manager
 from lti_tool.extensions import db
 
 bp = Blueprint("home", __name__, url_prefix="/w")
@@ -53,3 +56,40 @@ def me(lid: str) -> str:
         abort(404)
     course = db.session.get(Course, g.viewer.course_id) if g.viewer.course_id else None
     return render_template("home/me.html", viewer=g.viewer, member=member, course=course)
+
+
+@bp.get("/<lid>/members")
+@staff_required
+def members(lid: str) -> str:
+    """Course members and their roles; instructors grant the community manager role here."""
+    if g.viewer.course_id is None:
+        abort(404)
+    rows = course_members(db.session(), g.viewer.course_id)
+    return render_template(
+        "home/members.html",
+        viewer=g.viewer,
+        rows=rows,
+        role_name=lambda roles: role_label_for(course_role(roles)),
+        can_grant=g.viewer.role == CourseRole.INSTRUCTOR,
+        widget_title=_titles()[g.viewer.widget],
+    )
+
+
+@bp.post("/<lid>/members/<int:enrolment_id>/community-manager")
+@staff_required
+def community_manager(lid: str, enrolment_id: int) -> BaseResponse:
+    """Grant or withdraw the community manager role (instructors only)."""
+    if g.viewer.role != CourseRole.INSTRUCTOR or g.viewer.course_id is None:
+        abort(403)
+    enrolment = find_enrolment(db.session(), g.viewer.course_id, enrolment_id)
+    if enrolment is None:
+        abort(404)
+    granted = request.form.get("grant") == "1"
+    set_community_manager(db.session(), enrolment, granted)
+    name = enrolment.member.display_name
+    flash(
+        _("%(name)s is now a community manager.", name=name)
+        if granted
+        else _("%(name)s is no longer a community manager.", name=name)
+    )
+    return redirect(url_for("home.members", lid=lid), code=303)

@@ -1,4 +1,4 @@
-"""lti login state, key set cache, community manager flag
+"""lti login state, key set cache, community manager flag, placement services
 
 Revision ID: 0002_lti_state
 Revises: 0001_tenancy
@@ -44,9 +44,15 @@ def upgrade():
     with op.batch_alter_table('enrolment', schema=None) as batch_op:
         batch_op.add_column(sa.Column('community_manager', sa.Boolean(), server_default=sa.false(), nullable=False))
 
+    with op.batch_alter_table('placement', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('services', sa.JSON(), server_default='{}', nullable=False))
+
 
 
 def downgrade():
+    with op.batch_alter_table('placement', schema=None) as batch_op:
+        batch_op.drop_column('services')
+
     with op.batch_alter_table('enrolment', schema=None) as batch_op:
         batch_op.drop_column('community_manager')
 

@@ -1,0 +1,104 @@
+"""/lti/register: LTI Dynamic Registration, started by an LMS admin from inside the LMS.
+
+GET checks the LMS's OpenID configuration and asks the admin to confirm; POST registers Bottega
+with the LMS and stores the registration. The logic is in ``lti_tool.lti.dynamic_registration``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, make_response, render_template, request
+from flask_babel import gettext as _
+
+from lti_tool.courses.models import PlatformStatus
+from lti_tool.extensions import csrf, db
+from lti_tool.lti.dynamic_registration import (
+    ToolSettings,
+    check_start,
+    fetch_configuration,
+    register,
+    requested_scopes,
+)
+from lti_tool.lti.errors import LtiError
+from lti_tool.urls import public_url_for
+from lti_tool.web.lti import lti_error_page
+
+log = logging.getLogger(__name__)
+bp = Blueprint("registration", __name__)
+
+NRPS_PREFIX = "https://purl.imsglobal.org/spec/lti-nrps/"
+AGS_PREFIX = "https://purl.imsglobal.org/spec/lti-ags/"
+
+
+def tool_settings() -> ToolSettings:
+    return ToolSettings(
+        login_url=public_url_for("lti.login"),
+        launch_url=public_url_for("lti.launch"),
+        jwks_url=public_url_for("lti.jwks"),
+        description=_(
+            "Community widgets for your course: Q&A, peer groups, kudos and a "
+            "community manager's dashboard."
+        ),
+    )
+
+
+def _private(response: Response) -> Response:
+    # The page carries a single-use registration token: never cache it, never leak the URL.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _refused(error: LtiError) -> Response:
+    return _private(lti_error_page(error))
+
+
+@bp.get("/lti/register")
+def start() -> Response:
+    """The LMS opens this with openid_configuration and registration_token: check, confirm."""
+    try:
+        config_url, token = check_start(
+            request.args.get("openid_configuration"), request.args.get("registration_token")
+        )
+        config = fetch_configuration(config_url, token)
+    except LtiError as error:
+        return _refused(error)
+    scopes = requested_scopes(config)
+    permissions = [_("Open Bottega from courses and add it as an activity (deep linking).")]
+    if any(s.startswith(NRPS_PREFIX) for s in scopes):
+        permissions.append(_("Read the list of course participants and their roles."))
+    if any(s.startswith(AGS_PREFIX) for s in scopes):
+        permissions.append(_("Send scores to the LMS gradebook."))
+    permissions.append(_("Receive each user's name, email address, picture and language."))
+    page = render_template(
+        "lti/register_confirm.html",
+        config=config,
+        openid_configuration=config_url,
+        registration_token=token or "",
+        permissions=permissions,
+    )
+    return _private(make_response(page))
+
+
+@bp.post("/lti/register")
+# Posted from the LMS's iframe, where no session cookie comes back; it carries no ambient
+# authority either: the LMS's single-use registration token is what authorises it.
+@csrf.exempt
+def complete() -> Response:
+    """The admin confirmed: register with the LMS, store the result, tell the LMS to close."""
+    try:
+        config_url, token = check_start(
+            request.form.get("openid_configuration"), request.form.get("registration_token")
+        )
+        result = register(db.session(), config_url, token, tool_settings())
+    except LtiError as error:
+        db.session.rollback()
+        return _refused(error)
+    page = render_template(
+        "lti/register_done.html",
+        result=result,
+        is_moodle=result.product_family_code.lower() == "moodle",
+        disabled=result.status == PlatformStatus.DISABLED,
+    )
+    return _private(make_response(page))
