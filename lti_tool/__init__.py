@@ -17,7 +17,7 @@ from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
-from lti_tool.extensions import babel, csrf, db, migrate
+from lti_tool.extensions import babel, csrf, db, limiter, migrate
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.web.lti import bp as lti_bp
@@ -49,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    limiter.init_app(app)
 
     keys = KeyStore(settings.keys_dir)
     keys.ensure()

@@ -6,7 +6,9 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import g, request
 from flask_babel import Babel
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -34,6 +36,17 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
+
+
+def _rate_limit_key() -> str:
+    # Per member when a launch is known (students share campus IPs), else per address.
+    viewer = getattr(g, "viewer", None)
+    if viewer is not None:
+        return f"member:{viewer.platform_id}:{viewer.member_id}"
+    return f"ip:{request.remote_addr or 'unknown'}"
+
+
+limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=True)
 
 
 def utcnow() -> datetime:

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.config import is_loopback_url
 from lti_tool.courses.models import Platform, PlatformStatus
 from lti_tool.lti import claims as c
 from lti_tool.lti.errors import RegistrationFlowError
@@ -156,10 +157,25 @@ def _without_query(url: str) -> str:
 # -- the start request ------------------------------------------------------------------------
 
 
+def _check_url(label: str, url: str, allow_loopback: bool) -> str:
+    """``check_url``, and no loopback host at all when not allowed (production)."""
+    url = check_url(label, url)
+    if not allow_loopback and is_loopback_url(url):
+        raise RegistrationError(f"{label} must not point to this server's loopback interface")
+    return url
+
+
 def check_start(
-    openid_configuration: str | None, registration_token: str | None
+    openid_configuration: str | None,
+    registration_token: str | None,
+    *,
+    allow_loopback: bool = True,
 ) -> tuple[str, str | None]:
-    """The two query parameters the LMS sends, checked; the token may be absent."""
+    """The two query parameters the LMS sends, checked; the token may be absent.
+
+    ``allow_loopback=False`` (production) refuses 127.0.0.1 and localhost, so that anyone who
+    opens the registration URL cannot make Bottega call services on its own host.
+    """
     url = (openid_configuration or "").strip()
     if not url:
         raise _error(
@@ -173,7 +189,7 @@ def check_start(
     if len(url) > MAX_URL:
         raise _error(_l("The openid_configuration address is too long."))
     try:
-        check_url("openid_configuration", url)
+        _check_url("openid_configuration", url, allow_loopback)
     except RegistrationError as exc:
         raise _error(
             _l(
@@ -242,7 +258,7 @@ def _send(
                 size += len(chunk)
                 if size > MAX_BODY:
                     raise _error(
-                        _l("The answer of %(what)s at %(url)s is too large."),
+                        _l("%(what)s at %(url)s sent an answer too large to be read."),
                         what=what,
                         url=shown,
                     )
@@ -259,7 +275,7 @@ def _send(
             what=what,
             url=shown,
         ) from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:  # ValueError: a URL urllib3 refuses
         raise _error(
             _l(
                 "%(what)s at %(url)s could not be reached from Bottega's server. Check the "
@@ -282,7 +298,7 @@ def _send(
         )
     try:
         data = json.loads(b"".join(chunks)) if chunks else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         data = None
     return status, data
 
@@ -294,7 +310,9 @@ def _str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def validate_configuration(config_url: str, data: Any) -> PlatformConfiguration:
+def validate_configuration(
+    config_url: str, data: Any, *, allow_loopback: bool = True
+) -> PlatformConfiguration:
     """The OpenID configuration checked as LTI Dynamic Registration 1.0 §3.4 asks (and more)."""
     if not isinstance(data, dict):
         raise _error(
@@ -335,7 +353,7 @@ def validate_configuration(config_url: str, data: Any) -> PlatformConfiguration:
         try:
             if not isinstance(value, str) or len(value) > MAX_URL:
                 raise RegistrationError(f"{name} is missing or not a string")
-            endpoints[name] = check_url(name, value)
+            endpoints[name] = _check_url(name, value, allow_loopback)
         except RegistrationError as exc:
             raise _error(
                 _l(
@@ -392,6 +410,7 @@ def fetch_configuration(
     *,
     http: requests.Session | None = None,
     timeout: tuple[float, float] = TIMEOUT,
+    allow_loopback: bool = True,
 ) -> PlatformConfiguration:
     """GET the platform's OpenID configuration and check it."""
     what = _l("The LMS configuration")
@@ -400,17 +419,17 @@ def fetch_configuration(
     if status != 200:
         raise _error(
             _l(
-                "The LMS configuration at %(url)s answered with HTTP %(status)s. Start the "
+                "The LMS configuration at %(url)s answered with HTTP %(code)s. Start the "
                 "registration again from your LMS."
             ),
             url=_without_query(config_url),
-            status=status,
+            code=status,
         )
     if data is None:
         raise _error(
             _l("The LMS configuration at %(url)s is not JSON."), url=_without_query(config_url)
         )
-    return validate_configuration(config_url, data)
+    return validate_configuration(config_url, data, allow_loopback=allow_loopback)
 
 
 # -- the client registration ------------------------------------------------------------------
@@ -629,9 +648,10 @@ def register(
     tool: ToolSettings,
     *,
     http: requests.Session | None = None,
+    allow_loopback: bool = True,
 ) -> RegistrationResult:
     """Fetch the configuration, register with the platform, store the result."""
-    config = fetch_configuration(config_url, token, http=http)
+    config = fetch_configuration(config_url, token, http=http, allow_loopback=allow_loopback)
     client_id, deployment_id = post_registration(
         config, registration_request(tool, config), token, http=http
     )

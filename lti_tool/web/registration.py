@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask_babel import gettext as _
 
 from lti_tool.courses.models import PlatformStatus
@@ -43,6 +43,11 @@ def tool_settings() -> ToolSettings:
     )
 
 
+def allow_loopback() -> bool:
+    """LMSs on 127.0.0.1/localhost are for development and tests, never in production."""
+    return current_app.config.get("BOTTEGA_ENV") != "production"
+
+
 def _private(response: Response) -> Response:
     # The page carries a single-use registration token: never cache it, never leak the URL.
     response.headers["Cache-Control"] = "no-store"
@@ -59,9 +64,11 @@ def start() -> Response:
     """The LMS opens this with openid_configuration and registration_token: check, confirm."""
     try:
         config_url, token = check_start(
-            request.args.get("openid_configuration"), request.args.get("registration_token")
+            request.args.get("openid_configuration"),
+            request.args.get("registration_token"),
+            allow_loopback=allow_loopback(),
         )
-        config = fetch_configuration(config_url, token)
+        config = fetch_configuration(config_url, token, allow_loopback=allow_loopback())
     except LtiError as error:
         return _refused(error)
     scopes = requested_scopes(config)
@@ -89,9 +96,13 @@ def complete() -> Response:
     """The admin confirmed: register with the LMS, store the result, tell the LMS to close."""
     try:
         config_url, token = check_start(
-            request.form.get("openid_configuration"), request.form.get("registration_token")
+            request.form.get("openid_configuration"),
+            request.form.get("registration_token"),
+            allow_loopback=allow_loopback(),
         )
-        result = register(db.session(), config_url, token, tool_settings())
+        result = register(
+            db.session(), config_url, token, tool_settings(), allow_loopback=allow_loopback()
+        )
     except LtiError as error:
         db.session.rollback()
         return _refused(error)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urljoin
 
 import pytest
 import requests
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 from sqlalchemy import func, select
 
 from lti_tool.courses.models import Platform as PlatformRow
@@ -32,7 +32,12 @@ from lti_tool.demo.platform import (
     serve_platform,
 )
 from lti_tool.extensions import db
-from lti_tool.lti.dynamic_registration import TOOL_SCOPES, fetch_configuration
+from lti_tool.lti.dynamic_registration import (
+    TOOL_SCOPES,
+    check_start,
+    fetch_configuration,
+    validate_configuration,
+)
 from lti_tool.lti.errors import RegistrationFlowError
 from lti_tool.lti.registration import PlatformInput, add_platform
 
@@ -59,6 +64,7 @@ class ScriptedLms:
     config_changes: dict[str, Any] = field(default_factory=dict)
     config_raw: str | None = None  # answered as-is (e.g. not JSON)
     config_status: int = 200
+    config_redirect: str | None = None
     register_status: int = 200
     client_id: Any = "fixed-client"
     deployment_id: Any = "2"
@@ -92,6 +98,8 @@ def scripted_app(url: str) -> Flask:
 
     @app.get("/.well-known/openid-configuration")
     def configuration() -> Any:
+        if lms.config_redirect is not None:
+            return redirect(lms.config_redirect, 302)
         if lms.config_raw is not None:
             return Response(lms.config_raw, lms.config_status, mimetype="text/html")
         return jsonify(lms.configuration()), lms.config_status
@@ -298,8 +306,10 @@ def test_the_token_reaches_the_lms_as_a_bearer_token_and_no_log(
     response = register(browser(), start_url(tool_server.url, scripted.config_url, token))
     assert response.status_code == 200, response.text[:800]
     assert scripted.authorizations == [f"Bearer {token}"]
-    assert not [r for r in caplog.records if token in r.getMessage()]
-    assert any("Dynamic registration" in r.getMessage() for r in caplog.records)
+    # Bottega's own logs (the dev server's access log prints request lines, query included).
+    ours = [r for r in caplog.records if r.name.startswith("lti_tool")]
+    assert not [r for r in ours if token in r.getMessage()]
+    assert any("Dynamic registration" in r.getMessage() for r in ours)
 
 
 def test_without_a_token_no_authorization_header_is_sent(
@@ -396,6 +406,10 @@ def test_an_issuer_on_another_host_is_refused(
         ({"id_token_signing_alg_values_supported": ["HS256"]}, "RS256"),
         ({"token_endpoint_auth_methods_supported": ["client_secret_basic"]}, "private_key_jwt"),
         ({PLATFORM_CONFIGURATION: None}, "not an LTI platform configuration"),
+        ({"issuer": "ftp://127.0.0.1/lms"}, "not an absolute https URL"),
+        ({"issuer": " http://127.0.0.1/lms"}, "does not name its issuer"),
+        ({"scopes_supported": "openid"}, "scopes_supported"),
+        ({"authorization_server": 7}, "authorization_server"),
     ],
 )
 def test_configurations_bottega_refuses(
@@ -419,6 +433,8 @@ def test_configurations_bottega_refuses(
         ('["a", "list"]', 200, "not a JSON object"),
         ("{}", 404, "HTTP 404"),
         ("{}", 500, "HTTP 500"),
+        ("[" * 100_000 + "]" * 100_000, 200, "is not JSON"),
+        ("x" * 600_000, 200, "too large"),
     ],
 )
 def test_a_configuration_that_is_not_a_json_object_is_refused(
@@ -464,6 +480,13 @@ def test_only_scopes_the_platform_offers_are_requested(
         (200, {"no": "client id"}, 422, "did not give Bottega a client id"),
         (200, {"client_id": "c1"}, 422, "not an LTI tool configuration"),
         (200, ["not", "an", "object"], 422, "not a JSON object"),
+        (200, {"client_id": "c" * 300, TOOL_CONFIGURATION: {}}, 422, "client id"),
+        (
+            200,
+            {"client_id": "c1", TOOL_CONFIGURATION: {"deployment_id": ["1"]}},
+            422,
+            "deployment id Bottega cannot read",
+        ),
     ],
 )
 def test_registration_endpoint_failures_are_explained(
@@ -541,3 +564,42 @@ def test_the_pages_speak_italian(app: Flask, tool_server: RunningServer) -> None
     assert response.status_code == 400
     assert '<html lang="it">' in response.text
     assert "Non è stato possibile registrare Bottega" in response.text
+
+
+def test_a_redirecting_configuration_is_refused(
+    app: Flask, tool_server: RunningServer, scripted: ScriptedLms
+) -> None:
+    scripted.config_redirect = "http://127.0.0.1:9/elsewhere"
+    response = browser().get(start_url(tool_server.url, scripted.config_url, "t"), timeout=30)
+    assert response.status_code == 400
+    assert "redirect" in response.text
+
+
+def test_an_issuer_with_a_query_is_refused(
+    app: Flask, tool_server: RunningServer, scripted: ScriptedLms
+) -> None:
+    scripted.config_changes = {"issuer": scripted.url + "/?tenant=1"}
+    response = browser().get(start_url(tool_server.url, scripted.config_url, "t"), timeout=30)
+    assert response.status_code == 400
+    assert "query or fragment" in response.text
+
+
+def test_loopback_lms_addresses_are_refused_when_not_allowed(app: Flask) -> None:
+    config_url = "https://127.0.0.1/.well-known/openid-configuration"
+    with pytest.raises(RegistrationFlowError):
+        check_start(config_url, None, allow_loopback=False)
+    assert check_start(config_url, " tok ", allow_loopback=True) == (config_url, "tok")
+    config = {
+        "issuer": "https://lms.example.org",
+        "authorization_endpoint": "https://lms.example.org/auth",
+        "token_endpoint": "https://localhost/token",
+        "jwks_uri": "https://lms.example.org/jwks",
+        "registration_endpoint": "https://lms.example.org/register",
+        PLATFORM_CONFIGURATION: {"product_family_code": "moodle"},
+    }
+    url = "https://lms.example.org/.well-known/openid-configuration"
+    with pytest.raises(RegistrationFlowError) as info:
+        validate_configuration(url, config, allow_loopback=False)
+    with app.test_request_context():
+        assert "token_endpoint" in info.value.text()
+    assert validate_configuration(url, config).token_endpoint == "https://localhost/token"

@@ -1,0 +1,131 @@
+"""Text members write: Markdown rendered safely, and @mentions found.
+
+Markdown is parsed with raw HTML disabled (markdown-it-py's "js-default" preset), then the HTML
+is cleaned again with an allowlist (nh3, the Ammonia sanitizer): two independent layers, so a
+parser quirk alone cannot let script through. Math between ``$...$`` or ``$$...$$`` is kept as
+escaped TeX inside ``<span class="math">`` and drawn in the browser by the vendored KaTeX.
+Links open safely and carry ``rel="nofollow ugc noopener"``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from markupsafe import Markup, escape
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+MAX_BODY = 20_000  # characters of Markdown in one post
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "strong",
+    "em",
+    "del",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "span",
+    "div",
+}
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {"a": {"href", "title"}}  # classes: see below
+ALLOWED_CLASSES = {
+    "span": {"math", "math-inline", "mention"},
+    "div": {"math", "math-block"},
+    "code": {
+        "language-" + lang
+        for lang in (
+            "python",
+            "java",
+            "javascript",
+            "c",
+            "cpp",
+            "sql",
+            "html",
+            "css",
+            "bash",
+            "r",
+            "text",
+        )
+    },
+}
+MENTION_RE = re.compile(r"(?<![\w@])@([\w][\w.\-]{1,40})", re.UNICODE)
+
+
+def _math_inline(
+    self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return f'<span class="math math-inline">{escape(tokens[idx].content)}</span>'
+
+
+def _math_block(
+    self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return f'<div class="math math-block">{escape(tokens[idx].content)}</div>\n'
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False})
+    md.use(dollarmath_plugin, allow_space=False, double_inline=True)
+    md.add_render_rule("math_inline", _math_inline)
+    md.add_render_rule("math_inline_double", _math_inline)
+    md.add_render_rule("math_block", _math_block)
+    md.add_render_rule("math_block_label", _math_block)
+    # Headings inside a post start at h3: the page owns h1 and h2.
+    md.disable(["lheading"])
+    return md
+
+
+def _demote_headings(html: str) -> str:
+    return re.sub(r"<(/?)h([12])>", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 2}>", html)
+
+
+def render_markdown(text: str) -> Markup:
+    """Safe HTML for a member's Markdown."""
+    html = _demote_headings(_parser().render(text or ""))
+    cleaned = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=ALLOWED_CLASSES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow ugc noopener",
+        strip_comments=True,
+    )
+    return Markup(cleaned)  # noqa: S704 -- cleaned by nh3 with an allowlist just above
+
+
+def plain_text(text: str, limit: int = 200) -> str:
+    """A one-line excerpt without Markdown syntax, for lists and notifications."""
+    rendered = html.unescape(nh3.clean(_parser().render(text or ""), tags=set()))
+    flat = " ".join(rendered.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def mentioned_handles(text: str) -> set[str]:
+    """The ``@handles`` a text mentions (lower case), outside code."""
+    without_code = re.sub(r"```.*?```|`[^`]*`", " ", text or "", flags=re.S)
+    return {m.group(1).rstrip(".-").casefold() for m in MENTION_RE.finditer(without_code)}

@@ -1,0 +1,1 @@
+"""Participation events: one table every grade and analytic reads."""

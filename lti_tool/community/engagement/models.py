@@ -1,0 +1,48 @@
+"""Every participation as one row: grades (AGS), analytics and badges all read this table."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lti_tool.extensions import UTCDateTime, db, utcnow
+
+
+class EventKind(enum.StrEnum):
+    """What happened. Received events (``*_received``) belong to the member who benefits."""
+
+    ASK = "ask"
+    ANSWER = "answer"
+    COMMENT = "comment"
+    ACCEPT = "accept"  # the asker accepted an answer
+    ANSWER_ACCEPTED = "answer_accepted"  # the answer's author
+    ENDORSE = "endorse"  # staff endorsed a post
+    ENDORSEMENT_RECEIVED = "endorsement_received"
+    UPVOTE = "upvote"
+    UPVOTE_RECEIVED = "upvote_received"
+    KUDOS_GIVEN = "kudos_given"
+    KUDOS_RECEIVED = "kudos_received"
+    GROUP_POST = "group_post"
+
+
+class ParticipationEvent(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "engagement_event"
+    __table_args__ = (
+        Index("ix_engagement_event_course_member_time", "course_id", "member_id", "created_at"),
+        Index("ix_engagement_event_course_kind_time", "course_id", "kind", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_type: Mapped[str] = mapped_column(String(32))  # e.g. "qa_question", "qa_answer"
+    subject_id: Mapped[int]
+    # Who caused it, when not the member (the voter of an upvote received).
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("member.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

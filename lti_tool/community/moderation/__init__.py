@@ -1,0 +1,1 @@
+"""Flags on posts, and (later) the moderation queue."""

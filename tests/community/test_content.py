@@ -1,0 +1,39 @@
+"""Markdown from members is rendered with raw HTML disabled and cleaned with an allowlist."""
+
+from __future__ import annotations
+
+from lti_tool.community.content import mentioned_handles, plain_text, render_markdown
+
+
+def test_markdown_basics_survive() -> None:
+    html = render_markdown("Some **bold**, `code` and a [link](https://example.org).")
+    assert "<strong>bold</strong>" in html and "<code>code</code>" in html
+    assert '<a href="https://example.org" rel="nofollow ugc noopener">link</a>' in html
+
+
+def test_raw_html_and_script_urls_are_inert() -> None:
+    html = render_markdown('<script>alert(1)</script> [x](javascript:alert(1)) <b onclick="x">')
+    assert "<script" not in html and "javascript:" not in html.replace("(javascript:", "")
+    assert "onclick=" not in html or "&lt;b onclick" in html
+
+
+def test_math_is_kept_as_escaped_tex_for_katex() -> None:
+    html = render_markdown("Area $\\pi r^2$ and $$\\frac{a}{b} < c$$")
+    assert '<span class="math math-inline">\\pi r^2</span>' in html
+    assert "&lt; c" in html
+
+
+def test_headings_are_demoted_below_the_page_headings() -> None:
+    assert "<h3>Title</h3>" in render_markdown("# Title")
+
+
+def test_mentions_ignore_code_and_emails() -> None:
+    assert mentioned_handles("ciao @giulia.rossi e @Marco, scrivi a a@b.it `@nope`") == {
+        "giulia.rossi",
+        "marco",
+    }
+
+
+def test_plain_text_excerpt() -> None:
+    assert plain_text("**Bold** <b>tag</b> " + "x" * 300, limit=20).endswith("…")
+    assert plain_text("**Bold** <b>tag</b>") == "Bold <b>tag</b>"
