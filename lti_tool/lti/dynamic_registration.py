@@ -196,7 +196,7 @@ def check_start(
                 "The openid_configuration address %(url)s is not an absolute https URL. "
                 "Check the LMS's public address (in Moodle: $CFG->wwwroot)."
             ),
-            detail=str(exc),
+            detail="openid_configuration refused (not an allowed URL)",  # no query: no token
             url=_without_query(url) if "://" in url else url[:100],
         ) from exc
     if urlsplit(url).username is not None:
@@ -322,6 +322,8 @@ def validate_configuration(
     issuer = data.get("issuer")
     if not isinstance(issuer, str) or not issuer or issuer != issuer.strip():
         raise _error(_l("The LMS configuration does not name its issuer."))
+    if len(issuer) > MAX_ID:
+        raise _error(_l("The LMS issuer is longer than Bottega can store (255 characters)."))
     try:
         check_url("issuer", issuer)
     except RegistrationError as exc:

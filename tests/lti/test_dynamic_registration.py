@@ -408,6 +408,7 @@ def test_an_issuer_on_another_host_is_refused(
         ({PLATFORM_CONFIGURATION: None}, "not an LTI platform configuration"),
         ({"issuer": "ftp://127.0.0.1/lms"}, "not an absolute https URL"),
         ({"issuer": " http://127.0.0.1/lms"}, "does not name its issuer"),
+        ({"issuer": "http://127.0.0.1/" + "x" * 300}, "longer than Bottega can store"),
         ({"scopes_supported": "openid"}, "scopes_supported"),
         ({"authorization_server": 7}, "authorization_server"),
     ],
