@@ -14,10 +14,12 @@ from lti_tool.lti.keys import KeyStore, KeyStoreError
 from lti_tool.lti.registration import (
     PlatformInput,
     RegistrationError,
+    add_deployments,
     add_platform,
     list_platforms,
     platform_as_dict,
 )
+from lti_tool.lti.tool_conf import find_platform
 
 
 class CliError(click.ClickException):
@@ -117,6 +119,33 @@ def platform_list(as_json: bool) -> None:
         for p in platforms
     ]
     _emit(as_json, platforms, "\n".join(lines) or "No platform registered yet.")
+
+
+@platform_cli.command("add-deployment", cls=OneLineCommand)
+@click.option("--issuer", required=True, help="The LMS issuer of the registration.")
+@click.option("--client-id", required=True, help="The client id of the registration.")
+@click.option(
+    "--deployment-id",
+    "deployment_ids",
+    multiple=True,
+    required=True,
+    help="A deployment id to add (repeat for several).",
+)
+@json_option
+def platform_add_deployment(
+    as_json: bool, issuer: str, client_id: str, deployment_ids: tuple[str, ...]
+) -> None:
+    """Add deployments to a registered platform (e.g. after a dynamic registration)."""
+    session = db.session()
+    platform = find_platform(session, issuer, client_id)
+    if platform is None:
+        raise CliError(f"no platform with issuer {issuer} and client id {client_id}")
+    cleaned = [d.strip() for d in deployment_ids]
+    if any(not d for d in cleaned):
+        raise CliError("deployment ids must not be empty")
+    add_deployments(session, platform, cleaned)
+    row = platform_as_dict(platform)
+    _emit(as_json, row, f"Deployments of {platform.name}: {', '.join(row['deployment_ids'])}.")
 
 
 def _store() -> KeyStore:

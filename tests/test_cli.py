@@ -155,3 +155,37 @@ def test_retiring_an_unknown_key_is_a_clear_error(runner: FlaskCliRunner) -> Non
     result = runner.invoke(args=["keys", "retire", "nope"])
     assert result.exit_code == 2
     assert "no active key with kid nope" in result.output
+
+
+def test_add_deployment_to_a_registered_platform(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    result = runner.invoke(
+        args=[
+            "platform",
+            "add-deployment",
+            "--issuer",
+            "https://moodle.example.org",
+            "--client-id",
+            "Bq3x9",
+            "--deployment-id",
+            "9",
+            "--deployment-id",
+            "1",
+            "--json",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["deployment_ids"] == ["1", "7", "9"]
+    unknown = runner.invoke(
+        args=[
+            "platform",
+            "add-deployment",
+            "--issuer",
+            "https://nope.example",
+            "--client-id",
+            "x",
+            "--deployment-id",
+            "2",
+        ]
+    )
+    assert unknown.exit_code == 2 and "no platform with issuer" in unknown.output

@@ -29,6 +29,7 @@ from lti_tool.courses.models import Platform
 from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
 from lti_tool.lti.deep_linking import WidgetItem, build_response
+from lti_tool.lti.dynamic_registration import TOOL_CLAIMS, TOOL_SCOPES
 from lti_tool.lti.errors import LtiError
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
@@ -301,14 +302,9 @@ def config() -> Response:
         "public_jwk_url": public_url_for("lti.jwks"),
         "domain": origin.hostname,
         "custom_fields": {"widget": "home"},
-        "scopes": [
-            "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
-            "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-            "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
-            "https://purl.imsglobal.org/spec/lti-ags/scope/score",
-        ],
+        "scopes": list(TOOL_SCOPES),
         "messages": [claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST],
-        "claims": ["iss", "sub", "name", "given_name", "family_name", "email", "picture", "locale"],
+        "claims": list(TOOL_CLAIMS),
         "privacy_level": "public",
     }
     return jsonify(data)
