@@ -21,7 +21,8 @@ translations: $(STAMP)
 
 run: $(STAMP) translations
 	$(BIN)/flask --app wsgi db upgrade
-	BOTTEGA_DEMO=$${BOTTEGA_DEMO:-1} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
+	BOTTEGA_DEMO=$${BOTTEGA_DEMO:-1} PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
+		$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lti_tool tests scripts wsgi.py

@@ -69,4 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def _template_globals() -> dict[str, Any]:
         return {"current_locale": str(get_locale() or "en")}
 
+    if settings.demo:  # never in production: load_settings refuses it
+        from lti_tool.demo.install import install_demo
+
+        install_demo(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,5 +28,6 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/")
 def index() -> str:
-    """What someone opening the tool's address directly sees."""
-    return render_template("index.html")
+    """What someone opening the tool's address directly sees; in demo mode, the demo course."""
+    demo = current_app.extensions.get("bottega_demo") if current_app.config["DEMO_MODE"] else None
+    return render_template("index.html", demo=demo)

@@ -22,12 +22,14 @@ import functools
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
@@ -37,7 +39,7 @@ import jwt
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -190,11 +192,47 @@ class PlatformKey:
 
     @classmethod
     def generate(cls) -> PlatformKey:
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls.of(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def of(cls, private: rsa.RSAPrivateKey) -> PlatformKey:
         numbers = private.public_key().public_numbers()
         members = {"e": _b64int(numbers.e), "kty": "RSA", "n": _b64int(numbers.n)}
         canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
         return cls(_b64(hashlib.sha256(canonical).digest()), private)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> PlatformKey:
+        private = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise ValueError("the PEM does not hold an RSA private key")
+        return cls.of(private)
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> PlatformKey:
+        """The key stored at ``path`` (PKCS#8 PEM), created atomically the first time, so that
+        tools caching the platform's key set keep trusting it across restarts."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(cls.generate().private_pem)
+            try:
+                os.link(tmp, path)  # atomic, and fails if another process won the race
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return cls.from_pem(path.read_bytes())
+
+    @property
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     @property
     def public_pem(self) -> bytes:
@@ -298,12 +336,15 @@ def validate_registration(body: Any) -> dict[str, Any]:
 class Platform:
     """The platform's state and behaviour; every public dict is guarded by ``lock``."""
 
-    def __init__(self, issuer: str, *, name: str = "Bottega demo LMS") -> None:
+    def __init__(
+        self, issuer: str, *, name: str = "Bottega demo LMS", key: PlatformKey | None = None
+    ) -> None:
         self.issuer = issuer.rstrip("/")
         self.name = name
         self.guid = str(uuid.uuid4())
         self.lock = threading.RLock()
-        self.keys: list[PlatformKey] = [PlatformKey.generate()]  # newest first; [0] signs
+        # Newest first; [0] signs. A given key (e.g. loaded from disk) survives restarts.
+        self.keys: list[PlatformKey] = [key or PlatformKey.generate()]
         self.tools: dict[str, ToolRegistration] = {}
         self.launches: dict[str, PreparedLaunch] = {}
         self.contexts: dict[str, dict[str, Any]] = {}
@@ -833,7 +874,7 @@ _AUTO_POST = Markup(
     '</head><body><form id="lti-launch-form" method="post" action="{action}">'
     '<input type="hidden" name="id_token" value="{id_token}">{state}'
     '<noscript><button type="submit">Continue</button></noscript></form>'
-    '<script>document.getElementById("lti-launch-form").submit();</script></body></html>'
+    '<script src="{script}"></script></body></html>'
 )
 _RECEIVED = Markup(
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Items received</title>'
@@ -870,7 +911,12 @@ def create_platform_app(
         state = Markup("")
         if answer.state is not None:
             state = Markup('<input type="hidden" name="state" value="{}">').format(answer.state)
-        html = _AUTO_POST.format(action=answer.redirect_uri, id_token=answer.id_token, state=state)
+        html = _AUTO_POST.format(
+            action=answer.redirect_uri,
+            id_token=answer.id_token,
+            state=state,
+            script=url_for("static", filename="autopost.js"),
+        )
         return Response(str(html), mimetype="text/html", headers={"Cache-Control": "no-store"})
 
     @app.get("/jwks")

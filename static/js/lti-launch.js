@@ -57,14 +57,15 @@
   }
 
   if (d.mode === "login") {
-    if (d.target) {
+    // The session after the launch needs a (partitioned) cookie whatever carries the state.
+    if (!cookiesWork()) {
+      showBlocked();
+    } else if (d.target) {
       ask("lti.put_data", { key: d.key, value: d.value }, 2500).then(function () {
         window.location.replace(d.next);
       });
-    } else if (cookiesWork()) {
-      window.location.replace(d.next);
     } else {
-      showBlocked();
+      window.location.replace(d.next);
     }
   } else if (d.mode === "launch") {
     var form = document.getElementById("launch-form");
