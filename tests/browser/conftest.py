@@ -14,6 +14,7 @@ so the tool's frame is a third-party frame, as in production. Never ``playwright
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,9 +149,14 @@ def page(browser_context: BrowserContext) -> Iterator[Page]:
 
 
 @pytest.fixture
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path: Path) -> Path:
+    """Where tests save screenshots: docs/screenshots/ with UPDATE_SCREENSHOTS=1, else a tmp dir.
+
+    The admin guides use the committed ones; a normal test run must not rewrite tracked files.
+    """
+    target = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "shots"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 @pytest.fixture
