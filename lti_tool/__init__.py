@@ -20,6 +20,7 @@ from lti_tool.courses.access import role_label
 from lti_tool.extensions import babel, csrf, db, limiter, migrate
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
+from lti_tool.sync.launch import RecentRows
 from lti_tool.web.lti import bp as lti_bp
 from lti_tool.web.registration import bp as registration_bp
 
@@ -56,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     keys.keys()  # parse once at start-up, not on the first request
     app.extensions["bottega_keys"] = keys
     app.extensions["bottega_platform_keys"] = PlatformKeys()
+    app.extensions["bottega_recent_rows"] = RecentRows()
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)

@@ -121,6 +121,8 @@ class Settings:
             "SESSION_COOKIE_SECURE": True,
             "SESSION_COOKIE_PARTITIONED": True,
             "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+            # Sign and send the cookie only when the session changed, not on every page.
+            "SESSION_REFRESH_EACH_REQUEST": False,
             # Rate limits live in Redis when there is one, so every worker shares them.
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "RATELIMIT_STRATEGY": "moving-window",

@@ -127,6 +127,10 @@ class PlatformKeys:
     ) -> _Entry | None:
         """Fetch the key set; on failure keep serving what we had (stale) and return it."""
         with self._lock:
+            # Another thread may have fetched while this one waited for the lock.
+            current = self._entries.get(platform.id)
+            if current is not None and current is not stale and current.fetched_at >= now - 1:
+                return current
             if stale is not None:
                 stale.last_attempt = now
             try:

@@ -22,11 +22,12 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
+import requests
 from flask_babel import lazy_gettext as _l
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.courses.models import Deployment, Platform, PlatformStatus
@@ -118,14 +119,17 @@ def start_login(
     nonce = secrets.token_urlsafe(32)
     binding = secrets.token_urlsafe(32)
     storage_target = storage_target_from(params.get("lti_storage_target"))
-    session.add(
-        LoginState(
+    # Read the platform before the commit expires it: no second SELECT for two strings.
+    client_id_value, auth_login_url = platform.client_id, platform.auth_login_url
+    session.execute(
+        insert(LoginState).values(
             state=state,
             nonce=nonce,
             binding=binding,
             platform_id=platform.id,
             target_link_uri=target,
             storage_target=storage_target,
+            created_at=utcnow(),
             expires_at=utcnow() + LOGIN_LIFETIME,
         )
     )
@@ -135,7 +139,7 @@ def start_login(
         "response_type": "id_token",
         "response_mode": "form_post",
         "prompt": "none",
-        "client_id": platform.client_id,
+        "client_id": client_id_value,
         "redirect_uri": redirect_uri,
         "state": state,
         "nonce": nonce,
@@ -143,14 +147,14 @@ def start_login(
     }
     if params.get("lti_message_hint"):
         query["lti_message_hint"] = params["lti_message_hint"]
-    separator = "&" if "?" in platform.auth_login_url else "?"
+    separator = "&" if "?" in auth_login_url else "?"
     return LoginStart(
-        auth_url=platform.auth_login_url + separator + urlencode(query),
+        auth_url=auth_login_url + separator + urlencode(query),
         state=state,
         binding=binding,
         cookie_name=STATE_COOKIE_PREFIX + state[:16],
         storage_target=storage_target,
-        platform_origin=_origin(platform.auth_login_url),
+        platform_origin=_origin(auth_login_url),
     )
 
 
@@ -193,6 +197,9 @@ def check_platform_active(platform: Platform) -> None:
 # -- launch -----------------------------------------------------------------------------------
 
 
+_PYLTI_HTTP = requests.Session()
+
+
 class StrictMessageLaunch(FlaskMessageLaunch):
     """pylti1p3's Flask launch, validated our way (see the module docstring)."""
 
@@ -206,7 +213,8 @@ class StrictMessageLaunch(FlaskMessageLaunch):
         request = FlaskRequest(
             cookies={}, session={}, request_data=dict(form), request_is_secure=True
         )
-        super().__init__(request, tool_conf)
+        # A shared HTTP session: pylti1p3 would build a new one per launch.
+        super().__init__(request, tool_conf, requests_session=_PYLTI_HTTP)
         self.db = session
         self.platform_keys = keys
         self.platform: Platform | None = None
@@ -257,7 +265,13 @@ def validate_launch(
     if not state:
         raise _error(_l("The launch carries no state."))
 
-    login = session.get(LoginState, state)
+    # One query for the login and its platform (the later get() is served from the session).
+    found = session.execute(
+        select(LoginState, Platform)
+        .join(Platform, Platform.id == LoginState.platform_id)
+        .where(LoginState.state == state)
+    ).first()
+    login = found[0] if found else None
     if login is None:
         raise _error(
             _l("This launch is unknown or has expired. Open the tool again from your course.")

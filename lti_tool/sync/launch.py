@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.courses import services
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
 from lti_tool.lti.claims import Launch
+
+
+class RecentRows:
+    """Ids of courses and placements this process upserted lately, with what it wrote.
+
+    A course's title or a placement's widget rarely change between two launches: when a launch
+    brings exactly what was written less than ``ttl`` seconds ago, the upsert is skipped.
+    """
+
+    def __init__(self, size: int = 4096, ttl: float = 300.0) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._rows: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], fingerprint: Any) -> int | None:
+        with self._lock:
+            found = self._rows.get(key)
+        if found is None or found[1] != fingerprint or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[2]
+
+    def put(self, key: tuple[Any, ...], fingerprint: Any, row_id: int) -> None:
+        with self._lock:
+            self._rows[key] = (time.monotonic(), fingerprint, row_id)
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
 
 
 @dataclass(frozen=True)
@@ -27,8 +65,25 @@ class LaunchOutcome:
     deep_linking: bool
 
 
-def handle_launch(session: Session, launch: Launch) -> LaunchOutcome:
-    """Upsert member, course, enrolment and placement in one transaction, race-free."""
+def handle_launch(
+    session: Session, launch: Launch, recent: RecentRows | None = None
+) -> LaunchOutcome:
+    """Upsert member, course, enrolment and placement in one transaction, race-free.
+
+    With ``recent`` (one per app and process), unchanged course and placement rows are not
+    written again; if a remembered row has gone, the launch is redone without the shortcut.
+    """
+    if recent is None:
+        return _handle(session, launch, RecentRows(size=0))
+    try:
+        return _handle(session, launch, recent)
+    except IntegrityError:
+        session.rollback()
+        recent.clear()
+        return _handle(session, launch, RecentRows(size=0))
+
+
+def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
     member_id = services.upsert_member(
@@ -47,27 +102,38 @@ def handle_launch(session: Session, launch: Launch) -> LaunchOutcome:
     )
     course_id = enrolment_id = placement_id = None
     if launch.course is not None:
-        course_id = services.upsert_course(
-            session,
-            launch.platform_id,
-            launch.deployment_pk,
-            services.CourseInfo(
-                lms_id=launch.course.lms_id,
-                title=launch.course.title,
-                label=launch.course.label,
-                services={k: v for k, v in launch.services.items() if k == "nrps"},
-            ),
+        info = services.CourseInfo(
+            lms_id=launch.course.lms_id,
+            title=launch.course.title,
+            label=launch.course.label,
+            services={k: v for k, v in launch.services.items() if k == "nrps"},
         )
+        course_key = ("course", launch.platform_id, launch.deployment_pk, info.lms_id)
+        course_print = json.dumps([info.title, info.label, info.services], sort_keys=True)
+        course_id = recent_rows.get(course_key, course_print)
+        if course_id is None:
+            course_id = services.upsert_course(
+                session, launch.platform_id, launch.deployment_pk, info
+            )
         enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
         if launch.placement is not None:
-            placement_id = services.upsert_placement(
-                session,
-                course_id,
-                launch.placement.lms_id,
-                launch.widget,
-                launch.placement.title,
-                {k: v for k, v in launch.services.items() if k == "ags"},
+            ags = {k: v for k, v in launch.services.items() if k == "ags"}
+            placement_key = ("placement", course_id, launch.placement.lms_id)
+            placement_print = json.dumps(
+                [launch.widget, launch.placement.title, ags], sort_keys=True
             )
+            placement_id = recent_rows.get(placement_key, placement_print)
+            if placement_id is None:
+                placement_id = services.upsert_placement(
+                    session,
+                    course_id,
+                    launch.placement.lms_id,
+                    launch.widget,
+                    launch.placement.title,
+                    ags,
+                )
+                recent_rows.put(placement_key, placement_print, placement_id)
+        recent_rows.put(course_key, course_print, course_id)
     session.commit()
     return LaunchOutcome(
         platform_id=launch.platform_id,

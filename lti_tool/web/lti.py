@@ -172,7 +172,7 @@ def launch() -> BaseResponse:
     except LtiError as error:
         session_db.rollback()
         return lti_error_page(error)
-    outcome = handle_launch(session_db, validated)
+    outcome = handle_launch(session_db, validated, current_app.extensions["bottega_recent_rows"])
     lid = remember_launch(
         platform_id=outcome.platform_id,
         member_id=outcome.member_id,
