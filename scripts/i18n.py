@@ -7,11 +7,10 @@ Usage: python scripts/i18n.py [--check] [--merge FILE.json]
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
-
-import json
 
 from babel.messages.pofile import read_po, write_po
 
