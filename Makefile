@@ -25,8 +25,8 @@ run: $(STAMP) translations
 		$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lti_tool tests scripts wsgi.py
-	$(BIN)/ruff format --check lti_tool tests scripts wsgi.py
+	$(BIN)/ruff check lti_tool tests scripts bench wsgi.py
+	$(BIN)/ruff format --check lti_tool tests scripts bench wsgi.py
 	$(BIN)/python scripts/i18n.py --check
 	$(BIN)/lint-imports
 	$(BIN)/mypy

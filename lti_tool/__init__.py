@@ -12,17 +12,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
 from lti_tool.community.home.views import bp as home_bp
+from lti_tool.community.qa.views import bp as qa_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
 from lti_tool.extensions import babel, csrf, db, limiter, migrate
+from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.sync.launch import RecentRows
 from lti_tool.web.lti import bp as lti_bp
 from lti_tool.web.registration import bp as registration_bp
+from lti_tool.web.roster import bp as roster_bp
 
 __version__ = "0.1.0"
 
@@ -62,10 +65,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
     app.register_blueprint(registration_bp)
+    app.register_blueprint(roster_bp)
     app.register_blueprint(home_bp)
+    app.register_blueprint(qa_bp)
     app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)
+    # Jobs: a worker thread starts on the first request when JOBS_IN_PROCESS is on (never for
+    # CLI commands or tests), and stops at exit; `jobs work` runs workers of their own.
+    install_jobs(app)
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:

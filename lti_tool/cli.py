@@ -10,6 +10,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from lti_tool.extensions import db
+from lti_tool.jobs import queue as jobs_queue
+from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
 from lti_tool.lti.keys import KeyStore, KeyStoreError
 from lti_tool.lti.registration import (
     PlatformInput,
@@ -20,6 +22,7 @@ from lti_tool.lti.registration import (
     platform_as_dict,
 )
 from lti_tool.lti.tool_conf import find_platform
+from lti_tool.sync import roster
 
 
 class CliError(click.ClickException):
@@ -193,6 +196,207 @@ def keys_retire(as_json: bool, kid: str) -> None:
     _emit(as_json, {"kid": key.kid, "retired": True}, f"Retired key {key.kid}.")
 
 
+# -- jobs -------------------------------------------------------------------------------------
+
+jobs_cli = AppGroup("jobs", help="Background jobs: run a worker, list and retry jobs.")
+
+
+def _summary_row(summary: WorkSummary) -> dict[str, Any]:
+    return {
+        "done": summary.done,
+        "retry": summary.retry,
+        "dead": summary.dead,
+        "lost": summary.lost,
+        "requeued": summary.requeued,
+        "scheduled": summary.scheduled,
+        "jobs": [
+            {"id": o.job_id, "kind": o.kind, "status": o.status, "error": o.error}
+            for o in summary.outcomes
+        ],
+    }
+
+
+@jobs_cli.command("work", cls=OneLineCommand)
+@click.option("--burst", is_flag=True, help="Run what is due now, then exit (for cron and tests).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="With --burst: at most N.")
+@click.option("--worker-id", default=None, help="A name for this worker (default: host:pid).")
+@json_option
+def jobs_work(as_json: bool, burst: bool, limit: int | None, worker_id: str | None) -> None:
+    """Run background jobs: until stopped (SIGTERM), or with --burst until none is due."""
+    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    worker = worker_id or new_worker_id("cli")
+    if not burst:
+        channel = "Redis" if runtime.channel else "polling the database"
+        click.echo(f"Job worker {worker} started ({channel}).")
+        runtime.work_forever(worker)
+        return
+    summary = runtime.drain(worker, limit=limit)
+    _emit(
+        as_json,
+        _summary_row(summary),
+        f"{summary.done} done, {summary.retry} to retry, {summary.dead} dead"
+        + (f", {summary.requeued} expired leases requeued" if summary.requeued else ""),
+    )
+
+
+@jobs_cli.command("list", cls=OneLineCommand)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in jobs_queue.JobStatus]),
+    default=None,
+    help="Only jobs in this state.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+def jobs_list(as_json: bool, status: str | None, limit: int) -> None:
+    """The newest jobs, with their state, attempts and last error."""
+    rows = [
+        jobs_queue.job_as_dict(job)
+        for job in jobs_queue.recent_jobs(db.session(), status=status, limit=limit)
+    ]
+    lines = [
+        f"{r['id']:>6}  {r['status']:<8} {r['kind']:<18} attempts={r['attempts']}  "
+        f"run_after={r['run_after']}" + (f"  error={r['last_error']}" if r["last_error"] else "")
+        for r in rows
+    ]
+    _emit(as_json, rows, "\n".join(lines) or "No jobs.")
+
+
+@jobs_cli.command("retry", cls=OneLineCommand)
+@click.argument("job_id", type=int)
+@json_option
+def jobs_retry(as_json: bool, job_id: int) -> None:
+    """Queue a dead job again, with its attempts reset."""
+    if not jobs_queue.retry_dead(db.session(), job_id):
+        db.session.rollback()
+        raise CliError(f"job {job_id} is not dead, or another job with its key is pending")
+    db.session.commit()
+    _emit(as_json, {"id": job_id, "status": "queued"}, f"Job {job_id} queued again.")
+
+
+# -- roster -----------------------------------------------------------------------------------
+
+roster_cli = AppGroup("roster", help="Course rosters from the LMS (Names and Role Provisioning).")
+
+
+def _course_options(func: Any) -> Any:
+    options = [
+        click.option("--issuer", default=None, help="The LMS issuer (iss)."),
+        click.option("--context", "context_id", default=None, help="The LMS course (context) id."),
+        click.option("--client-id", default=None, help="Needed when the issuer has several."),
+        click.option("--deployment-id", default=None, help="Needed when the course has several."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _course_id(
+    issuer: str | None, context_id: str | None, client_id: str | None, deployment_id: str | None
+) -> int:
+    if not issuer or not context_id:
+        raise CliError("give --issuer and --context (or --all)")
+    try:
+        course = roster.find_course(
+            db.session(), issuer, context_id, client_id=client_id, deployment_id=deployment_id
+        )
+    except roster.RosterError as exc:
+        raise CliError(str(exc)) from exc
+    return int(course.id)
+
+
+def _sync_line(r: dict[str, Any]) -> str:
+    if r["status"] != "done":
+        return f"course {r['course_id']}: {r['status']}: {r['error']}"
+    extent = r["mode"] if r["complete"] else f"{r['mode']}, incomplete: {r['stopped']}"
+    return (
+        f"course {r['course_id']}: {r['members']} members listed, {r['added']} added, "
+        f"{r['updated']} updated, {r['deactivated']} inactive, {r['reactivated']} back "
+        f"({extent}, {r['seconds']} s)"
+    )
+
+
+@roster_cli.command("sync", cls=OneLineCommand)
+@_course_options
+@click.option("--all", "all_courses", is_flag=True, help="Every course with a roster service.")
+@click.option(
+    "--differences", is_flag=True, help="Only changes since the last sync, when the LMS offers it."
+)
+@json_option
+def roster_sync(
+    as_json: bool,
+    issuer: str | None,
+    context_id: str | None,
+    client_id: str | None,
+    deployment_id: str | None,
+    all_courses: bool,
+    differences: bool,
+) -> None:
+    """Sync course rosters now, in this process, through the job queue (never twice at once)."""
+    session = db.session()
+    if all_courses:
+        if context_id:
+            raise CliError("give either --context or --all, not both")
+        platform_id = None
+        if issuer:
+            try:
+                platform_id = roster.find_platform_id(session, issuer, client_id)
+            except roster.RosterError as exc:
+                raise CliError(str(exc)) from exc
+        course_ids = roster.syncable_courses(session, platform_id)
+    else:
+        course_ids = [_course_id(issuer, context_id, client_id, deployment_id)]
+        if not roster.syncable(session, course_ids[0]):
+            raise CliError("this course's launches carried no roster service (NRPS) endpoint")
+    jobs = {
+        cid: roster.request_sync(session, cid, full=not differences, trigger="cli", replace=True)
+        for cid in course_ids
+    }
+    session.commit()
+    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    worker = new_worker_id("cli")
+    results: list[dict[str, Any]] = []
+    for course_id, job_id in jobs.items():
+        outcome = jobs_queue.run_one(runtime.session_factory, worker, job_id, runtime.settings.jobs)
+        row: dict[str, Any] = {"course_id": course_id, "job_id": job_id}
+        if outcome is None:
+            row.update(status="pending", error="running in another worker or waiting to retry")
+        else:
+            row.update(status=outcome.status, error=outcome.error, **(outcome.result or {}))
+        results.append(row)
+    text = "\n".join(_sync_line(r) for r in results)
+    _emit(as_json, results, text or "No course has a roster service yet.")
+    if any(r["status"] not in ("done", "pending") for r in results):
+        raise SystemExit(1)
+
+
+@roster_cli.command("show", cls=OneLineCommand)
+@_course_options
+@json_option
+def roster_show(
+    as_json: bool,
+    issuer: str | None,
+    context_id: str | None,
+    client_id: str | None,
+    deployment_id: str | None,
+) -> None:
+    """The course's members with their roles (full URIs) and status."""
+    course_id = _course_id(issuer, context_id, client_id, deployment_id)
+    members = roster.roster_rows(db.session(), course_id)
+    rows = [
+        {"sub": r.lms_id, "name": r.name, "email": r.email, "roles": r.roles, "status": r.status}
+        for r in members
+    ]
+    lines = [
+        f"{r.status:<8}  {r.lms_id}  {r.name or '-'}  {r.email or '-'}  "
+        + " ".join(x.rsplit("#", 1)[-1] for x in r.roles)
+        for r in members
+    ]
+    _emit(as_json, rows, "\n".join(lines) or "Nobody is enrolled yet.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(platform_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(roster_cli)

@@ -43,6 +43,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
 def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
     key = env.get("SECRET_KEY", "")
     if key:
@@ -70,6 +83,45 @@ def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """Background jobs: the outbox table is the truth; these bound retries and run time."""
+
+    in_process: bool = False  # a worker thread in the web process (started on first request)
+    poll_interval: float = 2.0  # seconds between two looks at the outbox when idle
+    sweep_interval: float = 5.0  # seconds between sweeps (expired leases, schedules, pruning)
+    lease: float = 120.0  # seconds a claimed job stays locked without a heartbeat
+    timeout: float = 600.0  # the longest a job may run before it stops and is retried
+    max_attempts: int = 8
+    dead_after: float = 86400.0  # a job still failing this long after it was queued is dead
+    backoff_base: float = 5.0
+    backoff_max: float = 900.0
+    keep: float = 7 * 86400.0  # finished and dead jobs are deleted after this many seconds
+    queue: str = "bottega-jobs"  # the RQ queue name (wake-up channel only) with REDIS_URL
+
+
+@dataclass(frozen=True)
+class RosterSettings:
+    """Roster sync (LTI NRPS 2.0)."""
+
+    max_age: float = 12 * 3600.0  # a launch into a course with an older roster queues a sync
+    schedule_interval: float = 3600.0  # how often stale rosters are looked for (0: never)
+    full_every: float = 86400.0  # use rel="differences" until the last full sync is this old
+    page_size: int = 100  # the limit asked of the LMS on the first page
+    max_pages: int = 2000
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Outbound calls to LMS services (token, NRPS, AGS)."""
+
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    retries: int = 2  # retries of one request on timeouts, 429 and 5xx, inside a job attempt
+    max_wait: float = 30.0  # a longer Retry-After reschedules the job instead of waiting
+    extra_hosts: tuple[str, ...] = ()  # service hosts trusted besides the registration's own
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the app uses, read once from the environment."""
 
@@ -83,6 +135,9 @@ class Settings:
     proxy_count: int
     demo: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    roster: RosterSettings = field(default_factory=RosterSettings)
+    services: ServiceSettings = field(default_factory=ServiceSettings)
 
     @property
     def production(self) -> bool:
@@ -185,6 +240,25 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         proxy_count=_int(env, "PROXY_COUNT", 0),
         demo=demo,
         extra=overrides,
+        jobs=_job_settings(env, redis=bool(env.get("REDIS_URL")), testing=mode == "test"),
+        roster=RosterSettings(
+            max_age=_float(env, "ROSTER_MAX_AGE", RosterSettings.max_age),
+            schedule_interval=_float(
+                env, "ROSTER_SCHEDULE_INTERVAL", RosterSettings.schedule_interval
+            ),
+            full_every=_float(env, "ROSTER_FULL_EVERY", RosterSettings.full_every),
+            page_size=max(1, _int(env, "ROSTER_PAGE_SIZE", RosterSettings.page_size)),
+            max_pages=max(1, _int(env, "ROSTER_MAX_PAGES", RosterSettings.max_pages)),
+        ),
+        services=ServiceSettings(
+            connect_timeout=_float(env, "HTTP_CONNECT_TIMEOUT", 3.05, 0.01),
+            read_timeout=_float(env, "HTTP_READ_TIMEOUT", 10.0, 0.01),
+            retries=max(0, _int(env, "HTTP_RETRIES", ServiceSettings.retries)),
+            max_wait=_float(env, "HTTP_MAX_WAIT", ServiceSettings.max_wait),
+            extra_hosts=tuple(
+                h.strip().lower() for h in env.get("LTI_SERVICE_HOSTS", "").split(",") if h.strip()
+            ),
+        ),
     )
     if production and settings.is_sqlite:
         log.warning(
@@ -192,6 +266,24 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "Use PostgreSQL (DATABASE_URL) for several workers or machines."
         )
     return settings
+
+
+def _job_settings(env: dict[str, str], *, redis: bool, testing: bool) -> JobSettings:
+    # The worker thread is on by default only where nothing else runs jobs: no Redis (so no
+    # separate `jobs work` processes are expected) and not under tests (they start it explicitly).
+    return JobSettings(
+        in_process=_flag(env.get("JOBS_IN_PROCESS"), default=not redis and not testing),
+        poll_interval=_float(env, "JOBS_POLL_INTERVAL", JobSettings.poll_interval, 0.01),
+        sweep_interval=_float(env, "JOBS_SWEEP_INTERVAL", JobSettings.sweep_interval, 0.01),
+        lease=_float(env, "JOBS_LEASE", JobSettings.lease, 0.01),
+        timeout=_float(env, "JOBS_TIMEOUT", JobSettings.timeout, 0.01),
+        max_attempts=max(1, _int(env, "JOBS_MAX_ATTEMPTS", JobSettings.max_attempts)),
+        dead_after=_float(env, "JOBS_DEAD_AFTER", JobSettings.dead_after),
+        backoff_base=_float(env, "JOBS_BACKOFF_BASE", JobSettings.backoff_base),
+        backoff_max=_float(env, "JOBS_BACKOFF_MAX", JobSettings.backoff_max),
+        keep=_float(env, "JOBS_KEEP", JobSettings.keep),
+        queue=env.get("JOBS_QUEUE") or JobSettings.queue,
+    )
 
 
 _ENV_NAMES = frozenset(
@@ -205,5 +297,26 @@ _ENV_NAMES = frozenset(
         "KEYS_DIR",
         "PROXY_COUNT",
         "BOTTEGA_DEMO",
+        "JOBS_IN_PROCESS",
+        "JOBS_POLL_INTERVAL",
+        "JOBS_SWEEP_INTERVAL",
+        "JOBS_LEASE",
+        "JOBS_TIMEOUT",
+        "JOBS_MAX_ATTEMPTS",
+        "JOBS_DEAD_AFTER",
+        "JOBS_BACKOFF_BASE",
+        "JOBS_BACKOFF_MAX",
+        "JOBS_KEEP",
+        "JOBS_QUEUE",
+        "ROSTER_MAX_AGE",
+        "ROSTER_SCHEDULE_INTERVAL",
+        "ROSTER_FULL_EVERY",
+        "ROSTER_PAGE_SIZE",
+        "ROSTER_MAX_PAGES",
+        "HTTP_CONNECT_TIMEOUT",
+        "HTTP_READ_TIMEOUT",
+        "HTTP_RETRIES",
+        "HTTP_MAX_WAIT",
+        "LTI_SERVICE_HOSTS",
     }
 )

@@ -3,6 +3,17 @@
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
+from lti_tool.community.qa.models import (  # noqa: F401
+    Answer,
+    Comment,
+    Follower,
+    QASettings,
+    Question,
+    QuestionTag,
+    Revision,
+    Tag,
+    Vote,
+)
 from lti_tool.courses.models import (  # noqa: F401
     Course,
     Deployment,
@@ -11,4 +22,7 @@ from lti_tool.courses.models import (  # noqa: F401
     Placement,
     Platform,
 )
+from lti_tool.jobs.models import Job, JobSchedule  # noqa: F401
 from lti_tool.lti.models import KeySetCache, LoginState  # noqa: F401
+from lti_tool.lti.service_token import ServiceToken  # noqa: F401
+from lti_tool.sync.roster import RosterSync  # noqa: F401

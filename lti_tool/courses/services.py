@@ -6,11 +6,13 @@ single ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL), never check
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -182,3 +184,171 @@ def find_enrolment(session: Session, course_id: int, enrolment_id: int) -> Enrol
     return session.scalar(
         select(Enrolment).where(Enrolment.id == enrolment_id, Enrolment.course_id == course_id)
     )
+
+
+# -- roster sync: many rows per statement ------------------------------------------------------
+
+PROFILE_FIELDS = ("name", "given_name", "family_name", "email", "picture", "locale")
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One member of an LMS roster as a sync writes it (ids unique within one call)."""
+
+    lms_id: str
+    profile: Profile
+    roles: tuple[str, ...]
+    active: bool
+
+
+def upsert_roster_members(
+    session: Session, platform_id: int, entries: Sequence[RosterEntry]
+) -> dict[str, int]:
+    """Insert or update many members in one statement; returns ``lms_id -> member id``.
+
+    A profile field the LMS did not send (None) keeps the value Bottega knew. The statement
+    is executed with many parameter sets, so SQLAlchemy compiles it once and batches the rows.
+    """
+    if not entries:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "platform_id": platform_id,
+            "lms_id": e.lms_id,
+            **{f: getattr(e.profile, f) for f in PROFILE_FIELDS},
+            "created_at": now,
+        }
+        for e in sorted(entries, key=lambda e: e.lms_id)  # one lock order: no deadlocks
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(_PG_MEMBERS, _pg_columns(rows, ("lms_id", *PROFILE_FIELDS)))
+        result_rows = result.all()
+        return {lms_id: int(member_id) for member_id, lms_id in result_rows}
+    table = Member.__table__
+    stmt = dialect_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform_id", "lms_id"],
+        set_={f: func.coalesce(getattr(stmt.excluded, f), table.c[f]) for f in PROFILE_FIELDS},
+    ).returning(table.c.id, table.c.lms_id)
+    result = session.connection().execute(stmt, rows)
+    return {lms_id: int(member_id) for member_id, lms_id in result}
+
+
+# PostgreSQL: one short statement over arrays (unnest), so the driver neither parses a long
+# multi-row INSERT for every page nor sends one statement per row.
+_PG_MEMBERS = text(
+    """
+    INSERT INTO member (platform_id, lms_id, name, given_name, family_name, email, picture,
+                        locale, created_at)
+    SELECT :platform_id, t.lms_id, t.name, t.given_name, t.family_name, t.email, t.picture,
+           t.locale, :created_at
+    FROM unnest(CAST(:lms_id AS TEXT[]), CAST(:name AS TEXT[]), CAST(:given_name AS TEXT[]),
+                CAST(:family_name AS TEXT[]), CAST(:email AS TEXT[]), CAST(:picture AS TEXT[]),
+                CAST(:locale AS TEXT[]))
+         AS t(lms_id, name, given_name, family_name, email, picture, locale)
+    ON CONFLICT (platform_id, lms_id) DO UPDATE SET
+        name = COALESCE(excluded.name, member.name),
+        given_name = COALESCE(excluded.given_name, member.given_name),
+        family_name = COALESCE(excluded.family_name, member.family_name),
+        email = COALESCE(excluded.email, member.email),
+        picture = COALESCE(excluded.picture, member.picture),
+        locale = COALESCE(excluded.locale, member.locale)
+    RETURNING id, lms_id
+    """
+)
+_PG_ENROLMENTS = text(
+    """
+    INSERT INTO enrolment (course_id, member_id, roles, status, community_manager, created_at,
+                           updated_at)
+    SELECT :course_id, t.member_id, CAST(t.roles AS JSON), t.status, false, :confirmed_at,
+           :confirmed_at
+    FROM unnest(CAST(:member_id AS INTEGER[]), CAST(:roles AS TEXT[]),
+                CAST(:status AS VARCHAR[])) AS t(member_id, roles, status)
+    ON CONFLICT (course_id, member_id) DO UPDATE SET
+        roles = excluded.roles, status = excluded.status, updated_at = excluded.updated_at
+    """
+)
+
+
+def _pg_columns(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """Row dicts as one list per column (plus the first row's scalars), for unnest()."""
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name in names}
+    for name, value in rows[0].items():
+        if name not in params:
+            params[name] = value
+    return params
+
+
+def upsert_roster_enrolments(
+    session: Session,
+    course_id: int,
+    rows: Sequence[tuple[int, Sequence[str], bool]],
+    confirmed_at: datetime,
+) -> None:
+    """Insert or update many ``(member id, roles, active)`` enrolments in one statement.
+
+    ``updated_at`` becomes ``confirmed_at`` on every row, so that after a full sync the
+    enrolments the LMS did not list are exactly those not updated since it started.
+    """
+    if not rows:
+        return
+    values = [
+        {
+            "course_id": course_id,
+            "member_id": member_id,
+            "roles": list(roles),
+            "status": EnrolmentStatus.ACTIVE if active else EnrolmentStatus.INACTIVE,
+            "community_manager": False,
+            "created_at": confirmed_at,
+            "updated_at": confirmed_at,
+        }
+        for member_id, roles, active in sorted(rows, key=lambda r: r[0])
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        ordered = sorted(rows, key=lambda r: r[0])
+        session.execute(
+            _PG_ENROLMENTS,
+            {
+                "course_id": course_id,
+                "confirmed_at": confirmed_at,
+                "member_id": [member_id for member_id, _, _ in ordered],
+                "roles": [json.dumps(list(roles)) for _, roles, _ in ordered],
+                "status": [
+                    (EnrolmentStatus.ACTIVE if active else EnrolmentStatus.INACTIVE).value
+                    for _, _, active in ordered
+                ],
+            },
+        )
+        return
+    table = Enrolment.__table__
+    stmt = dialect_insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["course_id", "member_id"],
+        set_={
+            "roles": stmt.excluded.roles,
+            "status": stmt.excluded.status,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
+    # instead of one statement per row.
+    session.connection().execute(stmt.returning(table.c.id), values).all()
+
+
+def deactivate_unconfirmed_enrolments(session: Session, course_id: int, since: datetime) -> int:
+    """Mark inactive the active enrolments not confirmed since ``since``; returns how many.
+
+    Nothing is deleted: a member who left keeps their posts, and comes back active when the
+    LMS lists them again.
+    """
+    result = session.execute(
+        update(Enrolment)
+        .where(
+            Enrolment.course_id == course_id,
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+            Enrolment.updated_at < since,
+        )
+        .values(status=EnrolmentStatus.INACTIVE, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

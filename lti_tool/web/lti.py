@@ -38,6 +38,7 @@ from lti_tool.lti.models import LoginState
 from lti_tool.lti.tool_conf import DatabaseToolConf
 from lti_tool.sync.launch import handle_launch
 from lti_tool.urls import base_url, public_url_for
+from lti_tool.web.roster import after_launch as roster_after_launch
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -193,6 +194,7 @@ def launch() -> BaseResponse:
         target = url_for("lti.deep_link", lid=lid)
     else:
         target = url_for("home.widget", lid=lid)
+    roster_after_launch(outcome.course_id)  # queues a sync if the roster is stale; never slow
     response = redirect(target, code=303)  # a relative path: only ever our own pages
     response.delete_cookie(
         STATE_COOKIE_PREFIX + state[:16],

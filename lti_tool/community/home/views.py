@@ -29,11 +29,13 @@ def _titles() -> dict[str, str]:
 
 @bp.get("/<lid>/")
 @launch_required
-def widget(lid: str) -> str:
+def widget(lid: str) -> str | BaseResponse:
     """The widget this placement shows."""
     viewer = g.viewer
     if viewer.widget in STAFF_ONLY and not viewer.can_manage_community:
         abort(403)
+    if viewer.widget == "qa" and viewer.course_id is not None:
+        return redirect(url_for("qa.index", lid=lid))
     course = db.session.get(Course, viewer.course_id) if viewer.course_id else None
     placement = db.session.get(Placement, viewer.placement_id) if viewer.placement_id else None
     member = db.session.get(Member, viewer.member_id)

@@ -1,0 +1,231 @@
+"""Full-text search of a course's questions, in Italian and English, on SQLite and PostgreSQL.
+
+Both databases index the same prepared text, and queries go through the same steps:
+
+1. words are lower-cased and stripped of accents ("Perché" -> "perche");
+2. each word is indexed under up to two forms: a light Italian stem of the word itself (final
+   vowels off: "domande", "domanda" -> "domand"; "derivate", "derivata" -> "derivat") and the
+   same stem of its dictionary form from simplemma, Italian first then English ("calcolato",
+   "calcola" -> "calcolare" -> "calcolar"; "running", "runs" -> "run");
+3. a query word matches when any of its forms does.
+
+simplemma ships its dictionaries inside the package (no download at run time); they load on
+first use (about a second and some 70 MB per process).
+
+* SQLite: FTS5 table ``qa_question_fts`` (porter on top of unicode61, remove_diacritics 2),
+  ranked with bm25, the title weighted above the text.
+* PostgreSQL: ``qa_question.search_vector`` (tsvector, 'simple' configuration, title weight A,
+  text weight B) with a GIN index, ranked with ts_rank.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import simplemma
+from sqlalchemy import Float, Integer, Subquery, select, text
+from sqlalchemy.orm import Session, undefer
+
+from lti_tool.community.qa.models import Question
+
+LANGUAGES = ("it", "en")
+WORD_RE = re.compile(r"\w+", re.UNICODE)
+MAX_WORD = 40
+MAX_QUERY_TERMS = 12
+# Words too common to say anything about a question (compared after accent stripping).
+_STOP_WORDS = """
+    a ad al alla alle allo ai agli all che chi ci come con cosa da dal dalla dalle dei degli del
+    della delle dello di e ed era gli ha ho i il in io la le lo ma mi ne nel nella nelle non o
+    per perche piu quale quando questo questa se si sia sono su sul sulla ti tra tu un una uno
+    va vi essere avere fare
+    an and are as at be but by can do does for from has have how i if in into is it its me my
+    no not of on or so that the their there this to was what when where which who why will with
+    you your
+"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+
+def _unaccent(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def light_stem(word: str) -> str:
+    """Italian inflection off an unaccented word: final vowels, and the h of -che/-ghe."""
+    for _ in range(2):  # esercizio -> esercizi -> eserciz
+        if len(word) < 5 or word[-1] not in "aeiou":
+            break
+        word = word[:-1]
+        if word[-1] != "i":
+            break
+    if len(word) >= 5 and word.endswith(("ch", "gh")):  # amiche -> amic, like amica
+        word = word[:-1]
+    return word
+
+
+@lru_cache(maxsize=200_000)
+def forms(word: str) -> tuple[str, ...]:
+    """The indexed forms of one word (one or two)."""
+    word = word.casefold()
+    if not (word.isalpha() and len(word) > 2):
+        return (_unaccent(word),)
+    own = light_stem(_unaccent(word))
+    lemma = light_stem(_unaccent(simplemma.lemmatize(word, lang=LANGUAGES).casefold()))
+    return (own,) if lemma == own else (own, lemma)
+
+
+def _words(text_: str) -> list[str]:
+    return [w for w in WORD_RE.findall(text_ or "") if len(w) <= MAX_WORD]
+
+
+def terms(text_: str) -> list[str]:
+    """The indexed forms of a text's words, in order."""
+    return [f for w in _words(text_) for f in forms(w)]
+
+
+def index_text(*texts: str) -> str:
+    """What the search index stores for some texts."""
+    return " ".join(t for part in texts for t in terms(part))
+
+
+def course_token(course_id: int) -> str:
+    """A word every indexed title of a course carries, so that the index itself keeps courses
+    apart (ranking then never reads another course's rows)."""
+    return f"qacourse{course_id}"
+
+
+def title_text(course_id: int, title: str) -> str:
+    """What the index stores for a question's title."""
+    return f"{course_token(course_id)} {index_text(title)}"
+
+
+def query_terms(query: str) -> list[tuple[str, ...]]:
+    """The distinct, meaningful words of what someone typed, each as its forms (stop words
+    dropped unless nothing else is left)."""
+    seen: dict[tuple[str, ...], None] = {}
+    meaningful: dict[tuple[str, ...], None] = {}
+    for word in _words(query):
+        group = forms(word)
+        seen.setdefault(group, None)
+        if _unaccent(word.casefold()) not in STOP_WORDS:
+            meaningful.setdefault(group, None)
+    chosen = list(meaningful or seen)
+    return chosen[:MAX_QUERY_TERMS]
+
+
+def _fts5_query(
+    course_id: int, groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool
+) -> str:
+    parts = []
+    for i, group in enumerate(groups):
+        star = "*" if prefix_last and i == len(groups) - 1 else ""
+        # Forms are \w+ only: no quote can appear inside.
+        parts.append("(" + " OR ".join(f'"{f}"{star}' for f in group) + ")")
+    words = (" OR " if any_term else " AND ").join(parts)
+    return f'"{course_token(course_id)}" AND ({words})'
+
+
+def _tsquery(
+    course_id: int, groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool
+) -> str:
+    parts = []
+    for i, group in enumerate(groups):
+        star = ":*" if prefix_last and i == len(groups) - 1 else ""
+        parts.append("(" + " | ".join(f + star for f in group) + ")")
+    words = (" | " if any_term else " & ").join(parts)
+    return f"{course_token(course_id)} & ({words})"
+
+
+def ranked(
+    session: Session,
+    course_id: int,
+    query: str,
+    *,
+    limit: int,
+    any_term: bool = False,
+    prefix_last: bool = False,
+) -> Subquery | None:
+    """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first.
+
+    None when the query has no searchable word. Only the index is read: deleted questions are
+    not in it (services.delete_question empties their indexed text).
+    """
+    groups = query_terms(query)
+    if not groups:
+        return None
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # bm25 is negative, better matches lower; the title counts four times the text.
+        stmt = text(
+            "SELECT rowid AS id, bm25(qa_question_fts, 4.0, 1.0) AS rank FROM qa_question_fts "
+            "WHERE qa_question_fts MATCH :match ORDER BY rank LIMIT :limit"
+        ).bindparams(match=_fts5_query(course_id, groups, any_term, prefix_last), limit=limit)
+    elif dialect == "postgresql":
+        stmt = text(
+            "SELECT qa_question.id AS id, -ts_rank(qa_question.search_vector, q) AS rank "
+            "FROM qa_question, to_tsquery('simple', :tsquery) AS q "
+            "WHERE qa_question.search_vector @@ q ORDER BY rank LIMIT :limit"
+        ).bindparams(tsquery=_tsquery(course_id, groups, any_term, prefix_last), limit=limit)
+    else:  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(f"search is not written for {dialect}")
+    return stmt.columns(id=Integer, rank=Float).subquery("ranked")
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A question that may already ask what someone is typing."""
+
+    id: int
+    title: str
+    state: str
+    answer_count: int
+
+
+def _overlap(groups: list[tuple[str, ...]], indexed: Iterable[str]) -> float:
+    """The share of query words found among indexed forms (the last one may be a prefix)."""
+    if not groups:
+        return 0.0
+    have = set(indexed)
+    hits = 0
+    for i, group in enumerate(groups):
+        last = i == len(groups) - 1
+        if any(f in have or (last and any(h.startswith(f) for h in have)) for f in group):
+            hits += 1
+    return hits / len(groups)
+
+
+def similar_questions(
+    session: Session, course_id: int, title: str, *, limit: int = 5, exclude_id: int | None = None
+) -> list[Similar]:
+    """Likely duplicates of a title being typed: any word matches, ranked, then kept when
+    at least half the title's meaningful words appear in the candidate's title (or most of
+    them in its text)."""
+    groups = query_terms(title)
+    if len(groups) < 2 and (not groups or len(groups[0][0]) < 4):
+        return []
+    sub = ranked(session, course_id, title, limit=limit * 3, any_term=True, prefix_last=True)
+    if sub is None:
+        return []
+    rows = session.scalars(
+        select(Question)
+        .join(sub, sub.c.id == Question.id)
+        .where(Question.course_id == course_id, Question.deleted_at.is_(None))
+        .order_by(sub.c.rank, Question.id.desc())
+        .options(undefer(Question.search_title), undefer(Question.search_body))
+    ).all()
+    found = []
+    for question in rows:
+        if question.id == exclude_id:
+            continue
+        score = max(
+            _overlap(groups, question.search_title.split()),
+            0.75 * _overlap(groups, question.search_body.split()),
+        )
+        if score >= 0.5:
+            found.append(
+                Similar(question.id, question.title, question.state.value, question.answer_count)
+            )
+    return found[:limit]

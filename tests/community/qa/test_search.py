@@ -1,0 +1,86 @@
+"""Search finds Italian and English questions whatever the word form and accents, ranked."""
+
+from __future__ import annotations
+
+import pytest
+
+from lti_tool.community.qa import queries, search, services
+from lti_tool.community.qa.models import Question
+from lti_tool.extensions import db
+
+from .conftest import CourseWorld
+
+
+def ask(world: CourseWorld, title: str, body: str = "", who: str = "giulia") -> Question:
+    return services.ask(db.session(), world[who], services.QuestionInput(title=title, body=body))
+
+
+def found(world: CourseWorld, query: str, who: str = "marco") -> list[int]:
+    page = queries.list_questions(db.session(), world[who], queries.ListFilters(query=query))
+    return [item.id for item in page.items]
+
+
+def test_prepared_text_is_lemmatised_and_unaccented() -> None:
+    assert search.terms("Perché le Domande?") == search.terms("perche le domanda")
+    assert search.forms("running") == ("running", "run") and search.forms("runs")[-1] == "run"
+    assert search.forms("derivate")[0] == search.forms("derivata")[0] == "derivat"
+    assert search.query_terms("come si calcola la derivata") == [
+        ("calcol", "calcolar"),
+        ("derivat",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "query"),
+    [
+        ("Perché la derivata di x^2 è 2x?", "perche derivata"),
+        ("Perche la derivata di x^2 e 2x?", "perché"),
+        ("Ho tante domande sugli esercizi", "domanda esercizio"),
+        ("Una domanda sull'esercizio 3", "domande"),
+        ("Running the tests fails on my laptop", "run test"),
+        ("How to run a simulation", "running simulations"),
+        ("Equazioni differenziali del secondo ordine", "equazione differenziale"),
+        ("Come si calcolano le derivate parziali?", "calcolare la derivata parziale"),
+        ("Esercizio sulle matrici", "esercizi matrice"),
+        ("Città e università: accenti nei titoli", "citta universita"),
+    ],
+)
+def test_search_handles_word_forms_and_accents(world: CourseWorld, title: str, query: str) -> None:
+    target = ask(world, title)
+    ask(world, "Something unrelated entirely", "nothing to see here")
+    assert found(world, query) == [target.id]
+
+
+def test_search_covers_the_text_and_answers(world: CourseWorld) -> None:
+    q = ask(world, "Help with exercise", "Il teorema di Rolle non mi è chiaro")
+    assert found(world, "teorema rolle") == [q.id]
+    services.answer(db.session(), world["prof"], q.id, "Guarda il lemma di Fermat")
+    assert found(world, "fermat") == [q.id]
+
+
+def test_title_matches_rank_above_text_matches(world: CourseWorld) -> None:
+    in_text = ask(world, "A question about limits", "see the integrale definito chapter")
+    in_title = ask(world, "Integrale definito: come si calcola?", "")
+    assert found(world, "integrale definito") == [in_title.id, in_text.id]
+
+
+def test_search_ignores_deleted_questions_and_odd_input(world: CourseWorld) -> None:
+    q = ask(world, "Serie di Taylor e resto")
+    assert found(world, 'taylor" OR "resto') == [q.id]  # quotes and operators are just words
+    assert found(world, "NEAR(taylor) * ^ -") == []  # no such words: nothing, not an error
+    assert found(world, "!!!") == []
+    services.delete_question(db.session(), world["giulia"], q.id)
+    assert found(world, "taylor") == []
+
+
+def test_duplicates_are_suggested_from_a_title_being_typed(world: CourseWorld) -> None:
+    dup = ask(world, "Come si calcola la derivata di una funzione composta?")
+    ask(world, "Orari del ricevimento", "quando è il ricevimento?")
+    session = db.session()
+    similar = search.similar_questions(session, world.course_id, "calcolo derivate funzioni comp")
+    assert [s.id for s in similar] == [dup.id]
+    assert search.similar_questions(session, world.course_id, "ricevimento orario")[0].title == (
+        "Orari del ricevimento"
+    )
+    assert search.similar_questions(session, world.course_id, "la") == []
+    assert search.similar_questions(session, world.course_id, "pizza margherita napoli") == []

@@ -1,0 +1,199 @@
+"""Roster sync against the test LMS over real HTTP: complete, exact, and never destructive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
+from lti_tool.extensions import db
+from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.sync.roster import RosterSync
+
+from ..lti_harness import INSTRUCTOR, LEARNER, TA
+from .conftest import TEACHER, NrpsCourse, launch_course, member
+
+pytestmark = pytest.mark.slow
+
+
+def _sync_json(course: NrpsCourse, *extra: str) -> dict:
+    result = course.sync("--json", *extra)
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert row["status"] == "done", row
+    return row
+
+
+def _statuses(course: NrpsCourse) -> dict[str, str]:
+    shown = course.show()
+    assert shown.exit_code == 0, shown.output
+    return {row["sub"]: row["status"] for row in json.loads(shown.output)}
+
+
+def test_a_2500_member_roster_in_pages_of_100_syncs_completely(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(i) for i in range(2500)])
+    pages_seen: list[str] = []
+    original = nrps_course.platform.memberships
+
+    def counting(context_id: str, **kwargs: object) -> object:
+        pages_seen.append(f"{kwargs.get('limit')}:{kwargs.get('offset')}")
+        return original(context_id, **kwargs)  # type: ignore[arg-type]
+
+    nrps_course.platform.memberships = counting
+    row = _sync_json(nrps_course)
+    assert row["complete"] is True and row["mode"] == "full"
+    assert row["members"] == 2501 and row["pages"] == 26
+    assert row["added"] == 2500 and row["deactivated"] == 0
+    assert pages_seen == [f"100:{offset}" for offset in range(0, 2600, 100)]
+    statuses = _statuses(nrps_course)
+    assert len(statuses) == 2501
+    assert set(statuses.values()) == {"active"}
+    with nrps_course.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Member)) == 2501
+
+
+def test_removing_100_members_marks_exactly_those_inactive(nrps_course: NrpsCourse) -> None:
+    everyone = [member(i) for i in range(2500)]
+    nrps_course.set_roster(everyone)
+    _sync_json(nrps_course)
+    removed = {m["user_id"] for m in everyone[::25]}
+    assert len(removed) == 100
+    nrps_course.set_roster([m for m in everyone if m["user_id"] not in removed])
+
+    row = _sync_json(nrps_course)
+    assert row["deactivated"] == 100
+    assert row["added"] == 0 and row["reactivated"] == 0 and row["updated"] == 0
+    statuses = _statuses(nrps_course)
+    assert {sub for sub, status in statuses.items() if status == "inactive"} == removed
+    assert statuses[TEACHER] == "active"
+    with nrps_course.app.app_context():  # nobody deleted: members and enrolments all stay
+        assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 2501
+
+
+def test_returners_are_reactivated_and_changes_counted(nrps_course: NrpsCourse) -> None:
+    roster = [member(i) for i in range(30)]
+    nrps_course.set_roster(roster)
+    _sync_json(nrps_course)
+    nrps_course.set_roster(roster[:20])
+    assert _sync_json(nrps_course)["deactivated"] == 10
+
+    back = [*roster[:20], *roster[25:30], member(99)]
+    back[0] = {**back[0], "roles": [TA], "email": "new@example.org"}
+    nrps_course.set_roster(back)
+    row = _sync_json(nrps_course)
+    assert row["reactivated"] == 5 and row["added"] == 1 and row["updated"] == 1
+    statuses = _statuses(nrps_course)
+    assert [statuses[f"user-{i:05d}"] for i in range(20, 25)] == ["inactive"] * 5
+    assert all(statuses[f"user-{i:05d}"] == "active" for i in range(25, 30))
+
+
+def test_lms_inactive_status_and_profile_fields_when_given(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster(
+        [
+            member(1),
+            member(2, status="Inactive"),
+            {"user_id": "user-00003", "roles": ["Learner"]},  # short role name, no profile
+            {"roles": [LEARNER]},  # no user_id: skipped
+        ]
+    )
+    row = _sync_json(nrps_course)
+    assert row["skipped"] == 1 and row["members"] == 4
+    shown = {r["sub"]: r for r in json.loads(nrps_course.show().output)}
+    assert shown["user-00002"]["status"] == "inactive"
+    assert shown["user-00003"] == {
+        "sub": "user-00003",
+        "name": None,
+        "email": None,
+        "roles": [LEARNER],
+        "status": "active",
+    }
+    # A later roster without the email keeps the one Bottega knew.
+    nrps_course.set_roster([{**member(1), "email": None}, member(2), member(3)])
+    _sync_json(nrps_course)
+    shown = {r["sub"]: r for r in json.loads(nrps_course.show().output)}
+    assert shown["user-00001"]["email"] == "student1@example.org"
+    assert shown["user-00002"]["status"] == "active"
+    assert shown["user-00003"]["name"] == "Student 3"
+
+
+def test_roster_show_json_shape(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(7)])
+    _sync_json(nrps_course)
+    shown = nrps_course.show()
+    assert shown.exit_code == 0
+    rows = json.loads(shown.output)
+    assert isinstance(rows, list)
+    for row in rows:
+        assert set(row) == {"sub", "name", "email", "roles", "status"}
+        assert row["status"] in ("active", "inactive")
+        assert all(
+            role.startswith("http://purl.imsglobal.org/vocab/lis/v2/") for role in row["roles"]
+        )
+    by_sub = {r["sub"]: r for r in rows}
+    assert by_sub[TEACHER]["roles"] == [INSTRUCTOR]
+    assert by_sub["user-00007"] == {
+        "sub": "user-00007",
+        "name": "Student 7",
+        "email": "student7@example.org",
+        "roles": [LEARNER],
+        "status": "active",
+    }
+
+
+def test_an_empty_roster_deactivates_nobody(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(1)])
+    _sync_json(nrps_course)
+    with nrps_course.platform.lock:
+        nrps_course.platform.rosters[nrps_course.context_id] = []
+    row = _sync_json(nrps_course)
+    assert row["deactivated"] == 0 and row["stopped"].startswith("empty roster")
+    assert set(_statuses(nrps_course).values()) == {"active"}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ROSTER_MAX_PAGES": "3"}])
+def test_page_cap_leaves_the_roster_incomplete_and_deactivates_nobody(
+    nrps_course: NrpsCourse,
+) -> None:
+    nrps_course.set_roster([member(i) for i in range(50)])
+    _sync_json(nrps_course)
+    nrps_course.set_roster([member(i) for i in range(10, 1000)])
+    row = _sync_json(nrps_course)
+    assert row["complete"] is False and row["stopped"] == "page cap"
+    assert row["pages"] == 3 and row["deactivated"] == 0
+    assert "inactive" not in _statuses(nrps_course).values()
+
+
+def test_cli_errors_are_one_line_with_exit_2(nrps_course: NrpsCourse) -> None:
+    missing = nrps_course.cli("roster", "sync", "--issuer", nrps_course.lms.issuer)
+    assert missing.exit_code == 2 and "--context" in missing.output
+    unknown = nrps_course.cli(
+        "roster", "show", "--issuer", nrps_course.lms.issuer, "--context", "nope", "--json"
+    )
+    assert unknown.exit_code == 2 and "no course nope" in unknown.output
+    other = nrps_course.cli("roster", "show", "--issuer", "https://x.example", "--context", "c")
+    assert other.exit_code == 2 and "no platform" in other.output
+
+
+def test_roster_sync_all_syncs_every_course_with_a_service(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(1), member(2)])
+    second = launch_course(nrps_course.lms, nrps_course.app, context_id="course-202")
+    second.set_roster([member(3)])
+    result = nrps_course.cli("roster", "sync", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert sorted(r["members"] for r in rows) == [2, 3]
+    with nrps_course.app.app_context():
+        states = db.session.scalars(select(RosterSync.status)).all()
+        assert sorted(states) == ["done", "done"]
+        jobs = db.session.scalars(select(Job).where(Job.kind == "roster.sync")).all()
+        assert {j.status for j in jobs} == {JobStatus.DONE}
+
+
+def test_enrolment_status_values_are_stored_as_the_enum(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(1), member(2, status="Inactive")])
+    _sync_json(nrps_course)
+    with nrps_course.app.app_context():
+        statuses = db.session.scalars(select(Enrolment.status)).all()
+        assert set(statuses) == {EnrolmentStatus.ACTIVE, EnrolmentStatus.INACTIVE}

@@ -1,0 +1,165 @@
+"""The instructor's Sync roster button, its progress and result, and the launch trigger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from lti_tool.extensions import db, utcnow
+from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.jobs.runtime import runtime_of
+from lti_tool.sync.roster import RosterSync, roster_status
+
+from ..lti_harness import LEARNER, browser, csrf_token
+from .conftest import NrpsCourse, member
+
+pytestmark = pytest.mark.slow
+
+
+def _jobs(app: Flask) -> list[Job]:
+    with app.app_context():
+        jobs = list(db.session.scalars(select(Job).where(Job.kind == "roster.sync")))
+        for job in jobs:
+            db.session.expunge(job)
+        return jobs
+
+
+def _drain(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["jobs", "work", "--burst"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_launch_into_a_course_with_a_stale_roster_queues_one_sync(
+    nrps_course: NrpsCourse,
+) -> None:
+    [job] = _jobs(nrps_course.app)  # queued by the instructor's launch, not run by it
+    assert job.status == JobStatus.QUEUED and job.payload["trigger"] == "launch"
+    assert job.payload["full"] is False
+    nrps_course.lms.launch(
+        browser(),
+        user={"sub": "user-00001"},
+        roles=[LEARNER],
+        context={"id": nrps_course.context_id},
+        nrps=True,
+    )
+    assert len(_jobs(nrps_course.app)) == 1  # already requested: not queued again
+
+    nrps_course.set_roster([member(1)])
+    _drain(nrps_course.app)
+    assert [j.status for j in _jobs(nrps_course.app)] == [JobStatus.DONE]
+    nrps_course.lms.launch(
+        browser(),
+        user={"sub": "user-00001"},
+        roles=[LEARNER],
+        context={"id": nrps_course.context_id},
+        nrps=True,
+    )
+    assert len(_jobs(nrps_course.app)) == 1  # fresh roster: nothing to do
+
+    with nrps_course.app.app_context():  # a day later the roster is stale again
+        db.session.execute(
+            update(RosterSync).values(
+                synced_at=utcnow() - timedelta(days=1), requested_at=utcnow() - timedelta(days=1)
+            )
+        )
+        db.session.commit()
+    nrps_course.lms.launch(
+        browser(),
+        user={"sub": "user-00001"},
+        roles=[LEARNER],
+        context={"id": nrps_course.context_id},
+        nrps=True,
+    )
+    assert len(_jobs(nrps_course.app)) == 2
+
+
+def test_a_course_without_a_roster_service_queues_nothing(nrps_course: NrpsCourse) -> None:
+    result = nrps_course.lms.launch(
+        browser(), user={"sub": "s"}, roles=[LEARNER], context={"id": "no-nrps-course"}
+    )
+    assert result.page is not None and result.page.status_code == 200
+    assert len(_jobs(nrps_course.app)) == 1  # only the NRPS course's own
+
+
+def test_the_sync_roster_button_queues_a_full_sync_and_shows_the_result(
+    nrps_course: NrpsCourse,
+) -> None:
+    nrps_course.set_roster([member(i) for i in range(12)])
+    base = f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster"
+    page = nrps_course.client.get(base, timeout=10)
+    assert page.status_code == 200 and "Sync roster" in page.text
+    assert "Waiting for a worker" in page.text  # the launch's own request is queued
+    token = csrf_token(page.text)
+    posted = nrps_course.client.post(
+        base + "/sync", data={"csrf_token": token}, allow_redirects=False, timeout=10
+    )
+    assert posted.status_code == 303 and posted.headers["Location"].endswith("/roster")
+    [job] = _jobs(nrps_course.app)
+    assert job.payload == {"course_id": nrps_course.course_id, "full": True, "trigger": "button"}
+
+    fragment = nrps_course.client.get(base + "/status", timeout=10)
+    assert 'hx-trigger="every 1s"' in fragment.text  # polls while queued
+
+    _drain(nrps_course.app)
+    fragment = nrps_course.client.get(base + "/status", timeout=10)
+    assert "every 1s" not in fragment.text
+    assert "Members listed by the LMS" in fragment.text and "<dd>12</dd>" in fragment.text
+
+    htmx = nrps_course.client.post(
+        base + "/sync", data={"csrf_token": token}, headers={"HX-Request": "true"}, timeout=10
+    )
+    assert htmx.status_code == 200 and 'id="roster-status"' in htmx.text
+
+
+def test_learners_cannot_see_or_press_the_button(nrps_course: NrpsCourse) -> None:
+    client = browser()
+    result = nrps_course.lms.launch(
+        client, user={"sub": "user-00001"}, roles=[LEARNER], context={"id": nrps_course.context_id}
+    )
+    assert result.page is not None
+    lid = result.page.url.rstrip("/").rsplit("/", 1)[-1]
+    base = f"{nrps_course.lms.tool_url}/w/{lid}/roster"
+    assert client.get(base, timeout=10).status_code == 403
+    assert client.post(base + "/sync", data={}, timeout=10).status_code in (400, 403)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"HTTP_READ_TIMEOUT": "0.5", "JOBS_BACKOFF_BASE": "30"}]
+)
+def test_a_failed_sync_shows_the_error_and_the_next_try(nrps_course: NrpsCourse) -> None:
+    nrps_course.platform.token_failure = 503
+    _drain(nrps_course.app)
+    with nrps_course.app.app_context():
+        status = roster_status(db.session(), nrps_course.course_id)
+    assert status.state == "retrying" and status.error_code == "server_error"
+    assert status.next_try_at is not None and status.attempts == 1
+    page = nrps_course.client.get(
+        f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster/status", timeout=10
+    )
+    assert "The LMS had an internal error." in page.text
+    assert "temporarily_unavailable" in page.text  # what the LMS said
+    assert "will try again" in page.text
+
+
+def test_the_in_process_worker_runs_a_button_press(nrps_course: NrpsCourse) -> None:
+    nrps_course.set_roster([member(1), member(2)])
+    runtime = runtime_of(nrps_course.app)
+    runtime.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with nrps_course.app.app_context():
+                if roster_status(db.session(), nrps_course.course_id).state == "done":
+                    break
+            time.sleep(0.05)
+        with nrps_course.app.app_context():
+            status = roster_status(db.session(), nrps_course.course_id)
+        assert status.state == "done" and status.processed == 3
+    finally:
+        runtime.stop()
+    assert not runtime.running
