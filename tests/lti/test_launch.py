@@ -117,3 +117,15 @@ def test_config_json_lists_what_an_admin_types_in(lms: Lms) -> None:
     assert config["redirect_uris"] == [f"{lms.tool_url}/lti/launch"]
     assert config["public_jwk_url"] == f"{lms.tool_url}/.well-known/jwks.json"
     assert "LtiDeepLinkingRequest" in config["messages"]
+
+
+def test_staff_find_the_roster_sync_from_the_members_page(lms: Lms) -> None:
+    from ..lti_harness import browser
+
+    teacher = browser()
+    result = lms.launch(teacher, roles=[INSTRUCTOR], user={"sub": "t1", "name": "Prof. Bianchi"})
+    assert result.page is not None
+    members = teacher.get(result.page.url.rstrip("/") + "/members", timeout=5)
+    assert "Sync the roster with the LMS" in members.text
+    roster = teacher.get(result.page.url.rstrip("/") + "/roster", timeout=5)
+    assert roster.status_code == 200
