@@ -192,6 +192,8 @@ def launch() -> BaseResponse:
             "title": validated.deep_linking.title,
         }
         target = url_for("lti.deep_link", lid=lid)
+    elif outcome.widget == "qa" and outcome.course_id is not None:
+        target = url_for("qa.index", lid=lid)  # straight there: no second redirect
     else:
         target = url_for("home.widget", lid=lid)
     roster_after_launch(outcome.course_id)  # queues a sync if the roster is stale; never slow
