@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from babel.messages.catalog import Message
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,12 @@ POT = TRANSLATIONS / "messages.pot"
 def untranslated(po_path: Path) -> list[str]:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
-    return [str(m.id) for m in catalog if m.id and (not m.string or (m.fuzzy and m.id))]
+
+    def missing(message: Message) -> bool:
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        return not all(strings) or bool(message.fuzzy)
+
+    return [str(m.id) for m in catalog if m.id and missing(m)]
 
 
 def merge(po_path: Path, translations: dict[str, str]) -> None:

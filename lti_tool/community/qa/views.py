@@ -960,7 +960,6 @@ def _labels(locale: str) -> dict[str, Any]:
         "unendorse": _("Withdraw endorsement"),
         "staff_answer": _("Staff answer"),
         "helpful": _("Helpful"),
-        "helpful_lower": _("helpful"),
         "edit": _("Edit"),
         "edited": _("edited"),
         "delete": _("Delete"),
