@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import launch_required, role_label_for, staff_required
@@ -36,9 +37,17 @@ def widget(lid: str) -> str | BaseResponse:
         abort(403)
     if viewer.widget == "qa" and viewer.course_id is not None:
         return redirect(url_for("qa.index", lid=lid))
-    course = db.session.get(Course, viewer.course_id) if viewer.course_id else None
-    placement = db.session.get(Placement, viewer.placement_id) if viewer.placement_id else None
-    member = db.session.get(Member, viewer.member_id)
+    # One SELECT for the member, the course and the placement of this launch.
+    row = db.session.execute(
+        select(Member, Course, Placement)
+        .select_from(Member)
+        .outerjoin(Course, Course.id == viewer.course_id)
+        .outerjoin(Placement, Placement.id == viewer.placement_id)
+        .where(Member.id == viewer.member_id)
+    ).first()
+    if row is None:
+        abort(401)
+    member, course, placement = row
     return render_template(
         "home/widget.html",
         viewer=viewer,
