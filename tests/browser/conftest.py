@@ -33,10 +33,9 @@ from lti_tool.demo.platform import (
     serve_in_thread,
 )
 from lti_tool.extensions import db
-from lti_tool.lti.registration import PlatformInput, add_platform
 
 from ..conftest import base_config
-from ..lti_harness import CLIENT_ID
+from ..lti_harness import CLIENT_ID, register_both_sides
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page, Playwright
@@ -194,20 +193,7 @@ def cross_site(app: Flask, tool_server: RunningServer) -> Iterator[CrossSite]:
 
     with serve_in_thread(factory=lms_app, host="localhost") as server:
         assert isinstance(server.app, Flask)
-        platform = server.platform
-        with app.app_context():
-            add_platform(
-                db.session(),
-                PlatformInput(
-                    issuer=platform.issuer,
-                    client_id=CLIENT_ID,
-                    auth_login_url=platform.auth_url,
-                    auth_token_url=platform.token_url,
-                    key_set_url=platform.jwks_url,
-                    deployment_ids=("1",),
-                    name="Demo LMS on another site",
-                ),
-            )
+        register_both_sides(app, server.platform, tool, name="Demo LMS on another site")
         yield CrossSite(lms=get_demo_lms(server.app), lms_url=server.url, tool_url=tool)
 
 
