@@ -26,6 +26,8 @@ class EventKind(enum.StrEnum):
     KUDOS_GIVEN = "kudos_given"
     KUDOS_RECEIVED = "kudos_received"
     GROUP_POST = "group_post"
+    GROUP_JOINED = "group_joined"
+    GROUP_FACILITATOR = "group_facilitator"  # took a turn as a group's facilitator
 
 
 class ParticipationEvent(db.Model):  # type: ignore[name-defined]
