@@ -2,7 +2,8 @@
 
 Usage: python scripts/i18n.py [--check] [--merge FILE.json]
   --check   only report; exit 1 when an Italian string is missing
-  --merge   fill Italian translations from a JSON object {"English": "Italiano"}
+  --merge   fill Italian translations from a JSON object {"English": "Italiano"}; a plural
+            message is keyed by its singular and takes a list: {"%(num)d post": ["…", "…"]}
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ def untranslated(po_path: Path) -> list[str]:
     return [str(m.id) for m in catalog if m.id and missing(m)]
 
 
-def merge(po_path: Path, translations: dict[str, str]) -> None:
+def merge(po_path: Path, translations: dict[str, str | list[str]]) -> None:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
     for message in catalog:
-        if message.id in translations:
-            message.string = translations[str(message.id)]
-            message.flags.discard("fuzzy")
+        # A plural message is looked up by its singular msgid and takes a list of forms.
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key not in translations:
+            continue
+        value = translations[str(key)]
+        message.string = tuple(value) if isinstance(message.id, tuple) else value
+        message.flags.discard("fuzzy")
     with po_path.open("wb") as handle:
         write_po(handle, catalog, width=0, omit_header=False)
 
