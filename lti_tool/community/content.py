@@ -129,3 +129,27 @@ def mentioned_handles(text: str) -> set[str]:
     """The ``@handles`` a text mentions (lower case), outside code."""
     without_code = re.sub(r"```.*?```|`[^`]*`", " ", text or "", flags=re.S)
     return {m.group(1).rstrip(".-").casefold() for m in MENTION_RE.finditer(without_code)}
+
+
+_SKIPPED_PROSE = {"code_inline", "code_block", "fence", "math_inline", "math_inline_double"}
+_SKIPPED_PROSE |= {"math_block", "math_block_label", "html_inline", "html_block", "image"}
+
+
+def prose_text(text: str) -> str:
+    """The words a member wrote, without Markdown syntax, code, math or link addresses.
+
+    For text analysis (sentiment): code and formulas are not the writer's voice.
+    """
+    parts: list[str] = []
+    for block in _parser().parse(text or ""):
+        if block.type in _SKIPPED_PROSE:
+            parts.append("\n")
+            continue
+        if block.type == "inline":
+            for token in block.children or []:
+                if token.type in ("text", "softbreak", "hardbreak"):
+                    parts.append(token.content if token.type == "text" else " ")
+                elif token.type in _SKIPPED_PROSE:
+                    parts.append(" ")
+            parts.append("\n")
+    return "".join(parts).strip()

@@ -1,0 +1,1 @@
+"""Sentiment of posts, English and Italian, computed offline; weekly course mood for staff."""
