@@ -27,11 +27,11 @@ from importlib import resources
 
 import simplemma
 
-from lti_tool.community.sentiment.signals import normalise, pictographs
+from lti_tool.community.sentiment.signals import normalise, pictographs, words
 
 NEGATORS = frozenset(
-    "non né mai nessuno nessuna nessun niente nulla neanche nemmeno neppure senza mica affatto"
-    " manco".split()
+    words("non né mai nessuno nessuna nessun niente nulla neanche nemmeno neppure senza mica")
+    | {"affatto", "manco"}
 )
 INTENSIFIERS = {
     "molto": 0.3,
@@ -160,16 +160,16 @@ def valence_of(word: str) -> tuple[float, bool] | None:
 
 
 def _tokens(text: str) -> list[_Token]:
-    text = text.replace("’", "'").replace("`", "'")
+    text = text.replace("\u2019", "'").replace("`", "'")
     raw = [_Token(w, w.casefold()) for w in _WORD.findall(text)]
     tokens: list[_Token] = []
     i = 0
     while i < len(raw):
-        for words, valence in IDIOMS:
-            n = len(words)
-            if tuple(t.word for t in raw[i : i + n]) == words:
+        for idiom, valence in IDIOMS:
+            n = len(idiom)
+            if tuple(t.word for t in raw[i : i + n]) == idiom:
                 joined = " ".join(t.text for t in raw[i : i + n])
-                tokens.append(_Token(joined, " ".join(words), valence))
+                tokens.append(_Token(joined, " ".join(idiom), valence))
                 i += n
                 break
         else:

@@ -7,25 +7,25 @@ import re
 from lti_tool.community.content import prose_text
 from lti_tool.community.sentiment.english import score_english
 from lti_tool.community.sentiment.italian import score_italian
-from lti_tool.community.sentiment.signals import Sentiment, label_for
+from lti_tool.community.sentiment.signals import Sentiment, label_for, words
 
 LANGUAGES = ("en", "it")
 MAX_TRIGGERS = 5
 MAX_CHARS = 5_000  # a post's first characters say enough about its mood
 
 _STOPWORDS = {
-    "en": frozenset(
+    "en": words(
         "the a an and or but is are was were be been to of in on for with at by from this that"
         " it its i you he she we they my your our their me not no do does did have has had can"
         " could would should will what which who how why where when there here so if just very"
-        " thanks thank please any some all about as".split()
+        " thanks thank please any some all about as"
     ),
-    "it": frozenset(
+    "it": words(
         "il lo la i gli le un una uno e ed o ma però è sono era erano essere di del della dei"
         " delle da dal dalla in nel nella su sul sulla per con tra fra che chi come perché dove"
         " quando non mi ti si ci vi ho hai ha abbiamo avete hanno questo questa quello quella"
         " anche molto più grazie qualcuno cosa sto sei siamo"
-        " c l dell all nell sull po".split()
+        " c l dell all nell sull po"
     ),
 }
 _WORDS = re.compile(r"[^\W\d_]+")

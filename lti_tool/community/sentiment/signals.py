@@ -104,6 +104,11 @@ class Sentiment:
     triggers: tuple[str, ...] = field(default_factory=tuple)
 
 
+def words(text: str) -> frozenset[str]:
+    """A set of words written as one string."""
+    return frozenset(text.split())
+
+
 def label_for(score: float) -> Label:
     if score >= NEUTRAL_BAND:
         return Label.POSITIVE
