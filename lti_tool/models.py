@@ -14,6 +14,7 @@ from lti_tool.community.qa.models import (  # noqa: F401
     Tag,
     Vote,
 )
+from lti_tool.community.sentiment.models import PostSentiment  # noqa: F401
 from lti_tool.courses.models import (  # noqa: F401
     Course,
     Deployment,

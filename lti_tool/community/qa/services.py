@@ -46,6 +46,7 @@ from lti_tool.community.qa.permissions import (
     PermissionDenied,
     QAError,
 )
+from lti_tool.community.sentiment.services import record_post as record_sentiment
 from lti_tool.extensions import utcnow
 
 PostKind = Literal["question", "answer", "comment"]
@@ -296,6 +297,7 @@ def ask(session: Session, actor: Actor, data: QuestionInput) -> Question:
         subject_id=question.id,
         at=now,
     )
+    record_sentiment(session, question)
     _notify_mentions(session, actor, question, body, anonymous=anonymous)
     session.commit()
     return question
@@ -324,6 +326,7 @@ def edit_question(
         question.updated_at = utcnow()
         question.search_title = search.title_text(question.course_id, title)
         _refresh_search_body(session, question)
+        record_sentiment(session, question)
     session.execute(delete(QuestionTag).where(QuestionTag.question_id == question.id))
     session.add_all(QuestionTag(question_id=question.id, tag_id=t.id) for t in tags)
     session.commit()
@@ -393,6 +396,7 @@ def answer(
         subject_id=post.id,
         at=now,
     )
+    record_sentiment(session, post)
     mentioned = _notify_mentions(session, actor, question, body, anonymous=anonymous)
     notify(
         session,
@@ -427,6 +431,7 @@ def edit_answer(session: Session, actor: Actor, answer_id: int, body: str) -> An
         post.updated_at = utcnow()
         session.flush()
         _refresh_search_body(session, question)
+        record_sentiment(session, post)
     session.commit()
     return post
 
@@ -503,6 +508,7 @@ def comment(
         subject_id=note.id,
         at=now,
     )
+    record_sentiment(session, note)
     _notify_mentions(session, actor, question, body, anonymous=anonymous)
     session.commit()
     return note
