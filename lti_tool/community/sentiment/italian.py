@@ -31,7 +31,7 @@ from lti_tool.community.sentiment.signals import normalise, pictographs, words
 
 NEGATORS = frozenset(
     words("non né mai nessuno nessuna nessun niente nulla neanche nemmeno neppure senza mica")
-    | {"affatto", "manco"}
+    | {"affatto", "manco", "per niente", "per nulla"}
 )
 INTENSIFIERS = {
     "molto": 0.3,
@@ -69,7 +69,7 @@ SOFTENERS = {
 CONTRAST = frozenset({"ma", "però", "tuttavia", "eppure"})
 CLAUSE_END = frozenset(".;:,!?()")
 # Several words read as one: (words, valence).
-IDIOMS: tuple[tuple[tuple[str, ...], float], ...] = (
+IDIOMS: tuple[tuple[tuple[str, ...], float | None], ...] = (
     (("non", "vedo", "l", "ora"), 2.2),
     (("non", "vediamo", "l", "ora"), 2.2),
     (("non", "ce", "la", "faccio"), -2.2),
@@ -87,6 +87,11 @@ IDIOMS: tuple[tuple[tuple[str, ...], float], ...] = (
         0.0,
     ),  # "grazie a te" is thanks, "grazie al ritardo" is not: let context speak
 )
+# Several words read as one word with no valence of its own (negators above).
+PHRASES: tuple[tuple[tuple[str, ...], float | None], ...] = (
+    (("per", "niente"), None),
+    (("per", "nulla"), None),
+)
 NEGATION_SCALAR = -0.74  # VADER's: a negated word keeps three quarters of its strength, flipped
 POCO_SCALAR = -0.6
 CAPS_BOOST = 0.733
@@ -100,7 +105,7 @@ _WORD = re.compile(r"[^\W\d_]+|[.;:,!?()]")
 class _Token:
     text: str  # as written
     word: str  # lower case
-    valence: float | None = None  # an idiom's own valence
+    valence: float | None = None  # an idiom's own valence (None: look the word up)
 
 
 def _lexicon_path() -> str:
@@ -165,7 +170,7 @@ def _tokens(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     i = 0
     while i < len(raw):
-        for idiom, valence in IDIOMS:
+        for idiom, valence in IDIOMS + PHRASES:
             n = len(idiom)
             if tuple(t.word for t in raw[i : i + n]) == idiom:
                 joined = " ".join(t.text for t in raw[i : i + n])
@@ -199,7 +204,7 @@ def _modifier(tokens: list[_Token], i: int, valence: float) -> tuple[float, str 
         elif word == "poco" and (j == 0 or tokens[j - 1].word != "un"):
             negator = negator or word
         elif word in NEGATORS:
-            negator = word  # the farthest negator of the clause ("non ... mai") is shown
+            negator = word  # the farthest negator of the clause is shown ("non ... per niente")
     direction = 1.0 if valence > 0 else -1.0
     return added * direction, negator
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from lti_tool.community.content import prose_text
-from lti_tool.community.sentiment.english import score_english
+from lti_tool.community.sentiment.english import analyzer, score_english
+from lti_tool.community.sentiment.italian import lexicon as italian_lexicon
 from lti_tool.community.sentiment.italian import score_italian
 from lti_tool.community.sentiment.signals import Sentiment, label_for, words
 
@@ -40,14 +41,21 @@ def language_of(locale: str | None) -> str | None:
 
 
 def detect_language(text: str, hint: str | None = None) -> str:
-    """The post's language: common words of each language counted, the hint breaking ties.
+    """The post's language: its common words and sentiment words of each language counted, the
+    hint breaking ties.
 
     A member's or course's locale is a hint, not a fact (an Italian student may run an English
     LMS): the text wins when it clearly leans the other way.
     """
     hint = language_of(hint)
     words = [w.casefold() for w in _WORDS.findall(text)]
+    italian_forms, italian_lemmas = italian_lexicon()
+    english = analyzer().lexicon
     hits = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    for word in words:  # a sentiment word only one of the lexicons knows
+        in_italian = word in italian_forms or word in italian_lemmas
+        if in_italian != (word in english):
+            hits["it" if in_italian else "en"] += 1
     best = max(LANGUAGES, key=lambda lang: hits[lang])
     other = "it" if best == "en" else "en"
     if hits[best] == hits[other]:
