@@ -41,7 +41,7 @@ FORUM_LEXICON = {
 }
 
 
-class _Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
+class _Analyzer(SentimentIntensityAnalyzer):
     """VADER that also returns each word's final valence (for the triggers)."""
 
     def score_valence(self, sentiments: list[float], text: str) -> dict[str, Any]:

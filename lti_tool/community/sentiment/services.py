@@ -30,7 +30,7 @@ from lti_tool.extensions import utcnow
 log = logging.getLogger(__name__)
 
 Post = Question | Answer | Comment
-SUBJECT_TYPES: dict[type, str] = {
+SUBJECT_TYPES: dict[type[Post], str] = {
     Question: "qa_question",
     Answer: "qa_answer",
     Comment: "qa_comment",
@@ -93,11 +93,12 @@ def rescore(session: Session, course_id: int | None = None) -> int:
     """Score every live Q&A post again (after a lexicon change, or for posts written before
     sentiment existed); returns how many. Commits."""
     count = 0
-    for model in (Question, Answer, Comment):
+    for model in SUBJECT_TYPES:
         query = select(model).where(model.deleted_at.is_(None))
         if course_id is not None:
             query = query.where(model.course_id == course_id)
-        for post in session.scalars(query).all():
+        posts: Sequence[Post] = session.scalars(query).all()  # type: ignore[assignment]
+        for post in posts:
             count += record_post(session, post) is not None
     session.commit()
     return count
@@ -335,9 +336,10 @@ def _posts(
         ids = {r.subject_id for r in rows if r.subject_type == subject_type}
         if not ids:
             continue
-        for post in session.scalars(
+        posts: Sequence[Post] = session.scalars(  # type: ignore[assignment]
             select(model).where(model.id.in_(ids), model.course_id == course_id)
-        ):
+        ).all()
+        for post in posts:
             found[(subject_type, post.id)] = post
     return found
 
