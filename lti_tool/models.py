@@ -1,5 +1,6 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
+from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
