@@ -13,7 +13,7 @@ from flask_babel import format_date, format_timedelta
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.community.dashboard import hanging, metrics, risk
+from lti_tool.community.dashboard import hanging, metrics, playbook, risk, signals
 from lti_tool.community.dashboard.settings import (
     LIMITS,
     ThresholdError,
@@ -27,7 +27,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/w/<lid>/dashboard")
 
 DEFAULT_WEEKS = 12
 MAX_DAYS = 366 * 2
-EXPORTS = ("overview", "weekly", "at-risk", "hanging")
+EXPORTS = ("overview", "weekly", "at-risk", "hanging", "tags", "gaps", "staff")
 
 
 def _course_id() -> int:
@@ -229,6 +229,101 @@ def settings(lid: str) -> BaseResponse | tuple[str, int]:
     )
 
 
+@bp.get("/content")
+@staff_required
+def content(lid: str) -> tuple[str, int]:
+    course_id = _course_id()
+    start, end, error = _range()
+    session = db.session()
+    return _page(
+        "dashboard/content.html",
+        400 if error else 200,
+        error=error,
+        start=start,
+        end=end,
+        tags=signals.top_tags(session, course_id, start, end),
+        trends=signals.trending(session, course_id),
+        gaps=signals.content_gaps(session, course_id),
+        gap_days=signals.GAP_DAYS,
+    )
+
+
+@bp.get("/staff")
+@staff_required
+def staff(lid: str) -> tuple[str, int]:
+    course_id = _course_id()
+    start, end, error = _range()
+    return _page(
+        "dashboard/staff.html",
+        400 if error else 200,
+        error=error,
+        start=start,
+        end=end,
+        rows=signals.staff_figures(db.session(), course_id, start, end),
+    )
+
+
+def _playbook_error(code: str) -> str:
+    return {
+        "empty": _("Give the template a title and a text."),
+        "too_long": _("That text is too long."),
+        "too_many": _("A course can keep at most %(max)s templates.", max=playbook.MAX_TEMPLATES),
+    }.get(code, _("That text is too long."))
+
+
+def _playbook_page(status: int = 200, **context: Any) -> tuple[str, int]:
+    course_id = _course_id()
+    session = db.session()
+    return _page(
+        "dashboard/playbook.html",
+        status,
+        guidelines=playbook.guidelines(session, course_id),
+        templates=playbook.templates(session, course_id),
+        **context,
+    )
+
+
+@bp.get("/playbook")
+@staff_required
+def playbook_page(lid: str) -> tuple[str, int]:
+    return _playbook_page()
+
+
+@bp.post("/playbook/guidelines")
+@staff_required
+def save_guidelines(lid: str) -> BaseResponse | tuple[str, int]:
+    body = request.form.get("body", "")
+    try:
+        playbook.save_guidelines(db.session(), _course_id(), g.viewer.member_id, body)
+    except playbook.PlaybookError as error:
+        return _playbook_page(422, guidelines_error=_playbook_error(str(error)), kept_body=body)
+    flash(_("Guidelines saved."), "info")
+    return redirect(url_for("dashboard.playbook_page", lid=lid), 303)
+
+
+@bp.post("/playbook/templates")
+@staff_required
+def add_template(lid: str) -> BaseResponse | tuple[str, int]:
+    title, body = request.form.get("title", ""), request.form.get("body", "")
+    try:
+        playbook.add_template(db.session(), _course_id(), g.viewer.member_id, title, body)
+    except playbook.PlaybookError as error:
+        return _playbook_page(
+            422, template_error=_playbook_error(str(error)), kept={"title": title, "body": body}
+        )
+    flash(_("Reply template added."), "info")
+    return redirect(url_for("dashboard.playbook_page", lid=lid), 303)
+
+
+@bp.post("/playbook/templates/<int:template_id>/delete")
+@staff_required
+def delete_template(lid: str, template_id: int) -> BaseResponse:
+    if not playbook.delete_template(db.session(), _course_id(), template_id):
+        abort(404)
+    flash(_("Reply template deleted."), "info")
+    return redirect(url_for("dashboard.playbook_page", lid=lid), 303)
+
+
 # --- CSV exports -----------------------------------------------------------------------------
 
 
@@ -315,6 +410,47 @@ def export(lid: str, name: str) -> Response:
                     len(s.reach_outs),
                 )
                 for s in risk.at_risk(session, course_id)
+            ],
+        )
+    if name == "tags":
+        return _csv(
+            name,
+            [_("Tag"), _("Module or objective"), _("Questions")],
+            [
+                (t.name, t.label, t.questions)
+                for t in signals.top_tags(session, course_id, start, end, 1000)
+            ],
+        )
+    if name == "gaps":
+        return _csv(
+            name,
+            [_("Question"), _("Asked"), _("Answers"), _("Tags")],
+            [
+                (q.title, q.created_at.date().isoformat(), q.answers, " ".join(q.tags))
+                for q in signals.content_gaps(session, course_id, limit=5000)
+            ],
+        )
+    if name == "staff":
+        return _csv(
+            name,
+            [
+                _("Staff member"),
+                _("Answers"),
+                _("Comments"),
+                _("Endorsements"),
+                _("First staff answers"),
+                _("Median hours to their answer"),
+            ],
+            [
+                (
+                    r.name,
+                    r.answers,
+                    r.comments,
+                    r.endorsements,
+                    r.first_answers,
+                    _hours(r.median_response),
+                )
+                for r in signals.staff_figures(session, course_id, start, end)
             ],
         )
     return _csv(

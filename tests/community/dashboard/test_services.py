@@ -282,3 +282,119 @@ def test_thresholds_are_validated_as_a_whole(world: CourseWorld) -> None:
             raise AssertionError(f"{field}={bad!r} accepted")
     saved = save_thresholds(db.session, world.course_id, good)
     assert saved.inactive_days == 10 and saved.falling_percent == 40
+
+
+def tag(world: CourseWorld, question: Question, name: str) -> None:
+    from lti_tool.community.qa.models import QuestionTag, Tag
+
+    found = db.session.scalar(select(Tag).where(Tag.course_id == world.course_id, Tag.name == name))
+    if found is None:
+        found = Tag(course_id=world.course_id, name=name, label=f"Module {name}")
+        db.session.add(found)
+        db.session.flush()
+    db.session.add(QuestionTag(question_id=question.id, tag_id=found.id))
+    db.session.commit()
+
+
+def test_top_tags_trends_and_gaps(world: CourseWorld) -> None:
+    from lti_tool.community.dashboard import signals
+
+    for _ in range(3):
+        tag(world, ask(world, "giulia", hours_ago=24), "recursion")  # this week
+    tag(world, ask(world, "marco", hours_ago=24 * 10), "recursion")  # the weeks before
+    for days in (9, 16, 23):
+        tag(world, ask(world, "sara", hours_ago=24 * days), "sql")
+    tag(world, ask(world, "sara", hours_ago=24 * 2), "sql")
+    top = signals.top_tags(db.session, world.course_id, date(2026, 10, 1), date(2026, 11, 30))
+    assert [(t.name, t.questions) for t in top] == [("recursion", 4), ("sql", 4)]
+    trends = signals.trending(db.session, world.course_id, NOW)
+    assert [(t.name, t.this_week, t.weekly_before) for t in trends] == [("recursion", 3, 0.25)]
+    # Gaps: older than 7 days, neither accepted nor endorsed.
+    accepted = ask(world, "marco", hours_ago=24 * 20, title="accepted")
+    answer = Answer(
+        course_id=world.course_id,
+        question_id=accepted.id,
+        author_id=world["ta"].member_id,
+        body="a",
+    )
+    db.session.add(answer)
+    db.session.flush()
+    accepted.accepted_answer_id = answer.id
+    endorsed = ask(world, "marco", hours_ago=24 * 20, title="endorsed answer")
+    db.session.add(
+        Answer(
+            course_id=world.course_id,
+            question_id=endorsed.id,
+            author_id=world["sara"].member_id,
+            body="b",
+            endorsed=True,
+        )
+    )
+    db.session.commit()
+    gaps = signals.content_gaps(db.session, world.course_id, NOW)
+    assert [(g.title, g.tags) for g in gaps] == [
+        ("A question", ("sql",)),  # 23 days
+        ("A question", ("sql",)),  # 16 days
+        ("A question", ("recursion",)),  # 10 days
+        ("A question", ("sql",)),  # 9 days
+    ]
+
+
+def test_staff_figures_with_response_times(world: CourseWorld) -> None:
+    from lti_tool.community.dashboard import signals
+
+    q1 = ask(world, "giulia", hours_ago=50)
+    q2 = ask(world, "marco", hours_ago=30)
+    for question, key, after in [(q1, "ta", 2), (q1, "prof", 5), (q2, "ta", 4), (q2, "ta", 6)]:
+        db.session.add(
+            Answer(
+                course_id=world.course_id,
+                question_id=question.id,
+                author_id=world[key].member_id,
+                body="x",
+                is_staff_answer=True,
+                created_at=question.created_at + timedelta(hours=after),
+            )
+        )
+    db.session.commit()
+    act(world, "ta", EventKind.ANSWER, days_ago=1, n=3)
+    act(world, "prof", EventKind.ANSWER, days_ago=1)
+    act(world, "prof", EventKind.ENDORSE, days_ago=1, n=2)
+    rows = signals.staff_figures(db.session, world.course_id, date(2026, 11, 1), date(2026, 11, 30))
+    by_name = {r.name: r for r in rows}
+    assert [r.name for r in rows][:2] == ["Anna Neri", "Luca Gallo"]  # 3 actions each, by name
+    assert "Elena Costa" in by_name  # the community manager is on the staff side
+    ta, prof = by_name["Luca Gallo"], by_name["Anna Neri"]
+    assert (ta.answers, ta.first_answers, ta.median_response) == (3, 2, timedelta(hours=3))
+    assert (prof.answers, prof.endorsements, prof.first_answers) == (1, 2, 0)
+    assert prof.median_response == timedelta(hours=5)
+
+
+def test_playbook_guidelines_and_templates(world: CourseWorld) -> None:
+    from lti_tool.community.dashboard import playbook
+
+    saved = playbook.save_guidelines(
+        db.session,
+        world.course_id,
+        world["cm"].member_id,
+        "Reply within **24 h**.<script>x</script>",
+    )
+    assert "<strong>24 h</strong>" in saved.body_html and "<script" not in saved.body_html
+    template = playbook.add_template(
+        db.session,
+        world.course_id,
+        world["prof"].member_id,
+        "Syllabus",
+        "See the syllabus, section 2.",
+    )
+    for title, body, code in [("", "x", "empty"), ("t" * 121, "x", "too_long")]:
+        try:
+            playbook.add_template(db.session, world.course_id, world["prof"].member_id, title, body)
+        except playbook.PlaybookError as error:
+            assert str(error) == code
+        else:
+            raise AssertionError(code)
+    assert [t.title for t in playbook.templates(db.session, world.course_id)] == ["Syllabus"]
+    assert not playbook.delete_template(db.session, world.course_id + 1, template.id)
+    assert playbook.delete_template(db.session, world.course_id, template.id)
+    assert playbook.templates(db.session, world.course_id) == []

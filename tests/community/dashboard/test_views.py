@@ -186,3 +186,46 @@ def test_the_dashboard_widget_lands_on_the_overview(app: Flask, site: CourseWorl
     learner = sign_in(app, site, "giulia")
     relaunch(learner, w="dashboard")
     assert learner.get("/w/L1/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/content", "/staff", "/playbook", "/export/staff.csv"])
+def test_learners_get_403_on_signals_and_playbook(app: Flask, site: CourseWorld, path: str) -> None:
+    assert sign_in(app, site, "marco").get(url(path)).status_code == 403
+
+
+def test_playbook_keeps_a_refused_template(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "cm")
+    page = client.get(url("/playbook")).get_data(as_text=True)
+    assert "No guidelines yet." in page
+    token = form_token(page)
+    failed = client.post(
+        url("/playbook/templates"), data={"csrf_token": token, "title": "", "body": "Kept text"}
+    )
+    assert failed.status_code == 422
+    html = failed.get_data(as_text=True)
+    assert "Give the template a title and a text." in html and "Kept text" in html
+    added = client.post(
+        url("/playbook/templates"),
+        data={"csrf_token": token, "title": "Welcome", "body": "Benvenuti!"},
+    )
+    assert added.status_code == 303
+    saved = client.post(
+        url("/playbook/guidelines"), data={"csrf_token": token, "body": "Be *kind*."}
+    )
+    assert saved.status_code == 303
+    html = client.get(url("/playbook")).get_data(as_text=True)
+    assert "Benvenuti!" in html and "<em>kind</em>" in html
+    assert (
+        client.post(url("/playbook/templates/9999/delete"), data={"csrf_token": token}).status_code
+        == 404
+    )
+
+
+def test_content_and_staff_pages_render(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "prof")
+    content = client.get(url("/content"))
+    assert content.status_code == 200 and "Most-asked tags" in content.get_data(as_text=True)
+    staff = client.get(url("/staff")).get_data(as_text=True)
+    assert "Anna Neri" in staff and "Luca Gallo" in staff and "Giulia Rossi" not in staff
+    export = client.get(url("/export/staff.csv")).get_data(as_text=True)
+    assert export.lstrip("\ufeff").startswith("Staff member,Answers,Comments")
