@@ -13,14 +13,16 @@ from flask_babel import format_date, format_timedelta
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.community.dashboard import hanging, metrics, playbook, risk, signals
+from lti_tool.community.dashboard import academy, hanging, metrics, playbook, risk, signals
 from lti_tool.community.dashboard.settings import (
     LIMITS,
     ThresholdError,
     save_thresholds,
     thresholds,
 )
-from lti_tool.courses.access import staff_required
+from lti_tool.courses.access import launch_required, staff_required
+from lti_tool.courses.models import Enrolment
+from lti_tool.courses.roles import is_lms_admin
 from lti_tool.extensions import db, utcnow
 
 bp = Blueprint("dashboard", __name__, url_prefix="/w/<lid>/dashboard")
@@ -91,10 +93,22 @@ def _range() -> tuple[date, date, str | None]:
     return start, end, None
 
 
+def _academy_allowed() -> bool:
+    """Community managers and LMS administrators see every course of their LMS."""
+    viewer = g.viewer
+    if viewer.community_manager:
+        return True
+    if viewer.enrolment_id is None:
+        return False
+    enrolment = db.session.get(Enrolment, viewer.enrolment_id)
+    return enrolment is not None and is_lms_admin(enrolment.roles)
+
+
 def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(
         template,
         viewer=g.viewer,
+        academy_allowed=_academy_allowed(),
         duration=_duration,
         widget_title=_("Community dashboard"),
         **context,
@@ -324,6 +338,24 @@ def delete_template(lid: str, template_id: int) -> BaseResponse:
     return redirect(url_for("dashboard.playbook_page", lid=lid), 303)
 
 
+@bp.get("/academy")
+@launch_required
+def academy_page(lid: str) -> tuple[str, int]:
+    if not _academy_allowed():
+        abort(403)
+    start, end, error = _range()
+    rows = academy.academy(db.session(), g.viewer.platform_id, start, end)
+    return _page(
+        "dashboard/academy.html",
+        400 if error else 200,
+        error=error,
+        start=start,
+        end=end,
+        rows=rows,
+        total=academy.totals(rows),
+    )
+
+
 # --- CSV exports -----------------------------------------------------------------------------
 
 
@@ -347,6 +379,42 @@ def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> 
 
 def _hours(delta: timedelta | None) -> str:
     return "" if delta is None else f"{delta.total_seconds() / 3600:.1f}"
+
+
+@bp.get("/export/academy.csv")
+@launch_required
+def export_academy(lid: str) -> Response:
+    if not _academy_allowed():
+        abort(403)
+    start, end, error = _range()
+    if error:
+        abort(400, description=error)
+    return _csv(
+        "academy",
+        [
+            _("Course"),
+            _("Students"),
+            _("Never opened Bottega"),
+            _("Active in the last 7 days"),
+            _("Active in the last 30 days"),
+            _("Questions asked"),
+            _("Questions answered"),
+            _("Median hours to a first answer"),
+        ],
+        [
+            (
+                r.title,
+                r.learners,
+                r.never_launched,
+                r.active_7,
+                r.active_30,
+                r.questions,
+                r.answered,
+                _hours(r.median_first_answer),
+            )
+            for r in academy.academy(db.session(), g.viewer.platform_id, start, end)
+        ],
+    )
 
 
 @bp.get("/export/<name>.csv")

@@ -398,3 +398,29 @@ def test_playbook_guidelines_and_templates(world: CourseWorld) -> None:
     assert not playbook.delete_template(db.session, world.course_id + 1, template.id)
     assert playbook.delete_template(db.session, world.course_id, template.id)
     assert playbook.templates(db.session, world.course_id) == []
+
+
+def test_academy_rows_per_course(world: CourseWorld) -> None:
+    from lti_tool.community.dashboard.academy import academy, totals
+    from lti_tool.courses.models import Platform
+    from lti_tool.courses.roles import CourseRole
+
+    from ..qa.conftest import make_course
+
+    everyone_fine(world)
+    enrol(world, "sara", days_ago=10, launched_days_ago=None)
+    platform = db.session.get(Platform, world.platform_id)
+    assert platform is not None
+    other = make_course(
+        platform,
+        "course-2",
+        {"ada": ("Ada", CourseRole.LEARNER), "t": ("T", CourseRole.INSTRUCTOR)},
+    )
+    act(other, "ada", EventKind.ASK, days_ago=10)
+    ask(world, "giulia", hours_ago=5).first_answer_at = NOW - timedelta(hours=4)
+    db.session.commit()
+    rows = academy(db.session, world.platform_id, date(2026, 11, 1), date(2026, 11, 30), NOW)
+    figures = [(r.learners, r.never_launched, r.active_7, r.active_30, r.questions) for r in rows]
+    assert figures == [(3, 1, 2, 2, 1), (1, 1, 0, 1, 0)]
+    assert rows[0].median_first_answer == timedelta(hours=1)
+    assert totals(rows).learners == 4 and totals(rows).active_30 == 3

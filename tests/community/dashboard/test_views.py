@@ -229,3 +229,48 @@ def test_content_and_staff_pages_render(app: Flask, site: CourseWorld) -> None:
     assert "Anna Neri" in staff and "Luca Gallo" in staff and "Giulia Rossi" not in staff
     export = client.get(url("/export/staff.csv")).get_data(as_text=True)
     assert export.lstrip("\ufeff").startswith("Staff member,Answers,Comments")
+
+
+ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+
+
+def test_the_academy_overview_shows_only_this_lms(app: Flask, site: CourseWorld) -> None:
+    from lti_tool.courses.models import Course, Platform
+    from lti_tool.courses.roles import CourseRole
+
+    with app.app_context():
+        platform = db.session.get(Platform, site.platform_id)
+        assert platform is not None
+        second = make_course(platform, "course-2", {"ada": ("Ada", CourseRole.LEARNER)})
+        foreign = make_course(
+            make_platform("https://canvas.example.com"),
+            "elsewhere",
+            {"bob": ("Bob", CourseRole.LEARNER)},
+        )
+        for course_id, title in [
+            (site.course_id, "Python 101"),
+            (second.course_id, "SQL 201"),
+            (foreign.course_id, "Secret course"),
+        ]:
+            db.session.execute(update(Course).where(Course.id == course_id).values(title=title))
+        db.session.commit()
+    manager = sign_in(app, site, "cm")
+    html = manager.get(url("/academy")).get_data(as_text=True)
+    assert "Python 101" in html and "SQL 201" in html and "Secret course" not in html
+    csv_text = manager.get(url("/export/academy.csv")).get_data(as_text=True)
+    assert "SQL 201" in csv_text and "Secret course" not in csv_text
+    # Course staff who are not community managers see their course only.
+    assert sign_in(app, site, "prof").get(url("/academy")).status_code == 403
+    assert sign_in(app, site, "giulia").get(url("/academy")).status_code == 403
+    assert sign_in(app, site, "giulia").get(url("/export/academy.csv")).status_code == 403
+    # An LMS administrator (institution role from the launch) may look across courses.
+    with app.app_context():
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == site["prof"].member_id)
+            .values(roles=[ADMIN])
+        )
+        db.session.commit()
+    admin = sign_in(app, site, "prof")
+    page = admin.get(url("/academy"))
+    assert page.status_code == 200 and "SQL 201" in page.get_data(as_text=True)
