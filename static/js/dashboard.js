@@ -18,3 +18,8 @@
     options: { animation: false, responsive: true, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
   });
 })();
+
+// The report's print button (no inline handlers, so a strict CSP can forbid them).
+document.addEventListener("click", function (event) {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+});

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.extensions import UTCDateTime, db, utcnow
@@ -92,4 +93,17 @@ class ReplyTemplate(db.Model):  # type: ignore[name-defined]
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL"), default=None
     )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Digest(db.Model):  # type: ignore[name-defined]
+    """One course's weekly summary for its staff (made once per ISO week by a scheduled job)."""
+
+    __tablename__ = "dashboard_digest"
+    __table_args__ = (UniqueConstraint("course_id", "week_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
+    week_start: Mapped[date] = mapped_column(Date)  # a Monday
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

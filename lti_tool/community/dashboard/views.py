@@ -13,7 +13,15 @@ from flask_babel import format_date, format_timedelta
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.community.dashboard import academy, hanging, metrics, playbook, risk, signals
+from lti_tool.community.dashboard import (
+    academy,
+    digest,
+    hanging,
+    metrics,
+    playbook,
+    risk,
+    signals,
+)
 from lti_tool.community.dashboard.settings import (
     LIMITS,
     ThresholdError,
@@ -353,6 +361,45 @@ def academy_page(lid: str) -> tuple[str, int]:
         end=end,
         rows=rows,
         total=academy.totals(rows),
+    )
+
+
+@bp.get("/report")
+@staff_required
+def report(lid: str) -> tuple[str, int]:
+    """Everything on one printable page; by default last week (Monday to Sunday)."""
+    course_id = _course_id()
+    session = db.session()
+    if "start" not in request.args and "end" not in request.args:
+        start = digest.last_week(utcnow())
+        end, error = start + timedelta(days=6), None
+    else:
+        start, end, error = _range()
+    return _page(
+        "dashboard/report.html",
+        400 if error else 200,
+        error=error,
+        start=start,
+        end=end,
+        figures=metrics.overview(session, course_id, start, end),
+        weeks=metrics.weekly(session, course_id, start, end),
+        students=risk.at_risk(session, course_id),
+        labels=reason_labels(),
+        questions=hanging.hanging_questions(session, course_id),
+        tags=signals.top_tags(session, course_id, start, end),
+        gaps=signals.content_gaps(session, course_id),
+        staff_rows=signals.staff_figures(session, course_id, start, end),
+        generated=utcnow(),
+    )
+
+
+@bp.get("/digests")
+@staff_required
+def digests(lid: str) -> tuple[str, int]:
+    return _page(
+        "dashboard/digests.html",
+        items=digest.recent_digests(db.session(), _course_id()),
+        timedelta=timedelta,
     )
 
 

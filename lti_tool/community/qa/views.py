@@ -1027,4 +1027,5 @@ def _notification_labels() -> dict[str, str]:
         "accepted": _("An answer was accepted on"),
         "mention": _("You were mentioned in"),
         "nudge": _("A message from your course staff:"),
+        "digest": _("Your weekly community digest is ready: week of"),
     }
