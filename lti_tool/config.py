@@ -290,9 +290,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             starttls=_flag(env.get("SMTP_STARTTLS"), default=MailSettings.starttls),
             timeout=_float(env, "SMTP_TIMEOUT", MailSettings.timeout, 0.01),
         ),
+        # Off under tests unless a test asks: a periodic job would change their job counts.
         digest=DigestSettings(
             schedule_interval=_float(
-                env, "DIGEST_SCHEDULE_INTERVAL", DigestSettings.schedule_interval
+                env,
+                "DIGEST_SCHEDULE_INTERVAL",
+                0.0 if mode == "test" else DigestSettings.schedule_interval,
             ),
         ),
     )

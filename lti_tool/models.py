@@ -15,6 +15,7 @@ from lti_tool.community.qa.models import (  # noqa: F401
     Tag,
     Vote,
 )
+from lti_tool.community.welcome.models import Introduction, Postponed, Welcome  # noqa: F401
 from lti_tool.courses.models import (  # noqa: F401
     Course,
     Deployment,

@@ -28,6 +28,7 @@ from lti_tool.community.dashboard.settings import (
     save_thresholds,
     thresholds,
 )
+from lti_tool.community.welcome.services import unanswered_count
 from lti_tool.courses.access import launch_required, staff_required
 from lti_tool.courses.models import Enrolment
 from lti_tool.courses.roles import is_lms_admin
@@ -207,6 +208,7 @@ def waiting(lid: str) -> tuple[str, int]:
     return _page(
         "dashboard/hanging.html",
         questions=hanging.hanging_questions(session, course_id),
+        introductions=unanswered_count(session, course_id),
         limits=thresholds(session, course_id),
         typical=hanging.typical_reply_time(session, course_id),
     )

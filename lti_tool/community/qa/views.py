@@ -1028,4 +1028,5 @@ def _notification_labels() -> dict[str, str]:
         "mention": _("You were mentioned in"),
         "nudge": _("A message from your course staff:"),
         "digest": _("Your weekly community digest is ready: week of"),
+        "welcome": _("Someone welcomed you in Introductions:"),
     }
