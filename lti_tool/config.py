@@ -122,6 +122,26 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Outgoing e-mail (the weekly digest); no SMTP_HOST means in-app only."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    sender: str = "Bottega <bottega@localhost>"
+    starttls: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The weekly digest for course staff."""
+
+    schedule_interval: float = 3600.0  # how often due digests are looked for (0: never)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the app uses, read once from the environment."""
 
@@ -138,6 +158,8 @@ class Settings:
     jobs: JobSettings = field(default_factory=JobSettings)
     roster: RosterSettings = field(default_factory=RosterSettings)
     services: ServiceSettings = field(default_factory=ServiceSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @property
     def production(self) -> bool:
@@ -259,6 +281,23 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 h.strip().lower() for h in env.get("LTI_SERVICE_HOSTS", "").split(",") if h.strip()
             ),
         ),
+        mail=MailSettings(
+            host=env.get("SMTP_HOST") or None,
+            port=_int(env, "SMTP_PORT", MailSettings.port),
+            username=env.get("SMTP_USER") or None,
+            password=env.get("SMTP_PASSWORD") or None,
+            sender=env.get("SMTP_FROM") or MailSettings.sender,
+            starttls=_flag(env.get("SMTP_STARTTLS"), default=MailSettings.starttls),
+            timeout=_float(env, "SMTP_TIMEOUT", MailSettings.timeout, 0.01),
+        ),
+        # Off under tests unless a test asks: a periodic job would change their job counts.
+        digest=DigestSettings(
+            schedule_interval=_float(
+                env,
+                "DIGEST_SCHEDULE_INTERVAL",
+                0.0 if mode == "test" else DigestSettings.schedule_interval,
+            ),
+        ),
     )
     if production and settings.is_sqlite:
         log.warning(
@@ -318,5 +357,13 @@ _ENV_NAMES = frozenset(
         "HTTP_RETRIES",
         "HTTP_MAX_WAIT",
         "LTI_SERVICE_HOSTS",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_USER",
+        "SMTP_PASSWORD",
+        "SMTP_FROM",
+        "SMTP_STARTTLS",
+        "SMTP_TIMEOUT",
+        "DIGEST_SCHEDULE_INTERVAL",
     }
 )

@@ -1,5 +1,6 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
+from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
@@ -15,6 +16,7 @@ from lti_tool.community.qa.models import (  # noqa: F401
     Vote,
 )
 from lti_tool.community.sentiment.models import PostSentiment  # noqa: F401
+from lti_tool.community.welcome.models import Introduction, Postponed, Welcome  # noqa: F401
 from lti_tool.courses.models import (  # noqa: F401
     Course,
     Deployment,

@@ -154,6 +154,9 @@ class Enrolment(db.Model):  # type: ignore[name-defined]
     community_manager: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Launches into this course; NULL first_launch_at = on the roster but never opened Bottega.
+    first_launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     course: Mapped[Course] = relationship()
     member: Mapped[Member] = relationship()

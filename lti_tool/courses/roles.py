@@ -75,3 +75,21 @@ def course_role(roles: Iterable[str]) -> CourseRole:
             if role is not None and role > best:
                 best = role
     return best
+
+
+_ADMIN_ROLES = frozenset(
+    {
+        "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+        "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+        "http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin",
+    }
+)
+
+
+def is_lms_admin(roles: Iterable[str]) -> bool:
+    """An administrator of the whole LMS (institution or system role), not of one course.
+
+    It gives no right inside a course (see the module docstring); it opens the academy-wide
+    views of that LMS's courses.
+    """
+    return any(isinstance(r, str) and r.strip() in _ADMIN_ROLES for r in roles)

@@ -60,11 +60,17 @@ def _upsert(
     keys: dict[str, Any],
     values: dict[str, Any],
     on_insert: dict[str, Any] | None = None,
+    on_update: dict[str, Any] | None = None,
 ) -> int:
-    """Insert or update one row by its natural key; returns its id."""
+    """Insert or update one row by its natural key; returns its id.
+
+    ``on_update`` holds extra SET expressions that may refer to the existing row.
+    """
     stmt = dialect_insert(session, model).values(**keys, **values, **(on_insert or {}))
     if values:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={**values, **(on_update or {})}
+        )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     row_id = session.execute(stmt.returning(model.id)).scalar()
@@ -105,14 +111,21 @@ def upsert_member(
 
 
 def upsert_enrolment(session: Session, course_id: int, member_id: int, roles: list[str]) -> int:
-    """Enrol (or re-activate) a member with the roles the LMS gives them now."""
+    """Enrol (or re-activate) a member launching now, with the roles the LMS gives them now."""
     now = utcnow()
     return _upsert(
         session,
         Enrolment,
         {"course_id": course_id, "member_id": member_id},
-        {"roles": roles, "status": EnrolmentStatus.ACTIVE, "updated_at": now},
-        on_insert={"created_at": now},
+        {
+            "roles": roles,
+            "status": EnrolmentStatus.ACTIVE,
+            "updated_at": now,
+            "last_launch_at": now,
+        },
+        on_insert={"created_at": now, "first_launch_at": now},
+        # A member first seen on a synced roster launches for the first time now.
+        on_update={"first_launch_at": func.coalesce(Enrolment.first_launch_at, now)},
     )
 
 

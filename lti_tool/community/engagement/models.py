@@ -28,6 +28,8 @@ class EventKind(enum.StrEnum):
     GROUP_POST = "group_post"
     GROUP_JOINED = "group_joined"
     GROUP_FACILITATOR = "group_facilitator"  # took a turn as a group's facilitator
+    INTRODUCE = "introduce"  # introduced themselves to the course
+    WELCOME = "welcome"  # replied to someone's introduction
 
 
 class ParticipationEvent(db.Model):  # type: ignore[name-defined]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from lti_tool.community.welcome.services import should_prompt
 from lti_tool.courses.access import launch_required, role_label_for, staff_required
 from lti_tool.courses.models import Course, Member, Placement
 from lti_tool.courses.roles import CourseRole, course_role
@@ -35,8 +38,17 @@ def widget(lid: str) -> str | BaseResponse:
     viewer = g.viewer
     if viewer.widget in STAFF_ONLY and not viewer.can_manage_community:
         abort(403)
+    # A student who has not introduced themselves (nor chosen "later") sees a welcome prompt.
+    welcome = (
+        viewer.course_id is not None
+        and not viewer.can_manage_community
+        and should_prompt(db.session(), viewer.course_id, viewer.member_id)
+    )
+    extra: dict[str, Any] = {"welcome": 1} if welcome else {}
     if viewer.widget == "qa" and viewer.course_id is not None:
-        return redirect(url_for("qa.index", lid=lid))
+        return redirect(url_for("qa.index", lid=lid, **extra))
+    if viewer.widget == "dashboard" and viewer.course_id is not None:
+        return redirect(url_for("dashboard.overview", lid=lid))
     # One SELECT for the member, the course and the placement of this launch.
     row = db.session.execute(
         select(Member, Course, Placement)
@@ -54,6 +66,7 @@ def widget(lid: str) -> str | BaseResponse:
         course=course,
         placement=placement,
         member=member,
+        welcome_prompt=welcome,
         widget_title=_titles()[viewer.widget],
     )
 

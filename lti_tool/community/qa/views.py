@@ -1026,4 +1026,7 @@ def _notification_labels() -> dict[str, str]:
         "answer": _("New answer to"),
         "accepted": _("An answer was accepted on"),
         "mention": _("You were mentioned in"),
+        "nudge": _("A message from your course staff:"),
+        "digest": _("Your weekly community digest is ready: week of"),
+        "welcome": _("Someone welcomed you in Introductions:"),
     }

@@ -1,0 +1,211 @@
+"""Engagement figures of one course over a date range, and their week-by-week trend.
+
+"Active" means launched Bottega or took part (asked, answered, voted, gave kudos...);
+being on the receiving end of a vote or kudos is recognition, not activity.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_tool.community.engagement.models import EventKind, ParticipationEvent
+from lti_tool.community.qa.models import Question, QuestionState
+from lti_tool.courses.models import Enrolment, EnrolmentStatus
+from lti_tool.courses.roles import CourseRole, course_role
+from lti_tool.extensions import utcnow
+
+RECOGNITION_KINDS = frozenset(
+    {
+        EventKind.ANSWER_ACCEPTED,
+        EventKind.ENDORSEMENT_RECEIVED,
+        EventKind.UPVOTE_RECEIVED,
+        EventKind.KUDOS_RECEIVED,
+    }
+)
+ACTIVITY_KINDS = tuple(sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS))
+
+
+@dataclass(frozen=True)
+class Overview:
+    start: date
+    end: date  # inclusive
+    learners: int
+    active_7: int
+    active_30: int
+    new_members: int
+    never_launched: int
+    questions: int
+    answered: int
+    median_first_answer: timedelta | None
+    median_first_staff_answer: timedelta | None
+    kudos_given: int
+    groups_active: int
+
+    @property
+    def answered_percent(self) -> int | None:
+        return round(100 * self.answered / self.questions) if self.questions else None
+
+
+@dataclass(frozen=True)
+class Week:
+    start: date  # a Monday
+    active: int
+    questions: int
+    answers: int
+    comments: int
+    kudos: int
+
+
+def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The aware datetimes [start 00:00, day after end 00:00) in UTC."""
+    low = datetime.combine(start, datetime.min.time()).replace(tzinfo=utcnow().tzinfo)
+    return low, low + timedelta(days=(end - start).days + 1)
+
+
+def learner_enrolments(session: Session, course_id: int) -> list[Enrolment]:
+    """Active enrolments whose LMS roles make them learners (not staff, not managers)."""
+    rows = session.scalars(
+        select(Enrolment).where(
+            Enrolment.course_id == course_id, Enrolment.status == EnrolmentStatus.ACTIVE
+        )
+    )
+    return [
+        e for e in rows if course_role(e.roles) == CourseRole.LEARNER and not e.community_manager
+    ]
+
+
+def _active_members(
+    session: Session, course_id: int, member_ids: set[int], since: datetime, until: datetime
+) -> set[int]:
+    took_part = session.scalars(
+        select(ParticipationEvent.member_id)
+        .where(
+            ParticipationEvent.course_id == course_id,
+            ParticipationEvent.created_at >= since,
+            ParticipationEvent.created_at < until,
+            ParticipationEvent.kind.in_(ACTIVITY_KINDS),
+        )
+        .distinct()
+    )
+    launched = session.scalars(
+        select(Enrolment.member_id).where(
+            Enrolment.course_id == course_id,
+            Enrolment.last_launch_at >= since,
+            Enrolment.last_launch_at < until,
+        )
+    )
+    return (set(took_part) | set(launched)) & member_ids
+
+
+def _median(values: list[timedelta]) -> timedelta | None:
+    if not values:
+        return None
+    return timedelta(seconds=statistics.median(v.total_seconds() for v in values))
+
+
+def overview(
+    session: Session, course_id: int, start: date, end: date, now: datetime | None = None
+) -> Overview:
+    """The course's figures for questions and events in [start, end]; active counts end at now."""
+    now = now or utcnow()
+    low, high = bounds(start, end)
+    learners = learner_enrolments(session, course_id)
+    learner_ids = {e.member_id for e in learners}
+    questions = session.execute(
+        select(
+            Question.created_at,
+            Question.state,
+            Question.first_answer_at,
+            Question.first_staff_answer_at,
+        ).where(
+            Question.course_id == course_id,
+            Question.deleted_at.is_(None),
+            Question.created_at >= low,
+            Question.created_at < high,
+        )
+    ).all()
+    kudos = session.scalar(
+        select(func.count())
+        .select_from(ParticipationEvent)
+        .where(
+            ParticipationEvent.course_id == course_id,
+            ParticipationEvent.kind == EventKind.KUDOS_GIVEN.value,
+            ParticipationEvent.created_at >= low,
+            ParticipationEvent.created_at < high,
+        )
+    )
+    groups = session.scalar(
+        select(func.count(func.distinct(ParticipationEvent.subject_id))).where(
+            ParticipationEvent.course_id == course_id,
+            ParticipationEvent.kind == EventKind.GROUP_POST.value,
+            ParticipationEvent.subject_type == "group",
+            ParticipationEvent.created_at >= low,
+            ParticipationEvent.created_at < high,
+        )
+    )
+    return Overview(
+        start=start,
+        end=end,
+        learners=len(learners),
+        active_7=len(_active_members(session, course_id, learner_ids, now - timedelta(7), now)),
+        active_30=len(_active_members(session, course_id, learner_ids, now - timedelta(30), now)),
+        new_members=sum(1 for e in learners if low <= e.created_at < high),
+        never_launched=sum(1 for e in learners if e.first_launch_at is None),
+        questions=len(questions),
+        answered=sum(1 for q in questions if q.state != QuestionState.UNANSWERED),
+        median_first_answer=_median(
+            [q.first_answer_at - q.created_at for q in questions if q.first_answer_at]
+        ),
+        median_first_staff_answer=_median(
+            [q.first_staff_answer_at - q.created_at for q in questions if q.first_staff_answer_at]
+        ),
+        kudos_given=int(kudos or 0),
+        groups_active=int(groups or 0),
+    )
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly(session: Session, course_id: int, start: date, end: date) -> list[Week]:
+    """One row per ISO week touching [start, end], oldest first, empty weeks included."""
+    low, high = bounds(monday(start), end)
+    rows = session.execute(
+        select(ParticipationEvent.created_at, ParticipationEvent.kind, ParticipationEvent.member_id)
+        .where(
+            ParticipationEvent.course_id == course_id,
+            ParticipationEvent.created_at >= low,
+            ParticipationEvent.created_at < high,
+        )
+        .execution_options(yield_per=5000)
+    )
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    active: dict[date, set[int]] = defaultdict(set)
+    for created_at, kind, member_id in rows:
+        week = monday(created_at.date())
+        counts[week][kind] += 1
+        if kind in ACTIVITY_KINDS:
+            active[week].add(member_id)
+    weeks = []
+    week = monday(start)
+    while week <= end:
+        c = counts.get(week, {})
+        weeks.append(
+            Week(
+                start=week,
+                active=len(active.get(week, ())),
+                questions=c.get(EventKind.ASK.value, 0),
+                answers=c.get(EventKind.ANSWER.value, 0),
+                comments=c.get(EventKind.COMMENT.value, 0),
+                kudos=c.get(EventKind.KUDOS_GIVEN.value, 0),
+            )
+        )
+        week += timedelta(days=7)
+    return weeks

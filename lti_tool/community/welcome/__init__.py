@@ -1,0 +1,1 @@
+"""The welcome loop: newcomers introduce themselves and someone says hello back."""

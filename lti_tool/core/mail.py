@@ -1,0 +1,47 @@
+"""Sending e-mail through the SMTP server of the settings (nothing is sent without one)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from lti_tool.config import MailSettings
+
+
+class MailError(Exception):
+    """The SMTP server refused or could not be reached; ``temporary`` suggests a retry."""
+
+    def __init__(self, message: str, *, temporary: bool) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+def mail_enabled(settings: MailSettings) -> bool:
+    return bool(settings.host)
+
+
+def send_mail(settings: MailSettings, to: str, subject: str, text: str) -> None:
+    """Send one plain-text message; raises MailError."""
+    if not settings.host:
+        raise MailError("no SMTP_HOST configured", temporary=False)
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(text)
+    try:
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+            if settings.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.username and settings.password:
+                smtp.login(settings.username, settings.password)
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise MailError(f"recipient refused: {exc.recipients}", temporary=False) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(
+            f"SMTP {exc.smtp_code}", temporary=exc.smtp_code >= 400 and exc.smtp_code < 500
+        ) from exc
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(f"SMTP server unreachable: {exc}", temporary=True) from exc

@@ -1,0 +1,276 @@
+"""Dashboard pages: staff only, translated errors, CSV exports, nothing typed is lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from lti_tool.community.dashboard.models import ReachOut
+from lti_tool.courses.models import Enrolment
+from lti_tool.extensions import db, utcnow
+
+from ..qa.conftest import CourseWorld, form_token, make_course, make_platform, sign_in
+
+PAGES = ["/", "/at-risk", "/hanging", "/settings", "/export/overview.csv", "/export/at-risk.csv"]
+
+
+def relaunch(client: FlaskClient, **changes: object) -> None:
+    """Change the launch the client holds (its widget "w", its locale "l")."""
+    with client.session_transaction() as session:
+        launches = session["launches"]
+        launches["L1"].update(changes)
+        session["launches"] = launches
+
+
+def url(path: str, lid: str = "L1") -> str:
+    return f"/w/{lid}/dashboard{path}"
+
+
+def never_launched(app: Flask, site: CourseWorld, key: str) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == site[key].member_id)
+            .values(created_at=utcnow() - timedelta(days=5), first_launch_at=None)
+        )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_learners_get_403_everywhere(app: Flask, site: CourseWorld, path: str) -> None:
+    client = sign_in(app, site, "giulia")
+    assert client.get(url(path)).status_code == 403
+    assert client.post(url("/settings")).status_code in (400, 403)  # CSRF or role, never 200
+
+
+@pytest.mark.parametrize("key", ["prof", "ta", "cm"])
+def test_staff_and_community_managers_see_the_overview(
+    app: Flask, site: CourseWorld, key: str
+) -> None:
+    page = sign_in(app, site, key).get(url("/"))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Engagement overview" in html and "Weekly figures" in html
+
+
+def test_the_at_risk_list_gives_reasons_and_logs_a_reach_out(app: Flask, site: CourseWorld) -> None:
+    never_launched(app, site, "sara")
+    client = sign_in(app, site, "prof")
+    page = client.get(url("/at-risk")).get_data(as_text=True)
+    assert "Sara Verdi" in page and "never opened Bottega" in page
+    sara = site["sara"].member_id
+    done = client.post(
+        url(f"/at-risk/{sara}/reach-out"),
+        data={
+            "csrf_token": form_token(page),
+            "note": "Sent an e-mail",
+            "nudge": "Come and say hi!",
+        },
+    )
+    assert done.status_code == 303
+    after = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Reach-out logged and message sent." in after
+    assert "1 reach-out logged" in after and "Sent an e-mail" in after
+    student = sign_in(app, site, "sara", lid="S1").get("/w/S1/qa/notifications")
+    assert "Come and say hi!" in student.get_data(as_text=True)
+
+
+def test_an_empty_reach_out_keeps_what_was_typed(app: Flask, site: CourseWorld) -> None:
+    never_launched(app, site, "sara")
+    client = sign_in(app, site, "prof")
+    page = client.get(url("/at-risk")).get_data(as_text=True)
+    failed = client.post(
+        url(f"/at-risk/{site['sara'].member_id}/reach-out"),
+        data={"csrf_token": form_token(page), "note": "x" * 2001, "nudge": "Ciao Sara"},
+    )
+    assert failed.status_code == 422
+    html = failed.get_data(as_text=True)
+    assert "Keep notes and messages under 2000 characters." in html
+    assert "x" * 2001 in html and "Ciao Sara" in html
+    with app.app_context():
+        assert db.session.scalar(select(ReachOut.id)) is None
+
+
+def test_a_reach_out_to_someone_of_another_course_is_404(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        other = make_course(
+            make_platform("https://canvas.example.com"),
+            "other",
+            {"zoe": ("Zoe", site["giulia"].role)},
+        )
+    client = sign_in(app, site, "prof")
+    page = client.get(url("/settings")).get_data(as_text=True)
+    response = client.post(
+        url(f"/at-risk/{other['zoe'].member_id}/reach-out"),
+        data={"csrf_token": form_token(page), "note": "hello"},
+    )
+    assert response.status_code == 404
+
+
+def test_a_bad_date_range_is_a_translated_400(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "prof")
+    response = client.get(url("/?start=yesterday&end=2026-01-01"))
+    assert response.status_code == 400
+    assert "Dates must look like 2026-09-30." in response.get_data(as_text=True)
+    backwards = client.get(url("/?start=2026-05-01&end=2026-04-01"))
+    assert backwards.status_code == 400
+    assert "The end date must not come before the start date." in backwards.get_data(as_text=True)
+    relaunch(client, l="it")
+    italian = client.get(url("/?start=ieri"))
+    assert "Le date devono avere la forma 2026-09-30." in italian.get_data(as_text=True)
+    assert client.get(url("/export/weekly.csv?start=nope")).status_code == 400
+    assert client.get(url("/export/secrets.csv")).status_code == 404
+
+
+def test_csv_exports_open_in_a_spreadsheet_safely(app: Flask, site: CourseWorld) -> None:
+    never_launched(app, site, "sara")
+    with app.app_context():
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == site["marco"].member_id)
+            .values(created_at=utcnow() - timedelta(days=5), first_launch_at=None)
+        )
+        from lti_tool.courses.models import Member
+
+        db.session.execute(
+            update(Member)
+            .where(Member.id == site["marco"].member_id)
+            .values(name='=HYPERLINK("http://evil")')
+        )
+        db.session.commit()
+    client = sign_in(app, site, "prof")
+    response = client.get(url("/export/at-risk.csv"))
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == ["Student", "Enrolled", "Last active", "Reasons", "Reach-outs"]
+    names = sorted(r[0] for r in rows[1:])
+    assert names == ['\'=HYPERLINK("http://evil")', "Sara Verdi"]
+    weekly = client.get(url("/export/weekly.csv?start=2026-11-02&end=2026-11-22"))
+    assert len(list(csv.reader(io.StringIO(weekly.get_data(as_text=True))))) == 1 + 3
+
+
+def test_thresholds_form_keeps_input_and_explains(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "ta")
+    page = client.get(url("/settings")).get_data(as_text=True)
+    values = {
+        "csrf_token": form_token(page),
+        "inactive_days": "9",
+        "unanswered_hours": "500000",
+        "staff_check_hours": "30",
+        "falling_percent": "35",
+        "recognition_weeks": "2",
+    }
+    failed = client.post(url("/settings"), data=values)
+    assert failed.status_code == 422
+    html = failed.get_data(as_text=True)
+    assert "Enter a whole number from 1 to 720." in html and 'value="500000"' in html
+    assert 'value="9"' in html
+    saved = client.post(url("/settings"), data={**values, "unanswered_hours": "12"})
+    assert saved.status_code == 303
+    assert 'value="12"' in client.get(url("/settings")).get_data(as_text=True)
+
+
+def test_the_dashboard_widget_lands_on_the_overview(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "prof")
+    relaunch(client, w="dashboard")
+    response = client.get("/w/L1/")
+    assert response.status_code == 302 and response.headers["Location"].endswith(url("/"))
+    learner = sign_in(app, site, "giulia")
+    relaunch(learner, w="dashboard")
+    assert learner.get("/w/L1/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/content", "/staff", "/playbook", "/export/staff.csv"])
+def test_learners_get_403_on_signals_and_playbook(app: Flask, site: CourseWorld, path: str) -> None:
+    assert sign_in(app, site, "marco").get(url(path)).status_code == 403
+
+
+def test_playbook_keeps_a_refused_template(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "cm")
+    page = client.get(url("/playbook")).get_data(as_text=True)
+    assert "No guidelines yet." in page
+    token = form_token(page)
+    failed = client.post(
+        url("/playbook/templates"), data={"csrf_token": token, "title": "", "body": "Kept text"}
+    )
+    assert failed.status_code == 422
+    html = failed.get_data(as_text=True)
+    assert "Give the template a title and a text." in html and "Kept text" in html
+    added = client.post(
+        url("/playbook/templates"),
+        data={"csrf_token": token, "title": "Welcome", "body": "Benvenuti!"},
+    )
+    assert added.status_code == 303
+    saved = client.post(
+        url("/playbook/guidelines"), data={"csrf_token": token, "body": "Be *kind*."}
+    )
+    assert saved.status_code == 303
+    html = client.get(url("/playbook")).get_data(as_text=True)
+    assert "Benvenuti!" in html and "<em>kind</em>" in html
+    assert (
+        client.post(url("/playbook/templates/9999/delete"), data={"csrf_token": token}).status_code
+        == 404
+    )
+
+
+def test_content_and_staff_pages_render(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "prof")
+    content = client.get(url("/content"))
+    assert content.status_code == 200 and "Most-asked tags" in content.get_data(as_text=True)
+    staff = client.get(url("/staff")).get_data(as_text=True)
+    assert "Anna Neri" in staff and "Luca Gallo" in staff and "Giulia Rossi" not in staff
+    export = client.get(url("/export/staff.csv")).get_data(as_text=True)
+    assert export.lstrip("\ufeff").startswith("Staff member,Answers,Comments")
+
+
+ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+
+
+def test_the_academy_overview_shows_only_this_lms(app: Flask, site: CourseWorld) -> None:
+    from lti_tool.courses.models import Course, Platform
+    from lti_tool.courses.roles import CourseRole
+
+    with app.app_context():
+        platform = db.session.get(Platform, site.platform_id)
+        assert platform is not None
+        second = make_course(platform, "course-2", {"ada": ("Ada", CourseRole.LEARNER)})
+        foreign = make_course(
+            make_platform("https://canvas.example.com"),
+            "elsewhere",
+            {"bob": ("Bob", CourseRole.LEARNER)},
+        )
+        for course_id, title in [
+            (site.course_id, "Python 101"),
+            (second.course_id, "SQL 201"),
+            (foreign.course_id, "Secret course"),
+        ]:
+            db.session.execute(update(Course).where(Course.id == course_id).values(title=title))
+        db.session.commit()
+    manager = sign_in(app, site, "cm")
+    html = manager.get(url("/academy")).get_data(as_text=True)
+    assert "Python 101" in html and "SQL 201" in html and "Secret course" not in html
+    csv_text = manager.get(url("/export/academy.csv")).get_data(as_text=True)
+    assert "SQL 201" in csv_text and "Secret course" not in csv_text
+    # Course staff who are not community managers see their course only.
+    assert sign_in(app, site, "prof").get(url("/academy")).status_code == 403
+    assert sign_in(app, site, "giulia").get(url("/academy")).status_code == 403
+    assert sign_in(app, site, "giulia").get(url("/export/academy.csv")).status_code == 403
+    # An LMS administrator (institution role from the launch) may look across courses.
+    with app.app_context():
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == site["prof"].member_id)
+            .values(roles=[ADMIN])
+        )
+        db.session.commit()
+    admin = sign_in(app, site, "prof")
+    page = admin.get(url("/academy"))
+    assert page.status_code == 200 and "SQL 201" in page.get_data(as_text=True)

@@ -1,0 +1,109 @@
+"""The welcome loop: a prompt on landing, introductions, welcomes, and staff's unanswered list."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.notifications.models import Notification
+from lti_tool.community.welcome import services
+from lti_tool.extensions import db
+
+from ..qa.conftest import CourseWorld, form_token, make_course, make_platform, sign_in
+
+
+def test_a_student_lands_with_a_welcome_prompt_until_they_choose(
+    app: Flask, site: CourseWorld
+) -> None:
+    client = sign_in(app, site, "giulia")
+    landing = client.get("/w/L1/")
+    assert landing.status_code == 302 and landing.headers["Location"].endswith(
+        "/w/L1/qa/?welcome=1"
+    )
+    page = client.get("/w/L1/qa/?welcome=1").get_data(as_text=True)
+    assert "Welcome to the community!" in page and "Maybe later" in page
+    later = client.post(
+        "/w/L1/welcome/later", data={"csrf_token": form_token(page), "next": "/w/L1/qa/"}
+    )
+    assert later.status_code == 303 and later.headers["Location"] == "/w/L1/qa/"
+    assert client.get("/w/L1/").headers["Location"].endswith("/w/L1/qa/")
+    # Staff are never prompted.
+    assert sign_in(app, site, "prof").get("/w/L1/").headers["Location"].endswith("/w/L1/qa/")
+
+
+def test_later_never_redirects_to_another_site(app: Flask, site: CourseWorld) -> None:
+    client = sign_in(app, site, "marco")
+    token = form_token(client.get("/w/L1/welcome/").get_data(as_text=True))
+    for target in ["https://evil.example/", "//evil.example/w/L1/", "/w/L1/\\\\evil"]:
+        response = client.post("/w/L1/welcome/later", data={"csrf_token": token, "next": target})
+        assert response.headers["Location"] == "/w/L1/"
+
+
+def test_introduce_welcome_and_the_unanswered_list(app: Flask, site: CourseWorld) -> None:
+    giulia = sign_in(app, site, "giulia")
+    page = giulia.get("/w/L1/welcome/").get_data(as_text=True)
+    empty = giulia.post(
+        "/w/L1/welcome/introduce", data={"csrf_token": form_token(page), "body": "  "}
+    )
+    assert empty.status_code == 422 and "Write a few words first." in empty.get_data(as_text=True)
+    done = giulia.post(
+        "/w/L1/welcome/introduce",
+        data={"csrf_token": form_token(page), "body": "Ciao! I'm **Giulia** from Bologna."},
+    )
+    assert done.status_code == 303
+    page = giulia.get("/w/L1/welcome/").get_data(as_text=True)
+    assert "<strong>Giulia</strong> from Bologna" in page
+    assert 'id="introduce"' not in page  # one introduction each
+    assert giulia.get("/w/L1/").headers["Location"].endswith("/w/L1/qa/")  # no more prompt
+    ta = sign_in(app, site, "ta")
+    staff_page = ta.get("/w/L1/welcome/").get_data(as_text=True)
+    assert "1 introduction nobody has welcomed yet" in staff_page
+    assert "1 introduction nobody has welcomed yet" in ta.get("/w/L1/dashboard/hanging").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        intro_id = services.introductions(db.session, site.course_id)[0].introduction.id
+    failed = ta.post(
+        f"/w/L1/welcome/{intro_id}/reply",
+        data={"csrf_token": form_token(staff_page), "body": "x" * 4001},
+    )
+    assert failed.status_code == 422 and "x" * 4001 in failed.get_data(as_text=True)
+    ta.post(
+        f"/w/L1/welcome/{intro_id}/reply",
+        data={"csrf_token": form_token(staff_page), "body": "Benvenuta Giulia!"},
+    )
+    assert "Everyone has been welcomed." in ta.get("/w/L1/welcome/?unanswered=1").get_data(
+        as_text=True
+    )
+    notes = giulia.get("/w/L1/qa/notifications").get_data(as_text=True)
+    assert "Someone welcomed you in Introductions:" in notes and "Benvenuta Giulia!" in notes
+    with app.app_context():
+        kinds = sorted(db.session.scalars(select(ParticipationEvent.kind)))
+        assert kinds == ["introduce", "welcome"]
+        assert db.session.scalar(select(Notification.member_id)) == site["giulia"].member_id
+
+
+def test_introductions_of_another_course_stay_there(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        other = make_course(
+            make_platform("https://canvas.example.com"), "x", {"zoe": ("Zoe", site["giulia"].role)}
+        )
+        intro_id = services.introduce(
+            db.session, other.course_id, other["zoe"].member_id, "Hi, Zoe here"
+        ).id
+    client = sign_in(app, site, "marco")
+    page = client.get("/w/L1/welcome/").get_data(as_text=True)
+    assert "Zoe here" not in page
+    response = client.post(
+        f"/w/L1/welcome/{intro_id}/reply", data={"csrf_token": form_token(page), "body": "hello"}
+    )
+    assert response.status_code == 404
+
+
+def test_a_second_introduction_is_refused(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        services.introduce(db.session, site.course_id, site["sara"].member_id, "First")
+        with pytest.raises(services.WelcomeError, match="duplicate"):
+            services.introduce(db.session, site.course_id, site["sara"].member_id, "Second")
