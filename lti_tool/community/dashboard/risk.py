@@ -24,6 +24,8 @@ from lti_tool.community.dashboard.settings import Thresholds, thresholds
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.qa.models import Question, QuestionState
+from lti_tool.community.sentiment.models import PostSentiment
+from lti_tool.community.sentiment.signals import Label
 from lti_tool.courses.models import Enrolment, Member
 from lti_tool.extensions import utcnow
 
@@ -31,6 +33,9 @@ from lti_tool.extensions import utcnow
 LAUNCH_GRACE = timedelta(days=2)
 # Falling activity needs at least this many actions in the previous week to mean anything.
 FALLING_MINIMUM = 3
+# Negative posts (offline sentiment scores) in this many days that put a student on the list.
+NEGATIVE_POSTS = 2
+NEGATIVE_DAYS = 14
 NOTE_MAX = 2000
 
 
@@ -40,6 +45,7 @@ class Reason(enum.StrEnum):
     FALLING = "falling"
     UNANSWERED = "unanswered"
     NO_RECOGNITION = "no_recognition"
+    NEGATIVE = "negative_sentiment"
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,20 @@ def _oldest_unanswered(
     return result
 
 
+def _negative_posts(session: Session, course_id: int, now: datetime) -> dict[int, int]:
+    """Negative posts per author in the last NEGATIVE_DAYS: a signal for staff, never a sanction."""
+    rows = session.execute(
+        select(PostSentiment.author_id, func.count())
+        .where(
+            PostSentiment.course_id == course_id,
+            PostSentiment.label == Label.NEGATIVE.value,
+            PostSentiment.posted_at >= now - timedelta(days=NEGATIVE_DAYS),
+        )
+        .group_by(PostSentiment.author_id)
+    ).all()
+    return {member_id: int(count) for member_id, count in rows}
+
+
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max((d for d in (a, b) if d is not None), default=None)
 
@@ -145,6 +165,7 @@ def findings_for(
     unanswered: tuple[datetime, int] | None,
     limits: Thresholds,
     now: datetime,
+    negative: int = 0,
 ) -> list[Finding]:
     """The rules, applied to one student."""
     found: list[Finding] = []
@@ -169,6 +190,8 @@ def findings_for(
         weeks=limits.recognition_weeks
     ):
         found.append(Finding(Reason.NO_RECOGNITION, since=enrolment.created_at))
+    if negative >= NEGATIVE_POSTS:
+        found.append(Finding(Reason.NEGATIVE, count=negative))
     return found
 
 
@@ -215,10 +238,18 @@ def at_risk(session: Session, course_id: int, now: datetime | None = None) -> li
     unanswered = _oldest_unanswered(
         session, course_id, now - timedelta(hours=limits.unanswered_hours)
     )
+    negative = _negative_posts(session, course_id, now)
     students: dict[int, Student] = {}
     for enrolment in enrolments:
         seen = activity.get(enrolment.member_id)
-        findings = findings_for(enrolment, seen, unanswered.get(enrolment.member_id), limits, now)
+        findings = findings_for(
+            enrolment,
+            seen,
+            unanswered.get(enrolment.member_id),
+            limits,
+            now,
+            negative.get(enrolment.member_id, 0),
+        )
         if findings:
             students[enrolment.member_id] = Student(
                 member_id=enrolment.member_id,

@@ -59,6 +59,7 @@ def reason_labels() -> dict[str, str]:
         risk.Reason.FALLING: _("Activity falling"),
         risk.Reason.UNANSWERED: _("Question unanswered"),
         risk.Reason.NO_RECOGNITION: _("No recognition yet"),
+        risk.Reason.NEGATIVE: _("Negative tone in recent posts"),
     }
 
 
@@ -80,6 +81,12 @@ def describe(finding: risk.Finding) -> str:
         return _(
             "Question waiting since %(date)s without an answer",
             date=format_date(finding.since),
+        )
+    if finding.reason == risk.Reason.NEGATIVE:
+        return _(
+            "%(count)s posts with a negative tone in the last %(days)s days",
+            count=finding.count,
+            days=risk.NEGATIVE_DAYS,
         )
     if finding.reason == risk.Reason.NO_RECOGNITION:
         return _("No upvote, endorsement or kudos received since enrolling")

@@ -424,3 +424,37 @@ def test_academy_rows_per_course(world: CourseWorld) -> None:
     assert figures == [(3, 1, 2, 2, 1), (1, 1, 0, 1, 0)]
     assert rows[0].median_first_answer == timedelta(hours=1)
     assert totals(rows).learners == 4 and totals(rows).active_30 == 3
+
+
+def test_negative_tone_in_recent_posts_is_a_reason(world: CourseWorld) -> None:
+    from lti_tool.community.sentiment.models import PostSentiment
+
+    everyone_fine(world)
+    for i, (key, label, days) in enumerate(
+        [
+            ("giulia", "negative", 2),
+            ("giulia", "negative", 5),
+            ("marco", "negative", 3),  # one is not a pattern
+            ("sara", "negative", 20),  # too long ago
+            ("sara", "negative", 30),
+        ]
+    ):
+        posted = NOW - timedelta(days=days)
+        db.session.add(
+            PostSentiment(
+                course_id=world.course_id,
+                author_id=world[key].member_id,
+                subject_type="qa_answer",
+                subject_id=i + 1,
+                language="it",
+                score=-0.6,
+                label=label,
+                posted_at=posted,
+                week_start=posted.date(),
+            )
+        )
+    db.session.commit()
+    found = {s.name: s for s in risk.at_risk(db.session, world.course_id, NOW)}
+    assert list(found) == ["Giulia Rossi"]
+    assert found["Giulia Rossi"].reasons == ["negative_sentiment"]
+    assert found["Giulia Rossi"].findings[0].count == 2
