@@ -45,7 +45,7 @@ def test_tutor_sees_the_staff_dashboard(
     page.get_by_role("link", name="Open the demo course as a tutor").click()
     page.get_by_role("link", name="Community dashboard").click()
     frame = page.frame_locator("#tool-frame")
-    expect(frame.get_by_role("heading", level=1)).to_have_text("Community dashboard")
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Engagement overview")
     expect(frame.locator("main")).to_contain_text("Marco Bianchi")
     expect(frame.locator("main")).to_contain_text("Tutor")
     page.screenshot(path=screenshots / "demo-tutor-dashboard.png")

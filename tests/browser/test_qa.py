@@ -116,7 +116,8 @@ class Lms:
         )
         frame = self.show(page, prepared.login_url)
         landed = tool_frame(page, self.tool_url)
-        landed.wait_for_url(re.compile(r"/w/[^/]+/qa/$"))
+        # A student who has not introduced themselves lands with the welcome prompt.
+        landed.wait_for_url(re.compile(r"/w/[^/]+/qa/(\?welcome=1)?$"))
         expect(frame.locator("main h1")).to_have_count(1)
         return frame, landed.url
 

@@ -30,7 +30,7 @@ from lti_tool.community.dashboard.settings import (
 )
 from lti_tool.community.welcome.services import unanswered_count
 from lti_tool.courses.access import launch_required, staff_required
-from lti_tool.courses.models import Enrolment
+from lti_tool.courses.models import Enrolment, Member
 from lti_tool.courses.roles import is_lms_admin
 from lti_tool.extensions import db, utcnow
 
@@ -125,6 +125,7 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
         template,
         viewer=g.viewer,
         academy_allowed=_academy_allowed(),
+        me=db.session.get(Member, g.viewer.member_id),
         duration=_duration,
         widget_title=_("Community dashboard"),
         **context,
