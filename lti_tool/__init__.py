@@ -12,6 +12,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
 from lti_tool.community.home.views import bp as home_bp
+from lti_tool.community.moderation.views import bp as moderation_bp
+from lti_tool.community.qa.moderation_subjects import register_qa_subjects
 from lti_tool.community.qa.views import bp as qa_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
@@ -68,6 +70,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(qa_bp)
+    app.register_blueprint(moderation_bp)
+    register_qa_subjects()
     app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)

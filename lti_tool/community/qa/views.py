@@ -1026,4 +1026,5 @@ def _notification_labels() -> dict[str, str]:
         "answer": _("New answer to"),
         "accepted": _("An answer was accepted on"),
         "mention": _("You were mentioned in"),
+        "moderation_warning": _("A message from the moderators:"),
     }
