@@ -118,6 +118,11 @@ class Lms:
         landed = tool_frame(page, self.tool_url)
         landed.wait_for_url(re.compile(r"/w/[^/]+/qa/$"))
         expect(frame.locator("main h1")).to_have_count(1)
+        # A member's first launch in the course shows the code of conduct: accept it once.
+        accept = frame.locator("form[action$='/moderation/conduct/accept'] button")
+        if accept.count():
+            accept.click()
+            expect(frame.locator("header.qa-header")).to_have_count(1)
         return frame, landed.url
 
 

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.content import render_markdown
-from lti_tool.community.moderation.models import FlagReason
+from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read, unread_count
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import QuestionState
@@ -390,6 +390,10 @@ def _guarded(action: Any, on_error: Any) -> Any:
 @launch_required
 def index(lid: str) -> FormPage:
     """The course's questions with filters, sorting and search."""
+    # Q&A launches land here, not on home.widget: the code of conduct comes first here too.
+    gate = conduct_gate(g.viewer, _("Questions and answers"))
+    if gate is not None:
+        return gate
     actor = _actor()
     args = request.args
     try:
@@ -1012,13 +1016,7 @@ def _sort_labels(query: bool) -> dict[str, str]:
 
 
 def _flag_reasons() -> dict[str, str]:
-    return {
-        FlagReason.SPAM.value: _("Spam"),
-        FlagReason.OFFENSIVE.value: _("Offensive"),
-        FlagReason.OFF_TOPIC.value: _("Off topic"),
-        FlagReason.PERSONAL_DATA.value: _("Personal data"),
-        FlagReason.OTHER.value: _("Something else"),
-    }
+    return reason_labels()  # moderation owns the reasons and their words
 
 
 def _notification_labels() -> dict[str, str]:
