@@ -234,7 +234,9 @@ def warn(lid: str, flag_id: int) -> Any:
 # --- hidden posts ----------------------------------------------------------------------------
 
 
-def _hidden_page(status: int = 200, *, error: str | None = None, form: Any = None) -> Page:
+def _hidden_page(
+    status: int = 200, *, error: str | None = None, form: Any = None, failed: int | None = None
+) -> Page:
     course_id = _course_id()
     items = services.hidden_posts(db.session(), course_id)
     names = _names([i.row.hidden_by for i in items])
@@ -247,6 +249,7 @@ def _hidden_page(status: int = 200, *, error: str | None = None, form: Any = Non
         type_labels=type_labels(),
         error=error,
         form=form or {},
+        failed=failed,
     )
 
 
@@ -276,8 +279,10 @@ def restore(lid: str, hidden_id: int) -> Any:
         abort(404)
     except ModerationError as exc:
         db.session.rollback()
-        status = 422 if isinstance(exc, InvalidInput) else 409
-        return _hidden_page(status, error=str(exc.message), form=request.form)
+        status, message = 409, exc.message
+        if isinstance(exc, InvalidInput):
+            status, message = 422, exc.errors.get("reason", exc.message)
+        return _hidden_page(status, error=str(message), form=request.form, failed=hidden_id)
     return _done(_("The post is visible again."), "moderation.hidden")
 
 
@@ -404,7 +409,7 @@ def _gate_page(
         viewer=viewer,
         member=member,
         course=course,
-        conduct=services.current_conduct(db.session(), viewer.course_id, viewer.locale),
+        conduct=services.current_conduct(db.session(), viewer.course_id, str(get_locale() or "en")),
         widget_title=widget_title,
         role=role_label(viewer),
         error=error,
@@ -448,8 +453,8 @@ def _csrf_failed(exc: CSRFError) -> Any:
         return _case_page(int(args["flag_id"]), 400, error=message, form=request.form)
     if request.endpoint == "moderation.conduct_post":
         return _conduct_page(400, error=message)
-    if request.endpoint == "moderation.restore":
-        return _hidden_page(400, error=message, form=request.form)
+    if request.endpoint == "moderation.restore" and "hidden_id" in args:
+        return _hidden_page(400, error=message, form=request.form, failed=int(args["hidden_id"]))
     return error_response(400)
 
 

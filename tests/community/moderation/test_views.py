@@ -295,3 +295,28 @@ def test_a_failed_edit_keeps_the_staffs_text(app: Flask, site: CourseWorld) -> N
 def test_staff_see_the_moderation_link(app: Flask, site: CourseWorld) -> None:
     page = sign_in(app, site, "ta").get("/w/L1/me")
     assert "/w/L1/moderation/" in page.text and "Moderation" in page.text
+
+
+def test_a_refused_restore_keeps_its_reason_in_its_row(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        first = services.hide_post(
+            db.session(), site.course_id, site["prof"].member_id, "qa_answer", 1, "uno"
+        ).id
+        services.hide_post(
+            db.session(), site.course_id, site["prof"].member_id, "qa_answer", 2, "due"
+        )
+    prof = sign_in(app, site, "prof")
+    listing = prof.get("/w/L1/moderation/hidden")
+    empty = prof.post(
+        f"/w/L1/moderation/hidden/{first}/restore",
+        data={"csrf_token": form_token(listing.text), "reason": "  "},
+    )
+    assert empty.status_code == 422 and "Say why" in empty.text
+    expired = prof.post(
+        f"/w/L1/moderation/hidden/{first}/restore",
+        data={"csrf_token": "stale", "reason": "Motivo da non perdere"},
+    )
+    assert expired.status_code == 400
+    assert expired.text.count('value="Motivo da non perdere"') == 1
+    with app.app_context():
+        assert len(services.hidden_posts(db.session(), site.course_id)) == 2
