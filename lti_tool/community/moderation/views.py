@@ -20,6 +20,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import get_locale, ngettext
@@ -39,7 +40,14 @@ from lti_tool.community.moderation.services import (
 )
 from lti_tool.community.moderation.subjects import Subject, resolve
 from lti_tool.core.errors import error_response
-from lti_tool.courses.access import Viewer, launch_required, role_label, staff_required, viewer_for
+from lti_tool.courses.access import (
+    MAX_LAUNCHES,
+    Viewer,
+    launch_required,
+    role_label,
+    staff_required,
+    viewer_for,
+)
 from lti_tool.courses.models import Course, Member
 from lti_tool.extensions import db
 
@@ -49,6 +57,7 @@ bp = Blueprint("moderation", __name__, url_prefix="/w/<lid>/moderation")
 
 Page = tuple[str, int]
 DECISIONS = ("resolve", "dismiss", "hide", "hide_resolve", "restore")
+PASSED_KEY = "coc"  # session: ids of launches whose member had accepted the code of conduct
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -387,13 +396,27 @@ def conduct_post(lid: str) -> Any:
 
 def conduct_gate(viewer: Viewer, widget_title: str) -> Page | None:
     """The code-of-conduct page when this member has not accepted the current version, else
-    None. Staff and community managers are not asked (they write and enforce it)."""
+    None. Staff and community managers are not asked (they write and enforce it).
+
+    Checked once per launch: the session remembers the launches that passed, so the Q&A list
+    (where Q&A launches land) runs no query for it on later views. A new version of the code
+    is therefore asked for on the member's next launch.
+    """
     if viewer.course_id is None or viewer.can_manage_community:
+        return None
+    if viewer.lid in session.get(PASSED_KEY, ()):
         return None
     version = services.pending_conduct_version(db.session(), viewer.course_id, viewer.member_id)
     if version is None:
+        _passed(viewer.lid)
         return None
     return _gate_page(viewer, widget_title)
+
+
+def _passed(lid: str) -> None:
+    """Remember that this launch passed the gate (the latest few, like the launches)."""
+    passed = [x for x in session.get(PASSED_KEY, ()) if x != lid][-(MAX_LAUNCHES - 1) :]
+    session[PASSED_KEY] = [*passed, lid]
 
 
 def _gate_page(
@@ -430,6 +453,7 @@ def accept(lid: str) -> Any:
     except Conflict as exc:
         db.session.rollback()
         return _gate_page(viewer, _("Code of conduct"), 409, str(exc.message))
+    _passed(lid)
     return redirect(url_for("home.widget", lid=lid), code=303)
 
 

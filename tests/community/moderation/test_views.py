@@ -205,9 +205,9 @@ def test_an_expired_form_token_keeps_the_reason(app: Flask, site: CourseWorld) -
 # --- code of conduct -------------------------------------------------------------------------
 
 
-def _accept(client: FlaskClient, page_text: str, version: str) -> str:
+def _accept(client: FlaskClient, page_text: str, version: str, lid: str = "L1") -> str:
     response = client.post(
-        "/w/L1/moderation/conduct/accept",
+        f"/w/{lid}/moderation/conduct/accept",
         data={"csrf_token": form_token(page_text), "version": version},
     )
     assert response.status_code == 303
@@ -263,14 +263,23 @@ def test_a_new_version_is_shown_again_and_the_old_page_cannot_accept_it(
     page = prof.get(saved.headers["Location"])
     assert "Version 2 is saved" in page.text and "<strong>Niente spoiler</strong>" in page.text
 
-    again = student.get("/w/L1/")
+    # The launch she is in goes on; her next launch asks for version 2.
+    assert student.get("/w/L1/").status_code == 302
+    relaunched = sign_in(app, site, "giulia", lid="L2", accepted=False)
+    again = relaunched.get("/w/L2/")
     assert again.status_code == 200 and "<strong>Niente spoiler</strong>" in again.text
+    assert 'name="version" value="2"' in again.text
     refused = student.post(
         "/w/L1/moderation/conduct/accept", data={"csrf_token": form_token(stale), "version": "1"}
     )
     assert refused.status_code == 409 and "changed meanwhile" in refused.text
-    _accept(student, again.text, "2")
-    assert student.get("/w/L1/").status_code == 302
+    _accept(relaunched, again.text, "2", lid="L2")
+    assert relaunched.get("/w/L2/").status_code == 302
+    with app.app_context():
+        assert (
+            services.pending_conduct_version(db.session(), site.course_id, site["giulia"].member_id)
+            is None
+        )
     audit = prof.get("/w/L1/moderation/audit")
     assert "Changed the code of conduct" in audit.text and "Aggiunta regola spoiler" in audit.text
 
