@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.content import render_markdown
+from lti_tool.community.moderation.services import hidden_keys
 from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read, unread_count
 from lti_tool.community.qa import queries, search, services
@@ -438,6 +439,12 @@ def index(lid: str) -> FormPage:
         sorts=_sort_labels(query=bool(query)),
         states=_state_labels(),
         args=args,
+        # Moderators see hidden questions in the list, marked (students do not get them).
+        hidden=hidden_keys(
+            db.session(), actor.course_id, {"qa_question": [i.id for i in page.items]}
+        )
+        if actor.can_moderate
+        else frozenset(),
     )
 
 
