@@ -1,5 +1,5 @@
-"""Moderation use cases: flags and their queue, hiding posts, warnings, the audit trail, and
-the code of conduct.
+"""Moderation use cases: flags and their queue, hiding posts, warnings, the audit trail (the
+code of conduct is in conduct.py).
 
 Plain functions: a session and typed arguments in, one commit per use case. Every lookup is
 filtered by the course, so a flag or post id of another course or LMS is a ``NotFound``. Who may
@@ -13,21 +13,15 @@ import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.community.content import MAX_BODY, render_markdown
-from lti_tool.community.moderation import conduct_text
 from lti_tool.community.moderation.models import (
     ActionKind,
-    ConductAcceptance,
-    ConductVersion,
     Flag,
     FlagReason,
     FlagStatus,
@@ -42,7 +36,6 @@ from lti_tool.extensions import utcnow
 REASON_MAX = 1_000
 WARNING_MAX = 300  # a warning is read in full in the notification list
 WARNING_KIND = "moderation_warning"
-CONDUCT_SUBJECT = "moderation_conduct"  # audit entries of code edits: subject_id is the version
 
 
 class FlagError(ValueError):
@@ -275,7 +268,7 @@ def _reason(text: str, field_name: str = "reason", limit: int = REASON_MAX) -> s
     return cleaned
 
 
-def _log(
+def log_action(
     session: Session,
     course_id: int,
     actor_id: int,
@@ -330,7 +323,7 @@ def _close_flags(
         item.resolved_by = moderator_id
         item.resolution_note = why
     action = ActionKind.RESOLVE if status == FlagStatus.RESOLVED else ActionKind.DISMISS
-    _log(
+    log_action(
         session,
         course_id,
         moderator_id,
@@ -393,7 +386,9 @@ def hide_post(
         hidden_at=utcnow(),
     )
     session.add(row)
-    _log(session, course_id, moderator_id, ActionKind.HIDE, why, subject=(subject_type, subject_id))
+    log_action(
+        session, course_id, moderator_id, ActionKind.HIDE, why, subject=(subject_type, subject_id)
+    )
     try:
         session.commit()
     except IntegrityError as exc:  # hidden by someone else meanwhile
@@ -416,7 +411,7 @@ def restore_post(
     if row is None:
         raise Conflict(_l("This post is not hidden."))
     session.delete(row)
-    _log(
+    log_action(
         session,
         course_id,
         moderator_id,
@@ -516,7 +511,7 @@ def warn_member(
     )
     if enrolled is None:
         raise NotFound()
-    entry = _log(
+    entry = log_action(
         session,
         course_id,
         moderator_id,
@@ -551,160 +546,3 @@ def audit_trail(
     if before_id is not None:
         stmt = stmt.where(ModerationAction.id < before_id)
     return list(session.scalars(stmt.order_by(ModerationAction.id.desc()).limit(limit)))
-
-
-# --- code of conduct -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Conduct:
-    """The code a course's members accept now."""
-
-    version: int
-    body: str
-    html: Markup
-    custom: bool  # written by the course's staff (else the built-in text)
-    created_at: datetime | None = None
-    created_by: int | None = None
-
-
-@lru_cache(maxsize=4)
-def _default_html(body: str) -> Markup:
-    return render_markdown(body)
-
-
-def current_conduct(session: Session, course_id: int, locale: str | None = None) -> Conduct:
-    """The course's current code: its latest edit, or the built-in text in ``locale``."""
-    latest = session.scalar(
-        select(ConductVersion)
-        .where(ConductVersion.course_id == course_id)
-        .order_by(ConductVersion.version.desc())
-        .limit(1)
-    )
-    if latest is None:
-        body = conduct_text.default_text(locale)
-        return Conduct(conduct_text.DEFAULT_VERSION, body, _default_html(body), custom=False)
-    return Conduct(
-        latest.version,
-        latest.body,
-        Markup(latest.body_html),  # noqa: S704 -- rendered and cleaned by content.render_markdown
-        custom=True,
-        created_at=latest.created_at,
-        created_by=latest.created_by,
-    )
-
-
-def _current_version_query(course_id: int) -> Any:
-    return (
-        select(func.coalesce(func.max(ConductVersion.version), conduct_text.DEFAULT_VERSION))
-        .where(ConductVersion.course_id == course_id)
-        .scalar_subquery()
-    )
-
-
-def pending_conduct_version(session: Session, course_id: int, member_id: int) -> int | None:
-    """The version a member still has to accept, or None when they accepted the current one.
-
-    One query: it runs on every launch.
-    """
-    current = _current_version_query(course_id)
-    accepted = (
-        select(literal(1))
-        .where(
-            ConductAcceptance.course_id == course_id,
-            ConductAcceptance.member_id == member_id,
-            ConductAcceptance.version == current,
-        )
-        .exists()
-    )
-    version, done = session.execute(select(current, accepted)).one()
-    return None if done else int(version)
-
-
-def accept_conduct(
-    session: Session, course_id: int, member_id: int, version: int
-) -> ConductAcceptance | None:
-    """Record that a member accepted ``version`` (the one they were shown).
-
-    Raises Conflict when the code changed since the page was shown; accepting twice is fine.
-    """
-    current = int(session.scalar(select(_current_version_query(course_id))) or 0)
-    if version != current:
-        raise Conflict(_l("The code of conduct changed meanwhile: please read the new version."))
-    row = ConductAcceptance(
-        course_id=course_id, member_id=member_id, version=version, accepted_at=utcnow()
-    )
-    session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:  # already accepted (a second tab, a double click)
-        session.rollback()
-        return None
-    return row
-
-
-def edit_conduct(
-    session: Session, course_id: int, editor_id: int, body: str, note: str = ""
-) -> ConductVersion:
-    """Save a new version of the course's code (``note``: what changed); every member accepts
-    it again."""
-    text = body.replace("\x00", "").strip()
-    if not text:
-        raise InvalidInput({"body": _l("Write the code of conduct.")})
-    if len(text) > MAX_BODY:
-        raise InvalidInput({"body": _l("Use at most %(n)d characters.", n=MAX_BODY)})
-    current = int(session.scalar(select(_current_version_query(course_id))) or 0)
-    row = ConductVersion(
-        course_id=course_id,
-        version=current + 1,
-        body=text,
-        body_html=str(render_markdown(text)),
-        created_by=editor_id,
-        created_at=utcnow(),
-    )
-    session.add(row)
-    _log(
-        session,
-        course_id,
-        editor_id,
-        ActionKind.CONDUCT_EDIT,
-        note.replace("\x00", "").strip()[:REASON_MAX],
-        subject=(CONDUCT_SUBJECT, current + 1),
-    )
-    try:
-        session.commit()
-    except IntegrityError as exc:  # someone saved a version meanwhile
-        session.rollback()
-        raise Conflict() from exc
-    return row
-
-
-def conduct_versions(session: Session, course_id: int) -> list[tuple[ConductVersion, int]]:
-    """The course's saved versions, newest first, each with how many members accepted it."""
-    accepted = (
-        select(func.count(ConductAcceptance.id))
-        .where(
-            ConductAcceptance.course_id == course_id,
-            ConductAcceptance.version == ConductVersion.version,
-        )
-        .correlate(ConductVersion)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(ConductVersion, accepted)
-        .where(ConductVersion.course_id == course_id)
-        .order_by(ConductVersion.version.desc())
-    ).all()
-    return [(v, int(n)) for v, n in rows]
-
-
-def acceptances(session: Session, course_id: int, version: int) -> int:
-    """How many members accepted a version."""
-    return int(
-        session.scalar(
-            select(func.count(ConductAcceptance.id)).where(
-                ConductAcceptance.course_id == course_id, ConductAcceptance.version == version
-            )
-        )
-        or 0
-    )

@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.community.moderation import services
+from lti_tool.community.moderation import conduct, services
 from lti_tool.community.moderation.models import ActionKind, FlagReason, FlagStatus
 from lti_tool.community.moderation.services import (
     Conflict,
@@ -327,7 +327,7 @@ def audit(lid: str) -> Page:
         target=target,
         subject_url=_subject_url,
         type_labels=type_labels(),
-        conduct_subject=services.CONDUCT_SUBJECT,
+        conduct_subject=conduct.SUBJECT,
         older_url=(
             url_for("moderation.audit", lid=lid, before=entries[-1].id)
             if len(entries) == 100
@@ -343,15 +343,15 @@ def _conduct_page(
     status: int = 200, *, error: str | None = None, errors: dict[str, Any] | None = None
 ) -> Page:
     course_id = _course_id()
-    current = services.current_conduct(db.session(), course_id, str(get_locale() or "en"))
-    versions = services.conduct_versions(db.session(), course_id)
+    current = conduct.current_conduct(db.session(), course_id, str(get_locale() or "en"))
+    versions = conduct.conduct_versions(db.session(), course_id)
     names = _names([v.created_by for v, _n in versions])
     form = request.form if request.method == "POST" else {"body": current.body}
     return _page(
         "moderation/conduct.html",
         status,
         current=current,
-        accepted=services.acceptances(db.session(), course_id, current.version),
+        accepted=conduct.acceptances(db.session(), course_id, current.version),
         versions=versions,
         names=names,
         form=form,
@@ -360,9 +360,9 @@ def _conduct_page(
     )
 
 
-@bp.get("/conduct")
+@bp.get("/conduct", endpoint="conduct")
 @staff_required
-def conduct(lid: str) -> Page:
+def conduct_page(lid: str) -> Page:
     """The course's code of conduct, its versions, and the form to change it."""
     return _conduct_page()
 
@@ -372,7 +372,7 @@ def conduct(lid: str) -> Page:
 def conduct_post(lid: str) -> Any:
     course_id = _course_id()
     try:
-        row = services.edit_conduct(
+        row = conduct.edit_conduct(
             db.session(),
             course_id,
             g.viewer.member_id,
@@ -406,7 +406,7 @@ def conduct_gate(viewer: Viewer, widget_title: str) -> Page | None:
         return None
     if viewer.lid in session.get(PASSED_KEY, ()):
         return None
-    version = services.pending_conduct_version(db.session(), viewer.course_id, viewer.member_id)
+    version = conduct.pending_conduct_version(db.session(), viewer.course_id, viewer.member_id)
     if version is None:
         _passed(viewer.lid)
         return None
@@ -432,7 +432,7 @@ def _gate_page(
         viewer=viewer,
         member=member,
         course=course,
-        conduct=services.current_conduct(db.session(), viewer.course_id, str(get_locale() or "en")),
+        conduct=conduct.current_conduct(db.session(), viewer.course_id, str(get_locale() or "en")),
         widget_title=widget_title,
         role=role_label(viewer),
         error=error,
@@ -447,7 +447,7 @@ def accept(lid: str) -> Any:
     course_id = _course_id()
     version = request.form.get("version", "")
     try:
-        services.accept_conduct(
+        conduct.accept_conduct(
             db.session(), course_id, viewer.member_id, int(version) if version.isdigit() else -1
         )
     except Conflict as exc:

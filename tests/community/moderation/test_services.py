@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from lti_tool.community.moderation import services
+from lti_tool.community.moderation import conduct, services
 from lti_tool.community.moderation.models import Flag, ModerationAction
 from lti_tool.community.moderation.services import QueueSort
 from lti_tool.community.notifications.models import Notification
@@ -176,28 +176,28 @@ def test_flags_on_posts_of_other_capabilities_use_the_same_queue(world: CourseWo
 
 def test_code_of_conduct_versions_and_acceptance(world: CourseWorld) -> None:
     course, giulia = world.course_id, world["giulia"].member_id
-    assert services.pending_conduct_version(db.session(), course, giulia) == 1
-    assert "Be respectful" in services.current_conduct(db.session(), course, "en").body
-    assert "Sii rispettoso" in services.current_conduct(db.session(), course, "it").body
-    services.accept_conduct(db.session(), course, giulia, 1)
-    assert services.pending_conduct_version(db.session(), course, giulia) is None
-    services.accept_conduct(db.session(), course, giulia, 1)  # a second click is harmless
+    assert conduct.pending_conduct_version(db.session(), course, giulia) == 1
+    assert "Be respectful" in conduct.current_conduct(db.session(), course, "en").body
+    assert "Sii rispettoso" in conduct.current_conduct(db.session(), course, "it").body
+    conduct.accept_conduct(db.session(), course, giulia, 1)
+    assert conduct.pending_conduct_version(db.session(), course, giulia) is None
+    conduct.accept_conduct(db.session(), course, giulia, 1)  # a second click is harmless
 
     with pytest.raises(services.InvalidInput):
-        services.edit_conduct(db.session(), course, world["prof"].member_id, "  ")
-    assert services.current_conduct(db.session(), course).version == 1
+        conduct.edit_conduct(db.session(), course, world["prof"].member_id, "  ")
+    assert conduct.current_conduct(db.session(), course).version == 1
 
-    saved = services.edit_conduct(
+    saved = conduct.edit_conduct(
         db.session(), course, world["prof"].member_id, "# Regole\n\n**Rispetto** sempre.", "v2"
     )
     assert saved.version == 2
-    current = services.current_conduct(db.session(), course, "en")
+    current = conduct.current_conduct(db.session(), course, "en")
     assert current.custom and "<strong>Rispetto</strong>" in current.html
-    assert services.pending_conduct_version(db.session(), course, giulia) == 2
+    assert conduct.pending_conduct_version(db.session(), course, giulia) == 2
     with pytest.raises(services.Conflict):  # the page she saw is out of date
-        services.accept_conduct(db.session(), course, giulia, 1)
-    services.accept_conduct(db.session(), course, giulia, 2)
-    assert services.pending_conduct_version(db.session(), course, giulia) is None
-    assert [(v.version, n) for v, n in services.conduct_versions(db.session(), course)] == [(2, 1)]
+        conduct.accept_conduct(db.session(), course, giulia, 1)
+    conduct.accept_conduct(db.session(), course, giulia, 2)
+    assert conduct.pending_conduct_version(db.session(), course, giulia) is None
+    assert [(v.version, n) for v, n in conduct.conduct_versions(db.session(), course)] == [(2, 1)]
     edit = services.audit_trail(db.session(), course)[0]
     assert (edit.action, edit.subject_id, edit.reason) == ("conduct_edit", 2, "v2")

@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from lti_tool.community.moderation import services
+from lti_tool.community.moderation import conduct, services
 from lti_tool.community.moderation.models import Flag, HiddenPost
 from lti_tool.community.qa import services as qa
 from lti_tool.extensions import db
@@ -59,7 +59,7 @@ def test_learner_gets_403_on_every_moderation_page_and_action(
     with app.app_context():
         assert db.session.scalars(select(Flag.status)).all() == ["open", "open"]
         assert db.session.scalar(select(HiddenPost.id)) == hidden_id
-        assert services.current_conduct(db.session(), site.course_id).version == 1
+        assert conduct.current_conduct(db.session(), site.course_id).version == 1
     # ... and sees no moderation link.
     assert "Moderation" not in client.get("/w/L1/me").text
 
@@ -278,7 +278,7 @@ def test_a_new_version_is_shown_again_and_the_old_page_cannot_accept_it(
     assert relaunched.get("/w/L2/").status_code == 302
     with app.app_context():
         assert (
-            services.pending_conduct_version(db.session(), site.course_id, site["giulia"].member_id)
+            conduct.pending_conduct_version(db.session(), site.course_id, site["giulia"].member_id)
             is None
         )
     audit = prof.get("/w/L1/moderation/audit")
@@ -299,7 +299,7 @@ def test_a_failed_edit_keeps_the_staffs_text(app: Flask, site: CourseWorld) -> N
     )
     assert expired.status_code == 400 and "Testo da non perdere</textarea>" in expired.text
     with app.app_context():
-        assert services.current_conduct(db.session(), site.course_id).version == 1
+        assert conduct.current_conduct(db.session(), site.course_id).version == 1
 
 
 def test_staff_see_the_moderation_link(app: Flask, site: CourseWorld) -> None:

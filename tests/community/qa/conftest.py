@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from lti_tool.community.moderation.services import accept_conduct, pending_conduct_version
+from lti_tool.community.moderation.conduct import accept_conduct, pending_conduct_version
 from lti_tool.community.qa.permissions import Actor
 from lti_tool.courses.models import Course, Deployment, Enrolment, Member, Platform
 from lti_tool.courses.roles import CourseRole
