@@ -674,6 +674,9 @@ def answer_history(lid: str, answer_id: int) -> FormPage:
 
 def _history(kind: str, post_id: int) -> FormPage:
     actor = _actor()
+    subject = {services.SUBJECT_TYPES[kind]: [post_id]}
+    if not actor.can_moderate and hidden_keys(db.session(), actor.course_id, subject):
+        abort(404)  # hidden by moderators: earlier versions too
     try:
         revisions = queries.history(db.session(), actor, kind, post_id)
         if kind == "question":

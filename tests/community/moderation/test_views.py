@@ -164,6 +164,7 @@ def test_a_hidden_question_leaves_the_students_list(app: Flask, site: CourseWorl
     assert "Domanda sugli integrali" not in student.get("/w/L1/qa/").text
     page = student.get(f"/w/L1/qa/{question_id}")
     assert '<h1 id="qa-question-title">Hidden by moderators</h1>' in page.text
+    assert student.get(f"/w/L1/qa/{question_id}/history").status_code == 404
     assert "Domanda sugli integrali" not in page.text
     staff_list = sign_in(app, site, "prof").get("/w/L1/qa/").text
     assert "Domanda sugli integrali" in staff_list and "Hidden by moderators" in staff_list
