@@ -81,7 +81,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Page:
     return render_template(
         template,
         viewer=g.viewer,
-        messages=get_flashed_messages(with_categories=True),
+        messages=get_flashed_messages(with_categories=True, category_filter=["info", "error"]),
         reasons=reason_labels(),
         actions=action_labels(),
         statuses=status_labels(),
