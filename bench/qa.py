@@ -132,6 +132,7 @@ def seed(
     from sqlalchemy import create_engine, func, insert, select, text
 
     from lti_tool.community.content import render_markdown
+    from lti_tool.community.moderation.models import ConductAcceptance
     from lti_tool.community.qa.models import (
         Answer,
         Comment,
@@ -219,6 +220,12 @@ def seed(
                     },
                 ).scalar_one()
             )
+        # The benchmark's member accepted the code of conduct on their first launch (else the
+        # list page would be the code-of-conduct page).
+        conn.execute(
+            insert(ConductAcceptance.__table__),
+            {"course_id": course_id, "member_id": member_ids[0], "version": 1, "accepted_at": now},
+        )
         tag_ids = [
             conn.execute(
                 insert(Tag.__table__).returning(Tag.__table__.c.id),

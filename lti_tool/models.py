@@ -2,7 +2,13 @@
 
 from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
-from lti_tool.community.moderation.models import Flag  # noqa: F401
+from lti_tool.community.moderation.models import (  # noqa: F401
+    ConductAcceptance,
+    ConductVersion,
+    Flag,
+    HiddenPost,
+    ModerationAction,
+)
 from lti_tool.community.notifications.models import Notification  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
     Answer,

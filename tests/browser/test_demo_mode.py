@@ -26,6 +26,9 @@ def test_index_opens_the_demo_course_as_a_student(
     page.get_by_role("link", name="Open the demo course as a student").click()
     expect(page).to_have_url(demo_server.url + "/demo/lms/course/student")
     frame = page.frame_locator("#tool-frame")
+    # A student's first launch in the course: the code of conduct, accepted in the frame.
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Code of conduct")
+    frame.get_by_role("button", name="I accept").click()
     expect(frame.get_by_role("heading", level=1)).to_have_text("Community home")
     expect(frame.locator("main")).to_contain_text("Giulia Rossi")
     expect(frame.locator("main")).to_contain_text("Student")

@@ -119,7 +119,12 @@ class Lms:
         # A student who has not introduced themselves lands with the welcome prompt.
         landed.wait_for_url(re.compile(r"/w/[^/]+/qa/(\?welcome=1)?$"))
         expect(frame.locator("main h1")).to_have_count(1)
-        return frame, landed.url
+        # A member's first launch in the course shows the code of conduct: accept it once.
+        accept = frame.locator("form[action$='/moderation/conduct/accept'] button")
+        if accept.count():
+            accept.click()
+            expect(frame.locator("header.qa-header")).to_have_count(1)
+        return frame, landed.url.split("?")[0]
 
 
 def tool_frame(page: Page, tool_url: str) -> Frame:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from lti_tool.community.moderation.views import conduct_gate
 from lti_tool.community.welcome.services import should_prompt
 from lti_tool.courses.access import launch_required, role_label_for, staff_required
 from lti_tool.courses.models import Course, Member, Placement
@@ -33,11 +34,15 @@ def _titles() -> dict[str, str]:
 
 @bp.get("/<lid>/")
 @launch_required
-def widget(lid: str) -> str | BaseResponse:
+def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
     """The widget this placement shows."""
     viewer = g.viewer
     if viewer.widget in STAFF_ONLY and not viewer.can_manage_community:
         abort(403)
+    # Members accept the course's code of conduct before anything else (one query once done).
+    gate = conduct_gate(viewer, _titles()[viewer.widget])
+    if gate is not None:
+        return gate
     # A student who has not introduced themselves (nor chosen "later") sees a welcome prompt.
     welcome = (
         viewer.course_id is not None

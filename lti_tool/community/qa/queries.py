@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.community.moderation.services import hidden_keys, not_hidden
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.notifications.services import recent
 from lti_tool.community.qa import search
@@ -163,6 +164,8 @@ def list_questions(
     stmt = select(Question).where(
         Question.course_id == actor.course_id, Question.deleted_at.is_(None)
     )
+    if not actor.can_moderate:  # posts hidden by moderators leave students' lists
+        stmt = stmt.where(not_hidden("qa_question", Question.id))
     narrowed = bool(filters.state or filters.tag_id or filters.mine or filters.following) or (
         filters.sort != Sort.RELEVANCE
     )
@@ -297,6 +300,8 @@ class Thread:
     can_moderate: bool
     settings: QASettings
     deleted_answers: int = 0
+    # ("qa_answer", id)... of posts moderators hid: a placeholder for students, marked for staff
+    hidden: frozenset[tuple[str, int]] = frozenset()
 
 
 def _comment_tree(
@@ -418,6 +423,15 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
         can_moderate=actor.can_moderate,
         settings=settings,
         deleted_answers=deleted_answers,
+        hidden=hidden_keys(
+            session,
+            actor.course_id,
+            {
+                "qa_question": [question.id],
+                "qa_answer": answer_ids,
+                "qa_comment": [c.id for c in comments],
+            },
+        ),
     )
 
 

@@ -30,6 +30,7 @@ import simplemma
 from sqlalchemy import Float, Integer, Subquery, select, text
 from sqlalchemy.orm import Session, undefer
 
+from lti_tool.community.moderation.services import not_hidden
 from lti_tool.community.qa.models import Question
 
 LANGUAGES = ("it", "en")
@@ -213,6 +214,7 @@ def similar_questions(
         select(Question)
         .join(sub, sub.c.id == Question.id)
         .where(Question.course_id == course_id, Question.deleted_at.is_(None))
+        .where(not_hidden("qa_question", Question.id))
         .order_by(sub.c.rank, Question.id.desc())
         .options(undefer(Question.search_title), undefer(Question.search_body))
     ).all()

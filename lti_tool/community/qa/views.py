@@ -33,7 +33,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.content import render_markdown
-from lti_tool.community.moderation.models import FlagReason
+from lti_tool.community.moderation.services import hidden_keys
+from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read, unread_count
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import QuestionState
@@ -390,6 +391,10 @@ def _guarded(action: Any, on_error: Any) -> Any:
 @launch_required
 def index(lid: str) -> FormPage:
     """The course's questions with filters, sorting and search."""
+    # Q&A launches land here, not on home.widget: the code of conduct comes first here too.
+    gate = conduct_gate(g.viewer, _("Questions and answers"))
+    if gate is not None:
+        return gate
     actor = _actor()
     args = request.args
     try:
@@ -434,6 +439,12 @@ def index(lid: str) -> FormPage:
         sorts=_sort_labels(query=bool(query)),
         states=_state_labels(),
         args=args,
+        # Moderators see hidden questions in the list, marked (students do not get them).
+        hidden=hidden_keys(
+            db.session(), actor.course_id, {"qa_question": [i.id for i in page.items]}
+        )
+        if actor.can_moderate
+        else frozenset(),
     )
 
 
@@ -663,6 +674,9 @@ def answer_history(lid: str, answer_id: int) -> FormPage:
 
 def _history(kind: str, post_id: int) -> FormPage:
     actor = _actor()
+    subject = {services.SUBJECT_TYPES[kind]: [post_id]}
+    if not actor.can_moderate and hidden_keys(db.session(), actor.course_id, subject):
+        abort(404)  # hidden by moderators: earlier versions too
     try:
         revisions = queries.history(db.session(), actor, kind, post_id)
         if kind == "question":
@@ -1012,13 +1026,7 @@ def _sort_labels(query: bool) -> dict[str, str]:
 
 
 def _flag_reasons() -> dict[str, str]:
-    return {
-        FlagReason.SPAM.value: _("Spam"),
-        FlagReason.OFFENSIVE.value: _("Offensive"),
-        FlagReason.OFF_TOPIC.value: _("Off topic"),
-        FlagReason.PERSONAL_DATA.value: _("Personal data"),
-        FlagReason.OTHER.value: _("Something else"),
-    }
+    return reason_labels()  # moderation owns the reasons and their words
 
 
 def _notification_labels() -> dict[str, str]:
@@ -1029,4 +1037,5 @@ def _notification_labels() -> dict[str, str]:
         "nudge": _("A message from your course staff:"),
         "digest": _("Your weekly community digest is ready: week of"),
         "welcome": _("Someone welcomed you in Introductions:"),
+        "moderation_warning": _("A message from the moderators:"),
     }

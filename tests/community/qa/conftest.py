@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from lti_tool.community.moderation.conduct import accept_conduct, pending_conduct_version
 from lti_tool.community.qa.permissions import Actor
 from lti_tool.courses.models import Course, Deployment, Enrolment, Member, Platform
 from lti_tool.courses.roles import CourseRole
@@ -96,8 +97,11 @@ PEOPLE = {
 }
 
 
-def sign_in(app: Flask, world: CourseWorld, key: str, lid: str = "L1") -> FlaskClient:
-    """A test client holding a launch of one member of the world (as after an LTI launch)."""
+def sign_in(
+    app: Flask, world: CourseWorld, key: str, lid: str = "L1", *, accepted: bool = True
+) -> FlaskClient:
+    """A test client holding a launch of one member of the world (as after an LTI launch);
+    ``accepted``: the member has accepted the course's code of conduct already."""
     actor = world[key]
     with app.app_context():
         enrolment_id = db.session.scalar(
@@ -105,6 +109,9 @@ def sign_in(app: Flask, world: CourseWorld, key: str, lid: str = "L1") -> FlaskC
                 Enrolment.course_id == actor.course_id, Enrolment.member_id == actor.member_id
             )
         )
+        pending = pending_conduct_version(db.session(), actor.course_id, actor.member_id)
+        if accepted and pending is not None:
+            accept_conduct(db.session(), actor.course_id, actor.member_id, pending)
     client = app.test_client()
     with client.session_transaction() as session:
         session["launches"] = {

@@ -24,6 +24,13 @@ def launch(lms: Lms, sub: str, name: str, roles: list[str]) -> tuple[Browser, st
     )
     assert result.page is not None and result.page.status_code == 200, result.status
     assert result.page.url.endswith("/qa/")
+    if "/moderation/conduct/accept" in result.page.text:  # a learner's first launch
+        accepted = client.post(
+            result.page.url + "../moderation/conduct/accept",
+            data={"csrf_token": csrf_token(result.page.text), "version": "1"},
+            timeout=5,
+        )
+        assert accepted.url.endswith("/qa/?welcome=1") and "Ask a question" in accepted.text
     return client, result.page.url
 
 
