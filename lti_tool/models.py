@@ -1,6 +1,7 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
+from lti_tool.community.grades.models import GradeRubric  # noqa: F401
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
@@ -25,4 +26,5 @@ from lti_tool.courses.models import (  # noqa: F401
 from lti_tool.jobs.models import Job, JobSchedule  # noqa: F401
 from lti_tool.lti.models import KeySetCache, LoginState  # noqa: F401
 from lti_tool.lti.service_token import ServiceToken  # noqa: F401
+from lti_tool.sync.grades import GradePush, GradeScore  # noqa: F401
 from lti_tool.sync.roster import RosterSync  # noqa: F401
