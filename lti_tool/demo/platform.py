@@ -388,7 +388,7 @@ class Platform:
         self.ags_retry_after = "1"
         self.ags_latency = 0.0
         self.ags_hang: threading.Event | None = None
-        self.ags_random = random.Random(7)
+        self.ags_random = random.Random(7)  # noqa: S311 (reproducible failures, not secrets)
         self._dl_nonces: set[str] = set()
         self._seen_jti: dict[tuple[str, str], float] = {}
         self.auth_url = self.issuer + "/auth"
@@ -939,7 +939,7 @@ class Platform:
             numbers = all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in (given, maximum)
             )
-            if not numbers or maximum <= 0 or given < 0:
+            if not numbers or maximum <= 0 or given < 0:  # type: ignore[operator]
                 raise PlatformError(
                     "invalid_request", "scoreGiven needs a scoreMaximum above 0, both numbers"
                 )

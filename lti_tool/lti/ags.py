@@ -64,7 +64,9 @@ class AgsEndpoint:
         endpoint = cls(
             lineitems=lineitems if isinstance(lineitems, str) and lineitems else None,
             lineitem=lineitem if isinstance(lineitem, str) and lineitem else None,
-            scopes=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else (),
+            scopes=tuple(s for s in scopes if isinstance(s, str))
+            if isinstance(scopes, list)
+            else (),
         )
         return endpoint if endpoint.lineitems or endpoint.lineitem else None
 
@@ -215,7 +217,13 @@ class AgsClient:
             return self._token
 
     def _call(
-        self, method: str, url: str, *, accept: str, content_type: str | None = None, body: Any = None
+        self,
+        method: str,
+        url: str,
+        *,
+        accept: str,
+        content_type: str | None = None,
+        body: Any = None,
     ) -> requests.Response:
         """One authorised request; a 401 gets one token refresh. Returns a non-401 answer."""
         check_service_url(self.platform, url, self.extra_hosts)
@@ -275,8 +283,8 @@ class AgsClient:
             params["resource_link_id"] = resource_link_id
         if tag:
             params["tag"] = tag
-        url: str | None = with_query(self.endpoint.lineitems, params) if params else (
-            self.endpoint.lineitems
+        url: str | None = (
+            with_query(self.endpoint.lineitems, params) if params else (self.endpoint.lineitems)
         )
         found: list[LineItem] = []
         seen: set[str] = set()
@@ -320,9 +328,7 @@ class AgsClient:
             raise self._refused(response, "the new line item")
         created = LineItem.of(self.http.read_json(response, limit=1024 * 1024))
         if created is None or created.url is None:
-            raise ServiceError(
-                "bad_response", "the created line item has no id", temporary=False
-            )
+            raise ServiceError("bad_response", "the created line item has no id", temporary=False)
         return created
 
     def find_or_create(self, item: LineItem) -> tuple[LineItem, bool]:

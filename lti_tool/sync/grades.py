@@ -418,8 +418,13 @@ def push_grades(
     rubric = rubric_for(session, placement_id)
     begin_write(session)
     _set_state(
-        session, placement_id, status="running", started_at=utcnow(), error_code=None,
-        error_detail=None, **({"job_id": job_id} if job_id else {}),
+        session,
+        placement_id,
+        status="running",
+        started_at=utcnow(),
+        error_code=None,
+        error_detail=None,
+        **({"job_id": job_id} if job_id else {}),
     )
     session.commit()
 
@@ -591,7 +596,9 @@ def ledger(session: Session, placement_id: int, course_id: int) -> list[LedgerRo
         r.member_id: r
         for r in session.scalars(select(GradeScore).where(GradeScore.placement_id == placement_id))
     }
-    members = session.scalars(select(Member).where(Member.id.in_(learners))) if learners else []
+    members: list[Member] = (
+        list(session.scalars(select(Member).where(Member.id.in_(learners)))) if learners else []
+    )
     out = []
     for member in sorted(members, key=lambda m: (m.display_name.lower(), m.id)):
         row = rows.get(member.id)

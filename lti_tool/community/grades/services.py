@@ -45,7 +45,14 @@ class Rubric:
         }
 
 
-POINT_FIELDS = ("question", "answer", "accepted_answer", "endorsement", "kudos_received", "group_post")
+POINT_FIELDS = (
+    "question",
+    "answer",
+    "accepted_answer",
+    "endorsement",
+    "kudos_received",
+    "group_post",
+)
 
 
 class RubricError(ValueError):
@@ -73,12 +80,12 @@ def parse_rubric(form: Mapping[str, str]) -> Rubric:
         except ValueError:
             problems[name] = "number"
             continue
-        if not 0 <= number <= limit or number != number:  # NaN is not a number here
-            problems[name] = "range"
-        elif name in ("score_maximum", "weekly_cap") and number == 0:
-            problems[name] = "range"
-        else:
+        positive = name in ("score_maximum", "weekly_cap")  # zero would grade nothing
+        # NaN compares false with everything, so it fails the range check too.
+        if 0 <= number <= limit and not (positive and number == 0):
             values[name] = number
+        else:
+            problems[name] = "range"
     if problems:
         raise RubricError(problems)
     return Rubric(**values)  # type: ignore[arg-type]
@@ -147,7 +154,9 @@ def compute_scores(
     totals: dict[int, dict[int, float]] = {m: {} for m in wanted}
     if points and wanted:
         rows = session.execute(
-            select(ParticipationEvent.member_id, ParticipationEvent.kind, ParticipationEvent.created_at)
+            select(
+                ParticipationEvent.member_id, ParticipationEvent.kind, ParticipationEvent.created_at
+            )
             .where(
                 ParticipationEvent.course_id == course_id,
                 ParticipationEvent.kind.in_(list(points)),
