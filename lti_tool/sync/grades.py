@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -240,8 +240,7 @@ class PushResult:
     error: ServiceError | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("error")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
         data["seconds"] = round(self.seconds, 3)
         data["lms_seconds"] = round(self.lms_seconds, 3)
         return data
