@@ -103,7 +103,7 @@ def has_rubric(session: Session, placement_id: int) -> bool:
     return session.get(GradeRubric, placement_id) is not None
 
 
-def save_rubric(session: Session, placement_id: int, rubric: Rubric, member_id: int) -> None:
+def save_rubric(session: Session, placement_id: int, rubric: Rubric, member_id: int | None) -> None:
     """Set the placement's rubric and commit."""
     row = session.get(GradeRubric, placement_id)
     if row is None:
