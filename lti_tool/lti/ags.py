@@ -23,7 +23,7 @@ import requests
 
 from lti_tool.courses.models import Platform
 from lti_tool.lti.nrps import parse_links
-from lti_tool.lti.service_token import ServiceTokenClient
+from lti_tool.lti.service_token import ServiceTokenClient, authorized
 from lti_tool.lti.services import (
     ServiceError,
     ServiceHttp,
@@ -227,27 +227,26 @@ class AgsClient:
     ) -> requests.Response:
         """One authorised request; a 401 gets one token refresh. Returns a non-401 answer."""
         check_service_url(self.platform, url, self.extra_hosts)
+        used: list[str] = []
+
+        def token(refresh: bool) -> str:
+            used.append(self._current_token(stale=used[-1] if refresh and used else None))
+            return used[-1]
+
+        headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
         data = json.dumps(body).encode() if body is not None else None
-        token = self._current_token()
-        for retry in (False, True):
-            headers = {"Authorization": f"Bearer {token}", "Accept": accept}
-            if content_type:
-                headers["Content-Type"] = content_type
-            response = self.http.request(method, url, headers=headers, data=data)
-            if response.status_code != 401:
-                return response
+        response = authorized(self.http, token, method, url, headers=headers, data=data)
+        if response.status_code == 401:
             message = lms_message(response)
             response.close()
-            if retry:
-                raise ServiceError(
-                    "unauthorized",
-                    "the LMS refused Bottega's access token for grades",
-                    temporary=False,
-                    status=401,
-                    detail=message,
-                )
-            token = self._current_token(stale=token)
-        raise AssertionError("unreachable")
+            raise ServiceError(
+                "unauthorized",
+                "the LMS refused Bottega's access token for grades",
+                temporary=False,
+                status=401,
+                detail=message,
+            )
+        return response
 
     @staticmethod
     def _refused(response: requests.Response, what: str) -> ServiceError:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import (
     JSON,
     ForeignKey,
@@ -57,11 +56,9 @@ from lti_tool.jobs import (
     enqueue,
     handler,
 )
-from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.runtime import runtime_of
 from lti_tool.lti.ags import PARTICIPATION_TAG, AgsClient, AgsEndpoint, LineItem, Score
-from lti_tool.lti.service_token import DatabaseTokenCache, RedisTokenCache, ServiceTokenClient
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp, pooled_session
+from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
 
 log = logging.getLogger(__name__)
 
@@ -635,28 +632,19 @@ class PushStatus:
 
 
 def push_status(session: Session, placement_id: int) -> PushStatus:
+    """The placement's last push and the job behind the current one, as one state."""
     row = session.get(GradePush, placement_id)
     if row is None:
         return PushStatus(state="never")
-    job = session.get(Job, row.job_id) if row.job_id else None
-    state = row.status if row.status != "idle" else "never"
-    next_try = None
-    if job is not None:
-        if job.status == JobStatus.RUNNING:
-            state = "running"
-        elif job.status == JobStatus.QUEUED:
-            state = "retrying" if job.attempts else "queued"
-            next_try = job.run_after if job.attempts else None
-        elif job.status == JobStatus.DEAD:
-            state = "failed"
+    view = job_view(session, row.job_id, row.status)
     return PushStatus(
-        state=state,
+        state=view.state,
         result=row.result,
         finished_at=row.finished_at,
-        error_code=row.error_code or ("job_failed" if state == "failed" else None),
-        error_detail=row.error_detail or (job.last_error if job and state == "failed" else None),
-        next_try_at=next_try,
-        attempts=job.attempts if job else 0,
+        error_code=row.error_code or ("job_failed" if view.state == "failed" else None),
+        error_detail=row.error_detail or view.last_error,
+        next_try_at=view.next_try_at,
+        attempts=view.attempts,
         lineitem_url=row.lineitem_url,
     )
 
@@ -664,21 +652,9 @@ def push_status(session: Session, placement_id: int) -> PushStatus:
 # -- the jobs ----------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["bottega_settings"]
-    return settings
-
-
 def ags_client_factory(http: ServiceHttp, settings: Settings) -> ClientFactory:
     """How the push reaches a course's LMS: tokens cached per tenant, shared by workers."""
-    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
-    channel = runtime.channel
-    cache = (
-        RedisTokenCache(channel.redis)
-        if channel is not None
-        else DatabaseTokenCache(runtime.session_factory)
-    )
-    tokens = ServiceTokenClient(http, current_app.extensions["bottega_keys"], cache)
+    tokens = service_tokens(http)
 
     def connect(course: Course, endpoint: AgsEndpoint) -> AgsClient:
         return AgsClient(
@@ -699,7 +675,7 @@ def run_grade_push(
 ) -> dict[str, Any] | None:
     """The ``grades.push`` job: one placement's scores."""
     placement_id = int(payload["placement_id"])
-    settings = _settings()
+    settings = app_settings()
     concurrency = settings.grades.concurrency
     http = ServiceHttp(
         settings.services,
@@ -725,10 +701,7 @@ def run_grade_push(
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
         record_failure(session, placement_id, exc.code, exc.detail or str(exc))
-        message = f"{exc}" + (f" ({exc.detail})" if exc.detail else "")
-        if exc.temporary:
-            raise RetryLater(message, exc.retry_after) from exc
-        raise PermanentError(message) from exc
+        raise job_failure(exc) from exc
     finally:
         http.close()
     if result.error is not None and not result.error.temporary:

@@ -28,6 +28,7 @@ from lti_tool.sync.grades import (
     push_status,
     request_push,
 )
+from lti_tool.web.lms_errors import lms_error_text
 
 bp = Blueprint("grades", __name__, url_prefix="/w/<lid>/grades")
 
@@ -37,21 +38,15 @@ def _error_text(status: PushStatus) -> str | None:
     if status.error_code is None:
         return None
     texts = {
-        "timeout": _("The LMS did not answer in time."),
-        "unreachable": _("Bottega could not reach the LMS."),
-        "rate_limited": _("The LMS asked Bottega to slow down."),
-        "server_error": _("The LMS had an internal error."),
         "refused": _("The LMS refused the grades."),
         "unauthorized": _("The LMS refused Bottega's access to the gradebook."),
-        "token_refused": _("The LMS refused to give Bottega an access token."),
-        "bad_response": _("The LMS sent an answer Bottega cannot read."),
         "untrusted_host": _(
             "The gradebook address is not on this LMS's own host, so Bottega did not send "
             "its credentials there."
         ),
         "no_service": _("This placement's launches carry no grade service."),
     }
-    return texts.get(status.error_code, _("Sending the grades failed."))
+    return lms_error_text(status.error_code, texts, _("Sending the grades failed."))
 
 
 def _placement(pid: int) -> Placement:
