@@ -722,36 +722,45 @@ class Platform:
                 raise fail("nonce already used")
             self._dl_nonces.add(claims["nonce"])
             self.deep_link_results.append(claims)
-            context_id = self._dl_context.get(data)
-        if context_id is not None:
-            self._place_links(tool.client_id, context_id, items)
         return claims
 
-    def _place_links(self, client_id: str, context_id: str, items: list[dict[str, Any]]) -> None:
-        """What Moodle does with placed resource links: a line item for each graded one."""
+    def deep_link_context(self, claims: Mapping[str, Any]) -> str | None:
+        """The context of the deep linking request a verified response answers."""
+        with self.lock:
+            return self._dl_context.get(str(claims.get(DL_DATA)))
+
+    def place_links(
+        self, client_id: str, context_id: str, items: Sequence[Any]
+    ) -> list[dict[str, Any]]:
+        """What Moodle does with placed ltiResourceLink items: a resource link each, and a
+        line item bound to it for each graded one (a ``lineItem`` in the item)."""
+        placed = []
         for item in items:
+            if not isinstance(item, dict):
+                continue
             if item.get("type") != "ltiResourceLink":
                 continue
             link_id = "rl-" + secrets.token_hex(6)
-            lineitem_id = None
+            lineitem_id: str | None = None
             spec = item.get("lineItem")
             if isinstance(spec, dict):
                 body = {k: v for k, v in spec.items() if k != "id"}
                 body["resourceLinkId"] = link_id
                 body.setdefault("label", item.get("title") or "Bottega")
                 lineitem_id = self.create_line_item(client_id, context_id, body)["id"]
+            link = {
+                "context_id": context_id,
+                "resource_link_id": link_id,
+                "title": item.get("title"),
+                "custom": item.get("custom") or {},
+                "lineitem": lineitem_id,
+            }
             with self.lock:
                 if lineitem_id is not None:
                     self.link_line_items[(context_id, link_id)] = lineitem_id
-                self.placed_links.append(
-                    {
-                        "context_id": context_id,
-                        "resource_link_id": link_id,
-                        "title": item.get("title"),
-                        "custom": item.get("custom") or {},
-                        "lineitem": lineitem_id,
-                    }
-                )
+                self.placed_links.append(link)
+            placed.append(link)
+        return placed
 
     # -- OAuth2 tokens and NRPS --------------------------------------------------------------
     def issue_token(self, form: Mapping[str, str]) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def test_failure_rate_latency_and_hang_switches(platform: Platform, lms: FlaskCl
 
 
 def test_deep_linked_graded_items_get_a_bound_line_item(platform: Platform) -> None:
-    platform._place_links(
+    placed = platform.place_links(
         CLIENT_ID,
         "c1",
         [
@@ -143,9 +143,37 @@ def test_deep_linked_graded_items_get_a_bound_line_item(platform: Platform) -> N
             {"type": "ltiResourceLink", "title": "Kudos"},
         ],
     )
-    graded, plain = platform.placed_links
+    graded, plain = placed
+    assert platform.placed_links == placed
     claim = platform.ags_claim("c1", graded["resource_link_id"])
     assert claim["lineitem"] == graded["lineitem"]
     assert platform.line_items[claim["lineitem"]]["scoreMaximum"] == 50
     assert platform.line_items[claim["lineitem"]]["label"] == "Q&A"
     assert "lineitem" not in platform.ags_claim("c1", plain["resource_link_id"])
+
+
+def test_the_demo_course_launches_a_graded_widget_with_its_line_item(platform: Platform) -> None:
+    from lti_tool.demo.lms import PERSONAS, DemoLms
+    from lti_tool.demo.platform import AGS_CLAIM, DL_CONTENT_ITEMS
+
+    demo = DemoLms(platform, CLIENT_ID)
+    [graded, plain] = demo.add_links(
+        {
+            DL_CONTENT_ITEMS: [
+                {
+                    "type": "ltiResourceLink",
+                    "title": "Domande",
+                    "custom": {"widget": "qa", "graded": "1"},
+                    "lineItem": {"scoreMaximum": 30, "label": "Domande"},
+                },
+                {"type": "ltiResourceLink", "title": "Kudos", "custom": {"widget": "kudos"}},
+            ]
+        }
+    )
+    persona = next(iter(PERSONAS.values()))
+    claim = demo.launch(persona, graded, "http://lms.test/back").claims[AGS_CLAIM]
+    assert platform.line_items[claim["lineitem"]]["resourceLinkId"] == graded.id
+    assert platform.line_items[claim["lineitem"]]["scoreMaximum"] == 30
+    assert AGS_SCORE in claim["scope"]
+    plain_claim = demo.launch(persona, plain, "http://lms.test/back").claims[AGS_CLAIM]
+    assert "lineitem" not in plain_claim and plain_claim["lineitems"] == claim["lineitems"]
