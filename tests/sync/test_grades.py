@@ -329,3 +329,45 @@ def test_a_placement_placed_as_graded_finds_or_creates_its_line_item_once(
         == 0
     )
     assert len([i for i in platform.line_items.values() if i.get("resourceLinkId") == "rl-dl"]) == 1
+
+
+def test_an_expired_grade_service_token_is_refreshed_once(graded: GradedCourse) -> None:
+    graded.push_result()
+    tokens_before = graded.platform.token_requests
+    graded.participate("user-00001", EventKind.ASK)
+    graded.push_result()
+    assert graded.platform.token_requests == tokens_before  # cached in the database
+    graded.platform.expire_access_tokens()
+    graded.participate("user-00002", EventKind.ASK)
+    assert graded.push_result()["sent"] == 1
+    assert graded.platform.token_requests == tokens_before + 1
+
+
+def test_a_score_the_lms_holds_a_later_timestamp_for_is_settled_not_retried(
+    graded: GradedCourse,
+) -> None:
+    later = {
+        "userId": "user-00005",
+        "timestamp": "2099-01-01T00:00:00+00:00",
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "scoreGiven": 99,
+        "scoreMaximum": 100,
+    }
+    graded.platform.take_score(graded.platform.line_items[graded.lineitem], later)
+    row = graded.push_result()
+    assert row["sent"] == 9 and row["settled"] == 1
+    assert graded.ledger()["user-00005"].status == "settled"
+    assert graded.latest()["user-00005"]["scoreGiven"] == 99  # the LMS keeps its own
+    requests_before = graded.platform.score_requests
+    assert graded.push_result()["settled"] == 0  # settled is final: not sent again
+    assert graded.platform.score_requests == requests_before
+
+
+@pytest.mark.parametrize("settings_overrides", [{"GRADES_SCHEDULE_INTERVAL": "3600"}])
+def test_the_schedule_pushes_every_graded_placement(graded: GradedCourse) -> None:
+    summary = runtime_of(graded.app).drain("w")
+    assert summary.scheduled == 1
+    assert [o.kind for o in summary.outcomes] == ["grades.push_all", "grades.push"]
+    assert summary.outcomes[0].result == {"queued": 1}
+    assert len(graded.latest()) == 10
