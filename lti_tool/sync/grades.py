@@ -496,25 +496,29 @@ def _send(
         rows = iter(pending)
         in_flight: set[Future[tuple[int, str, ServiceError | None]]] = set()
         exhausted = False
-        while True:
-            if deadline is not None and time.monotonic() >= deadline and not stop.is_set():
-                result.stopped = result.stopped or "time bound"
-                stop.set()
-            while not exhausted and not stop.is_set() and len(in_flight) < 2 * concurrency:
-                row = next(rows, None)
-                if row is None:
-                    exhausted = True
-                else:
-                    in_flight.add(pool.submit(send, row))
-            if not in_flight:
-                break
-            done, in_flight = wait(in_flight, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
-            outcomes.extend(f.result() for f in done)
-            now = time.monotonic()
-            if len(outcomes) >= FLUSH_BATCH or now - last_flush >= FLUSH_EVERY:
-                _flush(session, by_id, outcomes, result, on_flush)
-                outcomes = []
-                last_flush = now
+        try:
+            while True:
+                if deadline is not None and time.monotonic() >= deadline and not stop.is_set():
+                    result.stopped = result.stopped or "time bound"
+                    stop.set()
+                while not exhausted and not stop.is_set() and len(in_flight) < 2 * concurrency:
+                    row = next(rows, None)
+                    if row is None:
+                        exhausted = True
+                    else:
+                        in_flight.add(pool.submit(send, row))
+                if not in_flight:
+                    break
+                done, in_flight = wait(in_flight, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
+                outcomes.extend(f.result() for f in done)
+                now = time.monotonic()
+                if len(outcomes) >= FLUSH_BATCH or now - last_flush >= FLUSH_EVERY:
+                    _flush(session, by_id, outcomes, result, on_flush)
+                    outcomes = []
+                    last_flush = now
+        except BaseException:
+            stop.set()  # a lost lease or an error here: what is queued is not sent
+            raise
     _flush(session, by_id, outcomes, result, on_flush)
     result.pending += sum(1 for _ in rows) if not exhausted else 0
 
