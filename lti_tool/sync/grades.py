@@ -234,6 +234,7 @@ class PushResult:
     seconds: float = 0.0
     lms_seconds: float = 0.0
     retry_after: float | None = None
+    # The failure that stopped sending (or the first temporary one): shown on the page.
     error: ServiceError | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -482,12 +483,14 @@ def _send(
         try:
             return row.id, client.post_score(url, score), None
         except ServiceError as exc:
-            if exc.code in HALTING:
-                with lock:
+            with lock:
+                if exc.code in HALTING:
                     if result.error is None or result.error.temporary:
                         result.error = exc
                         result.stopped = exc.code
-                stop.set()
+                    stop.set()
+                elif exc.temporary and result.error is None:
+                    result.error = exc  # what to tell the instructor while it is retried
             return row.id, "error", exc
 
     outcomes: list[tuple[int, str, ServiceError | None]] = []

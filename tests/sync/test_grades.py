@@ -371,3 +371,27 @@ def test_the_schedule_pushes_every_graded_placement(graded: GradedCourse) -> Non
     assert [o.kind for o in summary.outcomes] == ["grades.push_all", "grades.push"]
     assert summary.outcomes[0].result == {"queued": 1}
     assert len(graded.latest()) == 10
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_DEAD_AFTER": "0", "HTTP_RETRIES": "0"}])
+def test_a_push_failing_past_the_dead_letter_age_is_dead_and_says_why(
+    graded: GradedCourse,
+) -> None:
+    graded.platform.ags_failure_rate = 1.0
+    graded.platform.ags_failure_statuses = (503,)
+    with graded.app.app_context():
+        job_id = request_push(db.session(), graded.placement_id, trigger="test")
+        db.session.commit()
+    assert runtime_of(graded.app).drain("w").dead == 1
+    with graded.app.app_context():
+        job = db.session.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.DEAD
+        assert "10 scores left to send" in (job.last_error or "")
+        status = push_status(db.session(), graded.placement_id)
+    assert status.state == "failed" and status.error_code == "server_error"
+    assert "simulated failure" in (status.error_detail or "")
+    assert {r.status for r in graded.ledger().values()} == {"pending"}
+    page = graded.client.get(
+        f"{graded.course.lms.tool_url}/w/{graded.lid}/grades/{graded.placement_id}", timeout=10
+    )
+    assert "The LMS had an internal error." in page.text and "simulated failure" in page.text
