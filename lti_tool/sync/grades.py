@@ -89,6 +89,8 @@ class GradePush(db.Model):  # type: ignore[name-defined]
     )
     lineitem_url: Mapped[str | None] = mapped_column(Text, default=None)
     lineitem_created: Mapped[bool] = mapped_column(default=False)
+    # The line item's scoreMaximum, as the LMS gave it: the default rubric's maximum score.
+    lineitem_maximum: Mapped[float | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default="idle")  # queued/running/done/failed
     job_id: Mapped[int | None] = mapped_column(default=None)
     trigger: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -250,13 +252,24 @@ def _line_item(
     endpoint: AgsEndpoint,
     client: AgsClient,
     rubric: Rubric,
-) -> tuple[str, bool]:
-    """The placement's line item URL: the launch's, the one found or made earlier, or a new one."""
+) -> tuple[str, bool, float | None]:
+    """The placement's line item URL: the launch's, the one found or made earlier, or a new
+    one; whether Bottega made it; and its maximum score when the LMS says."""
     state = session.get(GradePush, placement.id)
+    stored_url = state.lineitem_url if state else None
+    stored_maximum = state.lineitem_maximum if state else None
     if endpoint.lineitem:
-        return endpoint.lineitem, False
-    if state is not None and state.lineitem_url:
-        return state.lineitem_url, bool(state.lineitem_created)
+        if stored_url == endpoint.lineitem and stored_maximum:
+            return endpoint.lineitem, False, stored_maximum
+        try:  # once per line item: its maximum makes the default rubric's
+            maximum = client.get_line_item(endpoint.lineitem).score_maximum or None
+        except ServiceError as exc:
+            if exc.temporary:
+                raise
+            maximum = None  # e.g. no line item scope: the default maximum then
+        return endpoint.lineitem, False, maximum
+    if state is not None and stored_url:
+        return stored_url, bool(state.lineitem_created), stored_maximum
     item, created = client.find_or_create(
         LineItem(
             url=None,
@@ -268,7 +281,7 @@ def _line_item(
         )
     )
     assert item.url is not None
-    return item.url, created
+    return item.url, created, item.score_maximum or None
 
 
 def _write_pending(
@@ -412,7 +425,6 @@ def push_grades(
     if not endpoint.can_score:
         raise GradeError("no_service", "the LMS did not allow Bottega to send scores")
     course = placement.course
-    rubric = rubric_for(session, placement_id)
     begin_write(session)
     _set_state(
         session,
@@ -427,15 +439,20 @@ def push_grades(
 
     client = connect(course, endpoint)
     result = PushResult(placement_id=placement_id)
-    url, created = _line_item(session, placement, endpoint, client, rubric)
+    url, created, maximum = _line_item(
+        session, placement, endpoint, client, rubric_for(session, placement_id)
+    )
     result.lineitem, result.lineitem_created = url, created
+    rubric = rubric_for(session, placement_id, default_maximum=maximum)
 
     begin_write(session)
     state = session.get(GradePush, placement_id)
     if state is not None and state.lineitem_url and state.lineitem_url != url:
         # Another gradebook column: what the old one holds says nothing about this one.
         session.execute(delete(GradeScore).where(GradeScore.placement_id == placement_id))
-    _set_state(session, placement_id, lineitem_url=url, lineitem_created=created)
+    _set_state(
+        session, placement_id, lineitem_url=url, lineitem_created=created, lineitem_maximum=maximum
+    )
     result.learners, result.changed = _write_pending(
         session, placement_id, course.id, rubric, reset_failed
     )
@@ -632,6 +649,7 @@ class PushStatus:
     next_try_at: datetime | None = None
     attempts: int = 0
     lineitem_url: str | None = None
+    lineitem_maximum: float | None = None
 
     @property
     def busy(self) -> bool:
@@ -653,6 +671,7 @@ def push_status(session: Session, placement_id: int) -> PushStatus:
         next_try_at=view.next_try_at,
         attempts=view.attempts,
         lineitem_url=row.lineitem_url,
+        lineitem_maximum=row.lineitem_maximum,
     )
 
 

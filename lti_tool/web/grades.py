@@ -83,9 +83,11 @@ def _page(
     saved: bool = False,
 ) -> dict[str, Any]:
     session = db.session()
+    status = _status_context(placement)
+    default_maximum = status["status"].lineitem_maximum
     return {
-        **_status_context(placement),
-        "rubric": rubric or rubric_for(session, placement.id),
+        **status,
+        "rubric": rubric or rubric_for(session, placement.id, default_maximum=default_maximum),
         "custom_rubric": has_rubric(session, placement.id),
         "form": form,
         "errors": errors or {},

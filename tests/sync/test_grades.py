@@ -22,7 +22,7 @@ from lti_tool.lti.registration import PlatformInput, add_platform
 from lti_tool.lti.service_token import ServiceToken
 from lti_tool.sync.grades import push_status, request_push
 
-from ..lti_harness import INSTRUCTOR, LEARNER, Lms
+from ..lti_harness import CLIENT_ID, INSTRUCTOR, LEARNER, Lms
 from .conftest import member
 from .grades_helpers import GradedCourse, graded_launch, make_graded_course
 
@@ -73,6 +73,11 @@ def test_a_second_push_with_no_change_sends_nothing(graded: GradedCourse) -> Non
     latest = graded.latest()["user-00003"]
     assert latest["scoreGiven"] == 3
     assert datetime.fromisoformat(latest["timestamp"]) > datetime.fromisoformat(earlier)
+    text = graded.course.cli(
+        "grades", "push", "--issuer", graded.course.lms.issuer, "--context", "course-101"
+    )
+    assert text.exit_code == 0
+    assert "10 learners, 0 sent, 0 settled, 0 refused, 10 unchanged" in text.output
 
 
 def test_the_rubric_sets_points_weekly_cap_and_maximum(graded: GradedCourse) -> None:
@@ -143,7 +148,7 @@ def test_a_hanging_grade_service_fails_the_job_in_bounded_time_then_it_retries(
         run_after = job.run_after
         status = push_status(db.session(), graded.placement_id)
     assert status.state == "retrying" and status.error_code == "timeout"
-    assert {r.status for r in graded.ledger().values()} == {"pending"}
+    assert graded.latest() == {}
     graded.platform.ags_hang.set()  # the LMS recovers
     delay = (run_after - utcnow()).total_seconds()
     assert delay <= 1.0  # the retry comes within the configured backoff
@@ -395,3 +400,24 @@ def test_a_push_failing_past_the_dead_letter_age_is_dead_and_says_why(
         f"{graded.course.lms.tool_url}/w/{graded.lid}/grades/{graded.placement_id}", timeout=10
     )
     assert "The LMS had an internal error." in page.text and "simulated failure" in page.text
+
+
+def test_the_default_rubric_grades_out_of_the_line_items_maximum(lms: Lms, app: Flask) -> None:
+    course = make_graded_course(lms, app, learners=2).course
+    item = lms.platform.create_line_item(
+        CLIENT_ID,
+        course.context_id,
+        {"label": "Su 30", "scoreMaximum": 30, "resourceLinkId": "r30"},
+    )
+    graded_launch(
+        lms,
+        app,
+        course.context_id,
+        link="r30",
+        ags=lms.platform.ags_claim(course.context_id, lineitem=item["id"]),
+    )
+    result = course.cli(
+        "grades", "push", "--issuer", lms.issuer, "--context", course.context_id, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert {s["scoreMaximum"] for s in lms.platform.latest_scores(item["id"]).values()} == {30}

@@ -91,11 +91,12 @@ def parse_rubric(form: Mapping[str, str]) -> Rubric:
     return Rubric(**values)  # type: ignore[arg-type]
 
 
-def rubric_for(session: Session, placement_id: int) -> Rubric:
-    """The placement's rubric, or the default one."""
+def rubric_for(session: Session, placement_id: int, default_maximum: float | None = None) -> Rubric:
+    """The placement's rubric, or the default one (out of ``default_maximum`` when given,
+    e.g. the line item's maximum score)."""
     row = session.get(GradeRubric, placement_id)
     if row is None:
-        return Rubric()
+        return Rubric(score_maximum=default_maximum) if default_maximum else Rubric()
     return Rubric(**{f.name: getattr(row, f.name) for f in fields(Rubric)})
 
 

@@ -39,6 +39,7 @@ def upgrade():
     sa.Column('placement_id', sa.Integer(), nullable=False),
     sa.Column('lineitem_url', sa.Text(), nullable=True),
     sa.Column('lineitem_created', sa.Boolean(), nullable=False),
+    sa.Column('lineitem_maximum', sa.Double(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=True),
     sa.Column('trigger', sa.String(length=16), nullable=True),
