@@ -1,7 +1,9 @@
-"""Roster sync benchmark: 10,000 members in pages of 100 from the test LMS, through the job queue.
+"""Sync benchmark: roster sync of 10,000 members in pages of 100, and a grade push of 1,000
+scores to an LMS answering in 50 ms, from the test LMS, through the job queue.
 
 Run from the repository root: .venv/bin/python -m bench.sync [--members 10000] [--page 100]
-[--database-url postgresql://...] [--quick]
+[--database-url postgresql://...] [--quick] [--only roster|grades] [--scores 1000]
+[--latency 0.05] [--concurrency 16]
 
 The test LMS runs in a process of its own (so its memory and CPU are not the tool's). The tool
 side runs here: a fresh database, the registration, a course whose launch carried an NRPS claim,
@@ -12,7 +14,14 @@ then ``roster.sync`` jobs run as a worker would (run_one). Reported per run:
   since tracing slows Python down), and the process's VmHWM;
 * three runs per size: first sync (inserts), second (nothing changed), third (100 members gone).
 
-Targets (issue 7): >= 5,000 members/s processed, memory flat in roster size.
+Grade push: the placement's learners (a roster sync of ``--scores`` members first), then three
+``grades.push`` jobs: the first sends every score (``--concurrency`` in flight), the second has
+nothing to send, the third follows a rubric change (every score again). The baseline is the same
+push sent one by one (concurrency 1), measured in the same run on ``--baseline-scores`` learners
+of another placement and scaled to ``--scores``.
+
+Targets (issue 7): >= 5,000 members/s processed, memory flat in roster size; 1,000 scores in
+<= 5 s (>= 10x sending one by one).
 """
 
 from __future__ import annotations
@@ -79,6 +88,24 @@ def serve_platform(port: int) -> None:
             jwks_url=issuer + "/unused",
         )
         return jsonify(ok=True)
+
+    @app.post("/bench/ags", endpoint="bench_ags")
+    def ags() -> Any:
+        """A line item for the tool in a context, and the grade service's latency."""
+        body = request.get_json(force=True)
+        with platform.lock:
+            platform.ags_latency = float(body.get("latency", 0.0))
+        item = platform.create_line_item(
+            body["client_id"], body["context_id"], {"label": "Bench", "scoreMaximum": 100}
+        )
+        return jsonify(lineitem=item["id"], claim=platform.ags_claim(body["context_id"]))
+
+    @app.get("/bench/ags/stats", endpoint="bench_ags_stats")
+    def ags_stats() -> Any:
+        lineitem = request.args["lineitem"]
+        with platform.lock:
+            requests_seen = platform.score_requests
+        return jsonify(score_requests=requests_seen, users=len(platform.latest_scores(lineitem)))
 
     @app.post("/bench/roster", endpoint="bench_roster")
     def roster() -> Any:
@@ -159,7 +186,7 @@ def vm_hwm_kib() -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for name in TOOL_ENV:
         os.environ.pop(name, None)
     from flask_migrate import upgrade
@@ -174,6 +201,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     tmp = Path(tempfile.mkdtemp(prefix="bottega-bench-sync-"))
     rows: list[dict[str, Any]] = []
+    grade_rows: list[dict[str, Any]] = []
     with platform_process() as issuer, scratch_database(args.database_url, tmp) as database_url:
         app = create_app(
             {
@@ -184,6 +212,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "DATABASE_URL": database_url,
                 "ROSTER_PAGE_SIZE": str(args.page),
                 "JOBS_TIMEOUT": "3600",
+                "GRADES_CONCURRENCY": str(args.concurrency),
+                "GRADES_SCHEDULE_INTERVAL": "0",
             }
         )
         runtime = runtime_of(app)
@@ -208,7 +238,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ),
             )
             sizes = (
-                [args.members] if args.quick else sorted({1000, args.members // 2, args.members})
+                []
+                if args.only == "grades"
+                else [args.members]
+                if args.quick
+                else sorted({1000, args.members // 2, args.members})
             )
             for size in sizes:
                 context = f"{CONTEXT}-{size}"
@@ -283,7 +317,133 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     }
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
+            if args.only != "roster":
+                grade_rows = run_grades(args, app, issuer, platform.id, platform.deployments[0].id)
             db.engine.dispose()
+    return rows, grade_rows
+
+
+def _graded_placement(
+    app: Any, issuer: str, platform_id: int, deployment_pk: int, context: str, learners: int
+) -> tuple[int, str]:
+    """A course of ``learners`` (synced from the LMS) with one graded placement."""
+    from lti_tool.courses.services import CourseInfo, upsert_course, upsert_placement
+    from lti_tool.extensions import db
+    from lti_tool.jobs.queue import run_one
+    from lti_tool.jobs.runtime import new_worker_id, runtime_of
+    from lti_tool.sync import roster
+
+    runtime = runtime_of(app)
+    requests.post(
+        issuer + "/bench/roster", json={"context_id": context, "count": learners}, timeout=60
+    ).raise_for_status()
+    course_id = upsert_course(
+        db.session(),
+        platform_id,
+        deployment_pk,
+        CourseInfo(
+            lms_id=context,
+            title="Bench",
+            services={"nrps": {"context_memberships_url": f"{issuer}/nrps/{context}"}},
+        ),
+    )
+    db.session.commit()
+    job = roster.request_sync(db.session(), course_id, full=True, trigger="bench")
+    db.session.commit()
+    outcome = run_one(runtime.session_factory, new_worker_id("bench"), job, runtime.settings.jobs)
+    assert outcome is not None and outcome.status == "done", outcome
+    made = requests.post(
+        issuer + "/bench/ags",
+        json={"client_id": CLIENT_ID, "context_id": context, "latency": 0.0},
+        timeout=10,
+    ).json()
+    claim = {**made["claim"], "lineitem": made["lineitem"]}
+    placement_id = upsert_placement(
+        db.session(), course_id, f"{context}-link", "qa", "Bench", {"ags": claim}
+    )
+    db.session.commit()
+    return placement_id, str(made["lineitem"])
+
+
+def run_grades(
+    args: argparse.Namespace, app: Any, issuer: str, platform_id: int, deployment_pk: int
+) -> list[dict[str, Any]]:
+    """Grade pushes of ``--scores`` learners, and the one-by-one baseline, timed."""
+    from lti_tool.community.grades.services import Rubric, save_rubric
+    from lti_tool.extensions import db
+    from lti_tool.jobs.queue import run_one
+    from lti_tool.jobs.runtime import new_worker_id, runtime_of
+    from lti_tool.lti.services import Deadline, ServiceHttp
+    from lti_tool.sync import grades
+
+    runtime = runtime_of(app)
+    settings = runtime.settings
+    worker = new_worker_id("bench")
+    rows: list[dict[str, Any]] = []
+
+    def set_latency() -> None:
+        requests.post(
+            issuer + "/bench/ags",
+            json={"client_id": CLIENT_ID, "context_id": "latency-only", "latency": args.latency},
+            timeout=10,
+        ).raise_for_status()
+
+    def requests_so_far(lineitem: str) -> int:
+        stats = requests.get(issuer + "/bench/ags/stats", params={"lineitem": lineitem}, timeout=10)
+        return int(stats.json()["score_requests"])
+
+    # The baseline: the same push, one score at a time, on a smaller course, scaled.
+    sample = min(args.baseline_scores, args.scores)
+    base_pid, _ = _graded_placement(
+        app, issuer, platform_id, deployment_pk, "bench-grades-baseline", sample
+    )
+    set_latency()
+    http = ServiceHttp(settings.services, deadline=Deadline(3600))
+    started = time.perf_counter()
+    result = grades.push_grades(
+        db.session(), base_pid, grades.ags_client_factory(http, settings), concurrency=1
+    )
+    wall = time.perf_counter() - started
+    http.close()
+    assert result.sent == sample, result
+    rows.append(
+        {
+            "run": f"one by one ({sample} measured, x{args.scores / sample:g})",
+            "scores": args.scores,
+            "sent": result.sent,
+            "requests": result.sent,
+            "wall_s": round(wall * args.scores / sample, 3),
+        }
+    )
+
+    pid, lineitem = _graded_placement(
+        app, issuer, platform_id, deployment_pk, "bench-grades", args.scores
+    )
+    set_latency()
+    plan = [("first push", None), ("second push (no change)", None), ("rubric changed", True)]
+    for label, change in plan:
+        if change:
+            save_rubric(db.session(), pid, Rubric(score_maximum=50), None)
+        before = requests_so_far(lineitem)
+        job = grades.request_push(db.session(), pid, trigger="bench")
+        db.session.commit()
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        outcome = run_one(runtime.session_factory, worker, job, settings.jobs)
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        assert outcome is not None and outcome.status == "done", outcome
+        result_row = outcome.result or {}
+        row = {
+            "run": f"{label}, {args.concurrency} at a time",
+            "scores": args.scores,
+            "sent": result_row["sent"] + result_row["settled"],
+            "requests": requests_so_far(lineitem) - before,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3),
+        }
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 
@@ -313,6 +473,25 @@ def print_table(rows: list[dict[str, Any]], database: str, page: int) -> None:
     )
 
 
+def print_grades_table(rows: list[dict[str, Any]], database: str, latency: float) -> None:
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nGrade push benchmark, {today}, {database}, LMS latency {latency * 1000:g} ms")
+    header = (
+        f"{'run':<38} {'learners':>8} {'sent':>6} {'requests':>8} {'total s':>8} "
+        f"{'vs one by one':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    baseline = rows[0]["wall_s"] if rows else 0.0
+    for r in rows:
+        speedup = f"{baseline / r['wall_s']:.1f}x" if r["wall_s"] and r["sent"] else "-"
+        print(
+            f"{r['run']:<38} {r['scores']:>8,} {r['sent']:>6,} {r['requests']:>8,} "
+            f"{r['wall_s']:>8.2f} {speedup:>13}"
+        )
+    print("target: 1,000 scores in <= 5 s (>= 10x one by one); an unchanged push sends nothing")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=10_000)
@@ -324,14 +503,24 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="only the --members size")
     parser.add_argument("--profile", action="store_true", help="cProfile each untraced run")
+    parser.add_argument("--only", choices=("roster", "grades"), default=None)
+    parser.add_argument("--scores", type=int, default=1000, help="learners in the grade push")
+    parser.add_argument("--latency", type=float, default=0.05, help="LMS seconds per score")
+    parser.add_argument("--concurrency", type=int, default=16, help="score POSTs in flight")
+    parser.add_argument(
+        "--baseline-scores", type=int, default=200, help="learners pushed one by one (scaled)"
+    )
     parser.add_argument("--serve-platform", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_platform:
         serve_platform(args.serve_platform)
         return
-    rows = run(args)
+    rows, grade_rows = run(args)
     database = "PostgreSQL" if args.database_url else "SQLite"
-    print_table(rows, database, args.page)
+    if rows:
+        print_table(rows, database, args.page)
+    if grade_rows:
+        print_grades_table(grade_rows, database, args.latency)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.sync.launch import RecentRows
+from lti_tool.web.grades import bp as grades_bp
 from lti_tool.web.lti import bp as lti_bp
 from lti_tool.web.registration import bp as registration_bp
 from lti_tool.web.roster import bp as roster_bp
@@ -71,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(lti_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(roster_bp)
+    app.register_blueprint(grades_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(qa_bp)
     app.register_blueprint(sentiment_bp)

@@ -22,7 +22,7 @@ from lti_tool.lti.registration import (
     platform_as_dict,
 )
 from lti_tool.lti.tool_conf import find_platform
-from lti_tool.sync import roster
+from lti_tool.sync import grades, roster
 
 
 class CliError(click.ClickException):
@@ -395,8 +395,70 @@ def roster_show(
     _emit(as_json, rows, "\n".join(lines) or "Nobody is enrolled yet.")
 
 
+# -- grades -----------------------------------------------------------------------------------
+
+grades_cli = AppGroup("grades", help="Participation grades sent to the LMS gradebook (AGS).")
+
+
+@grades_cli.command("push", cls=OneLineCommand)
+@_course_options
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to keep retrying temporary LMS failures here before leaving them to the workers.",
+)
+@json_option
+def grades_push(
+    as_json: bool,
+    issuer: str | None,
+    context_id: str | None,
+    client_id: str | None,
+    deployment_id: str | None,
+    wait: float,
+) -> None:
+    """Send the course's participation grades now, through the job queue (one push at a time)."""
+    course_id = _course_id(issuer, context_id, client_id, deployment_id)
+    session = db.session()
+    placements = grades.graded_placements(session, course_id)
+    if not placements:
+        raise CliError("no placement of this course is graded (no AGS line item in its launches)")
+    jobs = {
+        p.id: grades.request_push(session, p.id, trigger="cli", replace=True) for p in placements
+    }
+    session.commit()
+    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    worker = new_worker_id("cli")
+    results = []
+    for placement_id, job_id in jobs.items():
+        outcome = jobs_queue.run_until_settled(
+            runtime.session_factory, worker, job_id, runtime.settings.jobs, wait=wait
+        )
+        row: dict[str, Any] = {"placement_id": placement_id, "job_id": job_id}
+        if outcome is None:
+            row.update(status="pending", error="running in another worker or waiting to retry")
+        else:
+            row.update(status=outcome.status, error=outcome.error, **(outcome.result or {}))
+        results.append(row)
+    lines = [
+        f"placement {r['placement_id']}: {r['status']}"
+        + (
+            f", {r['learners']} learners, {r['sent']} sent, {r['settled']} settled, "
+            f"{r['failed']} refused, {r['learners'] - r['changed']} unchanged ({r['seconds']} s)"
+            if r["status"] == "done"
+            else f": {r['error']}"
+        )
+        for r in results
+    ]
+    _emit(as_json, results, "\n".join(lines))
+    if any(r["status"] not in ("done", "pending") for r in results):
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(platform_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(roster_cli)
+    app.cli.add_command(grades_cli)

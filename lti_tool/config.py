@@ -111,6 +111,14 @@ class RosterSettings:
 
 
 @dataclass(frozen=True)
+class GradeSettings:
+    """Participation grades sent to the LMS (LTI AGS 2.0)."""
+
+    concurrency: int = 16  # score POSTs in flight at once, per push
+    schedule_interval: float = 6 * 3600.0  # how often every graded placement is pushed (0: never)
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """Outbound calls to LMS services (token, NRPS, AGS)."""
 
@@ -160,6 +168,7 @@ class Settings:
     services: ServiceSettings = field(default_factory=ServiceSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    grades: GradeSettings = field(default_factory=GradeSettings)
 
     @property
     def production(self) -> bool:
@@ -272,6 +281,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             page_size=max(1, _int(env, "ROSTER_PAGE_SIZE", RosterSettings.page_size)),
             max_pages=max(1, _int(env, "ROSTER_MAX_PAGES", RosterSettings.max_pages)),
         ),
+        grades=GradeSettings(
+            concurrency=min(64, max(1, _int(env, "GRADES_CONCURRENCY", GradeSettings.concurrency))),
+            schedule_interval=_float(
+                env, "GRADES_SCHEDULE_INTERVAL", GradeSettings.schedule_interval
+            ),
+        ),
         services=ServiceSettings(
             connect_timeout=_float(env, "HTTP_CONNECT_TIMEOUT", 3.05, 0.01),
             read_timeout=_float(env, "HTTP_READ_TIMEOUT", 10.0, 0.01),
@@ -365,5 +380,7 @@ _ENV_NAMES = frozenset(
         "SMTP_STARTTLS",
         "SMTP_TIMEOUT",
         "DIGEST_SCHEDULE_INTERVAL",
+        "GRADES_CONCURRENCY",
+        "GRADES_SCHEDULE_INTERVAL",
     }
 )

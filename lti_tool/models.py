@@ -2,6 +2,7 @@
 
 from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
+from lti_tool.community.grades.models import GradeRubric  # noqa: F401
 from lti_tool.community.moderation.models import (  # noqa: F401
     ConductAcceptance,
     ConductVersion,
@@ -34,4 +35,5 @@ from lti_tool.courses.models import (  # noqa: F401
 from lti_tool.jobs.models import Job, JobSchedule  # noqa: F401
 from lti_tool.lti.models import KeySetCache, LoginState  # noqa: F401
 from lti_tool.lti.service_token import ServiceToken  # noqa: F401
+from lti_tool.sync.grades import GradePush, GradeScore  # noqa: F401
 from lti_tool.sync.roster import RosterSync  # noqa: F401

@@ -225,9 +225,14 @@ class DemoLms:
     def add_links(self, claims: Mapping[str, Any]) -> list[ResourceLink]:
         """Place the ltiResourceLink items of a verified deep linking response."""
         added = []
-        for item in claims.get(DL_CONTENT_ITEMS) or []:
-            if not isinstance(item, dict) or item.get("type") != "ltiResourceLink":
-                continue
+        items = [
+            item
+            for item in claims.get(DL_CONTENT_ITEMS) or []
+            if isinstance(item, dict) and item.get("type") == "ltiResourceLink"
+        ]
+        # The platform gives each a resource link id, and graded ones a line item.
+        placed = self.platform.place_links(self.client_id, self.course.id, items)
+        for item, link in zip(items, placed, strict=True):
             raw = item.get("custom")
             custom = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
             url = item.get("url")
@@ -235,7 +240,7 @@ class DemoLms:
                 url = None
             added.append(
                 ResourceLink(
-                    id="demo-rl-" + secrets.token_hex(6),
+                    id=str(link["resource_link_id"]),
                     title=str(item.get("title") or "Bottega")[:200],
                     widget=custom.get("widget", "home"),
                     text=str(item.get("text") or "")[:500],
@@ -260,6 +265,7 @@ class DemoLms:
             target_link_uri=link.url,
             launch_presentation={"document_target": "iframe", "return_url": return_url},
             nrps=True,
+            ags=self.platform.ags_claim(self.course.id, link.id),
             storage_target=self.storage_target,
         )
 

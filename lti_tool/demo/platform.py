@@ -23,12 +23,14 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -70,6 +72,13 @@ AGS_SCOPES = tuple(
 )
 SUPPORTED_SCOPES: tuple[str, ...] = (*AGS_SCOPES, NRPS_SCOPE)
 NRPS_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+AGS_LINEITEM, AGS_LINEITEM_READONLY, AGS_RESULT_READONLY, AGS_SCORE = AGS_SCOPES
+LINEITEM_MEDIA_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
+LINEITEMS_MEDIA_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
+RESULTS_MEDIA_TYPE = "application/vnd.ims.lis.v2.resultcontainer+json"
+ACTIVITY_PROGRESS = frozenset({"Initialized", "Started", "InProgress", "Submitted", "Completed"})
+GRADING_PROGRESS = frozenset({"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"})
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ROLE_INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 ROLE_LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
@@ -363,6 +372,23 @@ class Platform:
         self.fetch_json: Callable[[str], Any] = _fetch_json
         self._other_key: PlatformKey | None = None
         self._dl_data: dict[str, str] = {}  # data sent in deep linking settings -> client_id
+        self._dl_context: dict[str, str] = {}  # data sent in deep linking settings -> context id
+        # Assignment and Grade Services: line items by id, and every score each took, in order.
+        self.line_items: dict[str, dict[str, Any]] = {}
+        self.link_line_items: dict[tuple[str, str], str] = {}  # (context, resource link) -> id
+        self.placed_links: list[dict[str, Any]] = []  # resource links made by deep linking
+        self.scores: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (item, user) -> taken
+        self.score_requests = 0  # score POSTs received, answered or failed
+        self.score_failures = 0  # of which failed on purpose (the failure rate)
+        # Misbehaviour switches for the grade service: a share of score POSTs answered with one
+        # of ``ags_failure_statuses`` (429 with Retry-After), a delay on every AGS request, and
+        # ``ags_hang``: while it is an unset Event, AGS requests wait for it (up to 30 s).
+        self.ags_failure_rate = 0.0
+        self.ags_failure_statuses: tuple[int, ...] = (500, 503, 429)
+        self.ags_retry_after = "1"
+        self.ags_latency = 0.0
+        self.ags_hang: threading.Event | None = None
+        self.ags_random = random.Random(7)  # noqa: S311 (reproducible failures, not secrets)
         self._dl_nonces: set[str] = set()
         self._seen_jti: dict[tuple[str, str], float] = {}
         self.auth_url = self.issuer + "/auth"
@@ -567,6 +593,8 @@ class Platform:
                 self.contexts[str(context["id"])] = dict(context)
             if deep_linking and isinstance(claims[DL_SETTINGS].get("data"), str):
                 self._dl_data[claims[DL_SETTINGS]["data"]] = client_id
+                if context is not None and "id" in context:
+                    self._dl_context[claims[DL_SETTINGS]["data"]] = str(context["id"])
         return launch
 
     def authorize(self, params: Mapping[str, str]) -> AuthResponse:
@@ -696,6 +724,44 @@ class Platform:
             self.deep_link_results.append(claims)
         return claims
 
+    def deep_link_context(self, claims: Mapping[str, Any]) -> str | None:
+        """The context of the deep linking request a verified response answers."""
+        with self.lock:
+            return self._dl_context.get(str(claims.get(DL_DATA)))
+
+    def place_links(
+        self, client_id: str, context_id: str, items: Sequence[Any]
+    ) -> list[dict[str, Any]]:
+        """What Moodle does with placed ltiResourceLink items: a resource link each, and a
+        line item bound to it for each graded one (a ``lineItem`` in the item)."""
+        placed = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") != "ltiResourceLink":
+                continue
+            link_id = "rl-" + secrets.token_hex(6)
+            lineitem_id: str | None = None
+            spec = item.get("lineItem")
+            if isinstance(spec, dict):
+                body = {k: v for k, v in spec.items() if k != "id"}
+                body["resourceLinkId"] = link_id
+                body.setdefault("label", item.get("title") or "Bottega")
+                lineitem_id = self.create_line_item(client_id, context_id, body)["id"]
+            link = {
+                "context_id": context_id,
+                "resource_link_id": link_id,
+                "title": item.get("title"),
+                "custom": item.get("custom") or {},
+                "lineitem": lineitem_id,
+            }
+            with self.lock:
+                if lineitem_id is not None:
+                    self.link_line_items[(context_id, link_id)] = lineitem_id
+                self.placed_links.append(link)
+            placed.append(link)
+        return placed
+
     # -- OAuth2 tokens and NRPS --------------------------------------------------------------
     def issue_token(self, form: Mapping[str, str]) -> dict[str, Any]:
         """OAuth2 client credentials with a JWT client assertion (LTI Security Framework §4)."""
@@ -777,6 +843,168 @@ class Platform:
             "members": page,
         }
         return container, next_url
+
+    # -- Assignment and Grade Services 2.0 ----------------------------------------------------
+    def lineitems_url(self, context_id: str) -> str:
+        return f"{self.issuer}/ags/{quote(context_id, safe='')}/lineitems"
+
+    def ags_claim(
+        self,
+        context_id: str,
+        resource_link_id: str | None = None,
+        *,
+        lineitem: str | None = None,
+        scopes: Sequence[str] = AGS_SCOPES,
+    ) -> dict[str, Any]:
+        """The AGS claim of a launch: the container, and the link's own line item if bound."""
+        with self.lock:
+            if lineitem is None and resource_link_id is not None:
+                lineitem = self.link_line_items.get((context_id, resource_link_id))
+        claim: dict[str, Any] = {"scope": list(scopes), "lineitems": self.lineitems_url(context_id)}
+        if lineitem is not None:
+            claim["lineitem"] = lineitem
+        return claim
+
+    def create_line_item(self, client_id: str, context_id: str, body: Any) -> dict[str, Any]:
+        """A new line item (AGS 2.0 §3.2.7); ``body`` as the tool POSTs it."""
+        if not isinstance(body, dict):
+            raise PlatformError("invalid_request", "a line item must be a JSON object")
+        label = body.get("label")
+        maximum = body.get("scoreMaximum")
+        if not isinstance(label, str) or not label.strip():
+            raise PlatformError("invalid_request", "label is required")
+        if isinstance(maximum, bool) or not isinstance(maximum, int | float) or maximum <= 0:
+            raise PlatformError("invalid_request", "scoreMaximum must be a number above 0")
+        item_id = secrets.token_hex(6)
+        item = {
+            k: body[k]
+            for k in ("label", "scoreMaximum", "resourceLinkId", "resourceId", "tag")
+            if k in body
+        }
+        item["id"] = f"{self.lineitems_url(context_id)}/{item_id}/lineitem"
+        with self.lock:
+            self.line_items[item["id"]] = {
+                **item,
+                "_context": context_id,
+                "_client": client_id,
+                "_key": item_id,
+            }
+        return item
+
+    @staticmethod
+    def _public(item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if not k.startswith("_")}
+
+    def line_item(self, access: AccessToken, context_id: str, key: str) -> dict[str, Any]:
+        """A line item of this context that the token's tool owns; 404 for anyone else's."""
+        with self.lock:
+            found = next(
+                (
+                    i
+                    for i in self.line_items.values()
+                    if i["_key"] == key and i["_context"] == context_id
+                ),
+                None,
+            )
+        if found is None or found["_client"] != access.client_id:
+            raise PlatformError("not_found", "no such line item", 404)
+        return found
+
+    def list_line_items(
+        self, access: AccessToken, context_id: str, filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """The container (AGS 2.0 §3.2.4), filtered by resource_link_id, resource_id, tag."""
+        names = {"resource_link_id": "resourceLinkId", "resource_id": "resourceId", "tag": "tag"}
+        with self.lock:
+            items = [
+                self._public(i)
+                for i in self.line_items.values()
+                if i["_context"] == context_id and i["_client"] == access.client_id
+            ]
+        for param, name in names.items():
+            if filters.get(param):
+                items = [i for i in items if i.get(name) == filters[param]]
+        return items
+
+    def take_score(self, item: Mapping[str, Any], body: Any) -> None:
+        """A score POST (AGS 2.0 §3.4), checked as Moodle does: 409 when not newer."""
+        if not isinstance(body, dict):
+            raise PlatformError("invalid_request", "a score must be a JSON object")
+        user = body.get("userId")
+        if not isinstance(user, str | int) or isinstance(user, bool) or str(user) == "":
+            raise PlatformError("invalid_request", "userId is required")
+        try:
+            stamp = datetime.fromisoformat(str(body.get("timestamp")))
+        except ValueError as exc:
+            raise PlatformError("invalid_request", "timestamp must be ISO 8601") from exc
+        if stamp.tzinfo is None:
+            raise PlatformError("invalid_request", "timestamp needs a time zone offset")
+        if body.get("activityProgress") not in ACTIVITY_PROGRESS:
+            raise PlatformError("invalid_request", "activityProgress is missing or unknown")
+        if body.get("gradingProgress") not in GRADING_PROGRESS:
+            raise PlatformError("invalid_request", "gradingProgress is missing or unknown")
+        given, maximum = body.get("scoreGiven"), body.get("scoreMaximum")
+        if given is not None:
+            numbers = all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in (given, maximum)
+            )
+            if not numbers or maximum <= 0 or given < 0:  # type: ignore[operator]
+                raise PlatformError(
+                    "invalid_request", "scoreGiven needs a scoreMaximum above 0, both numbers"
+                )
+        key = (str(item["id"]), str(user))
+        with self.lock:
+            taken = self.scores.setdefault(key, [])
+            if taken and datetime.fromisoformat(taken[-1]["timestamp"]) >= stamp:
+                raise PlatformError(
+                    "conflict", "the timestamp is not later than the last score's", 409
+                )
+            taken.append(copy.deepcopy(body))
+
+    def results(self, item: Mapping[str, Any], user_id: str | None = None) -> list[dict[str, Any]]:
+        """The result container (AGS 2.0 §3.3): each user's latest graded score."""
+        out = []
+        with self.lock:
+            for (item_id, user), taken in sorted(self.scores.items()):
+                if item_id != item["id"] or (user_id and user != user_id):
+                    continue
+                last = taken[-1]
+                if last.get("gradingProgress") != "FullyGraded" or "scoreGiven" not in last:
+                    continue
+                out.append(
+                    {
+                        "id": f"{item['id']}/results/{quote(user, safe='')}",
+                        "scoreOf": item["id"],
+                        "userId": user,
+                        "resultScore": last["scoreGiven"],
+                        "resultMaximum": last["scoreMaximum"],
+                        "timestamp": last["timestamp"],
+                    }
+                )
+        return out
+
+    def latest_scores(self, lineitem: str) -> dict[str, dict[str, Any]]:
+        """For tests: user id -> the last score taken for ``lineitem``."""
+        with self.lock:
+            return {u: t[-1] for (i, u), t in self.scores.items() if i == lineitem and t}
+
+    def ags_delay(self) -> None:
+        """The configured latency, and the hang while ``ags_hang`` is an unset Event."""
+        with self.lock:
+            latency, hang = self.ags_latency, self.ags_hang
+        if latency:
+            time.sleep(latency)
+        if hang is not None:
+            hang.wait(30)
+
+    def score_failure(self) -> int | None:
+        """A status to fail this score POST with, drawn at the configured rate, or None."""
+        with self.lock:
+            self.score_requests += 1
+            if self.ags_failure_rate <= 0 or self.ags_random.random() >= self.ags_failure_rate:
+                return None
+            self.score_failures += 1
+            return self.ags_random.choice(self.ags_failure_statuses)
 
     # -- dynamic registration ----------------------------------------------------------------
     def start_registration(self) -> str:
@@ -955,6 +1183,63 @@ def create_platform_app(
         if next_url:
             response.headers["Link"] = f'<{next_url}>; rel="next"'
         return response
+
+    def _ags_access(*scopes: str) -> AccessToken:
+        authorization = request.headers.get("Authorization")
+        for scope in scopes[:-1]:
+            try:
+                return platform.check_access(authorization, scope)
+            except PlatformError:
+                continue
+        return platform.check_access(authorization, scopes[-1])
+
+    def _json_body(media_type: str) -> Any:
+        if request.mimetype != media_type:
+            raise PlatformError("invalid_request", f"Content-Type must be {media_type}", 415)
+        body = request.get_json(silent=True)
+        if body is None:
+            raise PlatformError("invalid_request", "the body is not JSON")
+        return body
+
+    @app.route("/ags/<context_id>/lineitems", methods=["GET", "POST"])
+    def ags_lineitems(context_id: str) -> ResponseReturnValue:
+        platform.ags_delay()
+        if request.method == "POST":
+            access = _ags_access(AGS_LINEITEM)
+            item = platform.create_line_item(
+                access.client_id, context_id, _json_body(LINEITEM_MEDIA_TYPE)
+            )
+            return Response(json.dumps(item), 201, mimetype=LINEITEM_MEDIA_TYPE)
+        access = _ags_access(AGS_LINEITEM, AGS_LINEITEM_READONLY)
+        items = platform.list_line_items(access, context_id, request.args)
+        return Response(json.dumps(items), mimetype=LINEITEMS_MEDIA_TYPE)
+
+    @app.get("/ags/<context_id>/lineitems/<key>/lineitem")
+    def ags_lineitem(context_id: str, key: str) -> ResponseReturnValue:
+        platform.ags_delay()
+        access = _ags_access(AGS_LINEITEM, AGS_LINEITEM_READONLY)
+        item = platform._public(platform.line_item(access, context_id, key))
+        return Response(json.dumps(item), mimetype=LINEITEM_MEDIA_TYPE)
+
+    @app.post("/ags/<context_id>/lineitems/<key>/lineitem/scores")
+    def ags_scores(context_id: str, key: str) -> ResponseReturnValue:
+        platform.ags_delay()
+        failure = platform.score_failure()
+        if failure is not None:
+            headers = {"Retry-After": platform.ags_retry_after} if failure == 429 else {}
+            return jsonify(error="simulated failure"), failure, headers
+        access = _ags_access(AGS_SCORE)
+        item = platform.line_item(access, context_id, key)
+        platform.take_score(item, _json_body(SCORE_MEDIA_TYPE))
+        return Response(status=204)
+
+    @app.get("/ags/<context_id>/lineitems/<key>/lineitem/results")
+    def ags_results(context_id: str, key: str) -> ResponseReturnValue:
+        platform.ags_delay()
+        access = _ags_access(AGS_RESULT_READONLY)
+        item = platform.line_item(access, context_id, key)
+        results = platform.results(item, request.args.get("user_id"))
+        return Response(json.dumps(results), mimetype=RESULTS_MEDIA_TYPE)
 
     @app.post("/deep_link_return")
     def deep_link_return() -> ResponseReturnValue:

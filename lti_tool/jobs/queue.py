@@ -492,6 +492,30 @@ def run_one(
     return execute(session_factory, job, worker_id, settings) if job else None
 
 
+def run_until_settled(
+    session_factory: SessionFactory,
+    worker_id: str,
+    job_id: int,
+    settings: JobSettings | None = None,
+    *,
+    wait: float = 60.0,
+) -> Outcome | None:
+    """Run job ``job_id`` now and, while it is to be retried within ``wait`` seconds, again
+    when it is due (for commands that send in their own process); the last outcome."""
+    settings = settings or JobSettings()
+    give_up = time.monotonic() + wait
+    outcome = run_one(session_factory, worker_id, job_id, settings)
+    while outcome is not None and outcome.status == "retry":
+        with session_factory() as session:
+            due = session.scalar(select(Job.run_after).where(Job.id == job_id))
+        delay = max(0.0, (due - utcnow()).total_seconds()) if due else 0.0
+        if time.monotonic() + delay > give_up:
+            break
+        time.sleep(delay)
+        outcome = run_one(session_factory, worker_id, job_id, settings)
+    return outcome
+
+
 def run_due(
     session_factory: SessionFactory,
     worker_id: str,
@@ -706,5 +730,6 @@ __all__ = [
     "handler",
     "run_due",
     "run_one",
+    "run_until_settled",
     "sweep",
 ]

@@ -47,7 +47,9 @@ def build_response(
             .set_type("ltiResourceLink")
             .set_title(item.title)
             .set_url(launch_url)
-            .set_custom_params({"widget": item.widget})
+            # "graded" tells later launches that Bottega grades this link, for LMSs that
+            # do not bind the line item to it in their AGS claim.
+            .set_custom_params({"widget": item.widget, **({"graded": "1"} if item.graded else {})})
         )
         if item.graded:
             resource.set_lineitem(

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from lti_tool.courses.models import Platform
-from lti_tool.lti.service_token import ServiceTokenClient
+from lti_tool.lti.service_token import ServiceTokenClient, authorized
 from lti_tool.lti.services import (
     ServiceError,
     ServiceHttp,
@@ -197,17 +197,15 @@ class NrpsClient:
     def fetch_page(self, url: str) -> tuple[list[RosterMember], int, dict[str, str]]:
         """One page: its members, how many entries were skipped, and its links."""
         check_service_url(self.platform, url, self.extra_hosts)
-        response = None
-        for refresh in (False, True):  # one token refresh on 401
-            token = self.tokens.token(self.platform, self.deployment_id, [SCOPE], refresh=refresh)
-            response = self.http.request(
-                "GET", url, headers={"Authorization": f"Bearer {token}", "Accept": MEDIA_TYPE}
-            )
-            if response.status_code != 401:
-                break
-            if not refresh:
-                response.close()
-        assert response is not None
+        response = authorized(
+            self.http,
+            lambda refresh: self.tokens.token(
+                self.platform, self.deployment_id, [SCOPE], refresh=refresh
+            ),
+            "GET",
+            url,
+            headers={"Accept": MEDIA_TYPE},
+        )
         status = response.status_code
         if status != 200:
             message = lms_message(response)

@@ -13,12 +13,13 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import jwt
+import requests
 from sqlalchemy import String, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -235,3 +236,25 @@ class ServiceTokenClient:
         except (TypeError, ValueError):
             expires_in = DEFAULT_EXPIRES_IN
         return token, expires_in
+
+
+def authorized(
+    http: ServiceHttp,
+    token: Callable[[bool], str],
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    data: bytes | None = None,
+) -> requests.Response:
+    """A request with a bearer token from ``token(refresh)``; a 401 gets one retry with a
+    refreshed token. Returns the last answer unread (a 401 when the new token failed too)."""
+    for refresh in (False, True):
+        bearer = token(refresh)
+        response = http.request(
+            method, url, headers={**headers, "Authorization": f"Bearer {bearer}"}, data=data
+        )
+        if response.status_code != 401 or refresh:
+            return response
+        response.close()
+    raise AssertionError("unreachable")

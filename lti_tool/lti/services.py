@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 
 from lti_tool.config import ServiceSettings, is_loopback_url
 from lti_tool.courses.models import Platform
@@ -126,6 +127,16 @@ def lms_message(response: requests.Response) -> str:
     return (response.text or response.reason or "").strip()[:300]
 
 
+def pooled_session(connections: int) -> requests.Session:
+    """A requests session that keeps up to ``connections`` connections per host, for callers
+    sending from that many threads at once (the default pool keeps 10 and drops the rest)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(1, connections))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class ServiceHttp:
     """One requests session with the retry policy; counts the seconds spent waiting on LMSs."""
 
@@ -167,9 +178,12 @@ class ServiceHttp:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | bytes | None = None,
     ) -> requests.Response:
-        """Send with retries; returns any non-retryable answer (2xx, 3xx, 4xx) unread (streamed)."""
+        """Send with retries; returns any non-retryable answer (2xx, 3xx, 4xx) unread (streamed).
+
+        ``data`` is a form (a mapping) or a body already encoded (bytes, e.g. JSON).
+        """
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
             self.deadline.check()

@@ -118,6 +118,8 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
         if launch.placement is not None:
             ags = {k: v for k, v in launch.services.items() if k == "ags"}
+            if ags and launch.custom.get("graded") == "1":  # placed as graded (deep linking)
+                ags["graded"] = True
             placement_key = ("placement", course_id, launch.placement.lms_id)
             placement_print = json.dumps(
                 [launch.widget, launch.placement.title, ags], sort_keys=True

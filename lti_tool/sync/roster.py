@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import JSON, ForeignKey, String, Text, and_, any_, cast, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -31,16 +30,13 @@ from lti_tool.jobs import (
     JobTimeout,
     LeaseLost,
     PermanentError,
-    RetryLater,
     begin_write,
     enqueue,
     handler,
 )
-from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.runtime import runtime_of
 from lti_tool.lti.nrps import NrpsClient, RosterMember
-from lti_tool.lti.service_token import DatabaseTokenCache, RedisTokenCache, ServiceTokenClient
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp
+from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
 
 log = logging.getLogger(__name__)
 
@@ -615,28 +611,17 @@ def roster_status(session: Session, course_id: int) -> RosterStatus:
     row = session.get(RosterSync, course_id)
     if row is None:
         return RosterStatus(state="never")
-    job = session.get(Job, row.job_id) if row.job_id else None
-    state = row.status if row.status != "idle" else "never"
-    next_try = None
-    attempts = job.attempts if job else 0
-    if job is not None:
-        if job.status == JobStatus.RUNNING:
-            state = "running"
-        elif job.status == JobStatus.QUEUED:
-            state = "retrying" if job.attempts else "queued"
-            next_try = job.run_after if job.attempts else None
-        elif job.status == JobStatus.DEAD:
-            state = "failed"
+    view = job_view(session, row.job_id, row.status)
     return RosterStatus(
-        state=state,
+        state=view.state,
         processed=row.processed,
         result=row.result,
         synced_at=row.synced_at,
         finished_at=row.finished_at,
-        error_code=row.error_code or (("job_failed") if state == "failed" else None),
-        error_detail=row.error_detail or (job.last_error if job and state == "failed" else None),
-        next_try_at=next_try,
-        attempts=attempts,
+        error_code=row.error_code or ("job_failed" if view.state == "failed" else None),
+        error_detail=row.error_detail or view.last_error,
+        next_try_at=view.next_try_at,
+        attempts=view.attempts,
         job_id=row.job_id,
     )
 
@@ -644,21 +629,9 @@ def roster_status(session: Session, course_id: int) -> RosterStatus:
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["bottega_settings"]
-    return settings
-
-
 def nrps_client_factory(http: ServiceHttp, settings: Settings) -> ClientFactory:
     """How the jobs below reach a course's LMS: tokens cached per tenant, shared by workers."""
-    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
-    channel = runtime.channel
-    cache = (
-        RedisTokenCache(channel.redis)
-        if channel is not None
-        else DatabaseTokenCache(runtime.session_factory)
-    )
-    tokens = ServiceTokenClient(http, current_app.extensions["bottega_keys"], cache)
+    tokens = service_tokens(http)
 
     def connect(course: Course) -> NrpsClient:
         return NrpsClient(
@@ -680,7 +653,7 @@ def run_roster_sync(
 ) -> dict[str, Any] | None:
     """The ``roster.sync`` job: one course, full or by differences."""
     course_id = int(payload["course_id"])
-    settings = _settings()
+    settings = app_settings()
     http = ServiceHttp(settings.services, deadline=Deadline.at_monotonic(ctx.deadline))
 
     def on_page(page_session: Session, counts: RosterCounts) -> None:
@@ -704,10 +677,7 @@ def run_roster_sync(
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
         record_failure(session, course_id, exc.code, exc.detail or str(exc))
-        message = f"{exc}" + (f" ({exc.detail})" if exc.detail else "")
-        if exc.temporary:
-            raise RetryLater(message, exc.retry_after) from exc
-        raise PermanentError(message) from exc
+        raise job_failure(exc) from exc
     except JobTimeout as exc:
         record_failure(session, course_id, "timeout", str(exc))
         raise
@@ -721,7 +691,7 @@ def queue_stale_rosters(
     session: Session, payload: dict[str, Any], ctx: JobContext
 ) -> dict[str, Any] | None:
     """The periodic job: queue a sync for every course whose roster is older than its age."""
-    settings = _settings()
+    settings = app_settings()
     if settings.roster.max_age <= 0:
         return {"queued": 0}
     ids = stale_courses(session, max_age=settings.roster.max_age)

@@ -20,6 +20,7 @@ from lti_tool.sync.roster import (
     request_sync,
     roster_status,
 )
+from lti_tool.web.lms_errors import lms_error_text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("roster", __name__, url_prefix="/w")
@@ -30,21 +31,15 @@ def _error_text(status: RosterStatus) -> str | None:
     if status.error_code is None:
         return None
     texts = {
-        "timeout": _("The LMS did not answer in time."),
-        "unreachable": _("Bottega could not reach the LMS."),
-        "rate_limited": _("The LMS asked Bottega to slow down."),
-        "server_error": _("The LMS had an internal error."),
         "refused": _("The LMS refused the roster request."),
         "unauthorized": _("The LMS refused Bottega's access to the roster."),
-        "token_refused": _("The LMS refused to give Bottega an access token."),
-        "bad_response": _("The LMS sent an answer Bottega cannot read."),
         "untrusted_host": _(
             "The roster address is not on this LMS's own host, so Bottega did not send "
             "its credentials there."
         ),
         "no_service": _("This course's launches carry no roster service."),
     }
-    return texts.get(status.error_code, _("The roster sync failed."))
+    return lms_error_text(status.error_code, texts, _("The roster sync failed."))
 
 
 def _course() -> Course:

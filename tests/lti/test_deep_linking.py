@@ -43,7 +43,7 @@ def test_instructor_places_a_graded_qa_widget(lms: Lms) -> None:
     [item] = claims[ITEMS]
     assert item["type"] == "ltiResourceLink"
     assert item["title"] == "Domande del corso"
-    assert item["custom"] == {"widget": "qa"}
+    assert item["custom"] == {"widget": "qa", "graded": "1"}
     assert item["url"] == f"{lms.tool_url}/lti/launch"
     assert item["lineItem"]["scoreMaximum"] == 50
     assert claims[DATA].startswith("dl-")  # the LMS's data echoed unchanged

@@ -35,6 +35,7 @@ FAST = {
     "HTTP_RETRIES": "1",
     "HTTP_MAX_WAIT": "2",
     "ROSTER_SCHEDULE_INTERVAL": "0",  # tests that want the schedule turn it on
+    "GRADES_SCHEDULE_INTERVAL": "0",
 }
 
 

@@ -1,0 +1,1 @@
+"""Participation grades: the rubric per graded placement and the scores it gives."""

@@ -1,0 +1,69 @@
+"""What the sync jobs share: this process's service token client, the state of a job for the
+pages that show it, and LMS failures turned into job outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from lti_tool.config import Settings
+from lti_tool.jobs import PermanentError, RetryLater
+from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.jobs.runtime import runtime_of
+from lti_tool.lti.service_token import DatabaseTokenCache, RedisTokenCache, ServiceTokenClient
+from lti_tool.lti.services import ServiceError, ServiceHttp
+
+
+def app_settings() -> Settings:
+    settings: Settings = current_app.extensions["bottega_settings"]
+    return settings
+
+
+def service_tokens(http: ServiceHttp) -> ServiceTokenClient:
+    """Service tokens cached per tenant and shared by every worker (Redis, else the database)."""
+    runtime = runtime_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    channel = runtime.channel
+    cache = (
+        RedisTokenCache(channel.redis)
+        if channel is not None
+        else DatabaseTokenCache(runtime.session_factory)
+    )
+    return ServiceTokenClient(http, current_app.extensions["bottega_keys"], cache)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A sync's state as a page shows it: the stored one, corrected by its job's."""
+
+    state: str  # never, queued, running, retrying, done, failed
+    next_try_at: datetime | None
+    attempts: int
+    last_error: str | None  # the job's, when it is dead
+
+
+def job_view(session: Session, job_id: int | None, stored: str) -> JobView:
+    """``stored`` (the sync's own status) unless the job behind it says more."""
+    job = session.get(Job, job_id) if job_id else None
+    state = stored if stored != "idle" else "never"
+    next_try = None
+    if job is not None:
+        if job.status == JobStatus.RUNNING:
+            state = "running"
+        elif job.status == JobStatus.QUEUED:
+            state = "retrying" if job.attempts else "queued"
+            next_try = job.run_after if job.attempts else None
+        elif job.status == JobStatus.DEAD:
+            state = "failed"
+    last_error = job.last_error if job is not None and state == "failed" else None
+    return JobView(state, next_try, job.attempts if job else 0, last_error)
+
+
+def job_failure(exc: ServiceError) -> Exception:
+    """The job outcome of an LMS failure: retried later when temporary, else dead at once."""
+    message = f"{exc}" + (f" ({exc.detail})" if exc.detail else "")
+    if exc.temporary:
+        return RetryLater(message, exc.retry_after)
+    return PermanentError(message)

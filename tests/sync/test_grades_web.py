@@ -1,0 +1,122 @@
+"""The instructor's grades page: rubric form, scores sent with their time and status, and the
+"Send grades now" button."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from lti_tool.community.engagement.models import EventKind
+from lti_tool.extensions import db
+from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.sync.grades import JOB_KIND
+
+from ..lti_harness import LEARNER, Lms, browser, csrf_token
+from .grades_helpers import GradedCourse, make_graded_course
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def graded(lms: Lms, app: Flask) -> GradedCourse:
+    return make_graded_course(lms, app, learners=3)
+
+
+def _url(graded: GradedCourse, path: str = "") -> str:
+    return f"{graded.course.lms.tool_url}/w/{graded.lid}/grades/{graded.placement_id}{path}"
+
+
+def _drain(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["jobs", "work", "--burst"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_launched_graded_placement_opens_its_grades_page(graded: GradedCourse) -> None:
+    index = graded.client.get(f"{graded.course.lms.tool_url}/w/{graded.lid}/grades/", timeout=10)
+    assert index.status_code == 200 and index.url == _url(graded)
+    assert "Participation grade: Partecipazione" in index.text
+    assert "No grades have been sent yet." in index.text
+    assert index.text.count("Not sent yet") == 3  # every active learner, none sent
+
+
+def test_send_grades_now_sends_and_shows_each_learners_score_time_and_status(
+    graded: GradedCourse,
+) -> None:
+    graded.participate("user-00001", EventKind.ANSWER, times=2)
+    page = graded.client.get(_url(graded), timeout=10)
+    token = csrf_token(page.text)
+    refused = graded.client.post(_url(graded, "/push"), timeout=10)  # no CSRF token
+    assert refused.status_code == 400
+    sent = graded.client.post(
+        _url(graded, "/push"), data={"csrf_token": token}, allow_redirects=False, timeout=10
+    )
+    assert sent.status_code == 303
+    with graded.app.app_context():
+        [job] = db.session.scalars(select(Job).where(Job.kind == JOB_KIND)).all()
+        assert job.status == JobStatus.QUEUED and job.payload["trigger"] == "button"
+    queued = graded.client.get(urljoin(_url(graded), sent.headers["Location"]), timeout=10)
+    assert "Waiting for a worker to send the grades" in queued.text
+    _drain(graded.app)
+    done = graded.client.get(_url(graded), timeout=10)
+    assert "3 scores sent, 0 unchanged." in done.text
+    assert done.text.count(">Sent<") == 3
+    assert "6 / 100" in done.text and "UTC" in done.text
+
+
+def test_a_bad_rubric_keeps_what_was_typed_and_a_good_one_is_used(graded: GradedCourse) -> None:
+    page = graded.client.get(_url(graded), timeout=10)
+    form = {
+        "csrf_token": csrf_token(page.text),
+        "question": "1",
+        "answer": "due",  # not a number
+        "accepted_answer": "4",
+        "endorsement": "2",
+        "kudos_received": "1",
+        "group_post": "1",
+        "weekly_cap": "",
+        "score_maximum": "0",  # must be above zero
+    }
+    bad = graded.client.post(_url(graded, "/rubric"), data=form, timeout=10)
+    assert bad.status_code == 422
+    assert 'value="due"' in bad.text and "Enter a number." in bad.text
+    assert "Enter a number within the allowed range." in bad.text
+    form.update(answer="2,5", score_maximum="10")
+    good = graded.client.post(_url(graded, "/rubric"), data=form, timeout=10)
+    assert good.status_code == 200 and "Rubric saved." in good.text
+    graded.participate("user-00002", EventKind.ANSWER, times=2)
+    graded.push_result()
+    assert graded.latest()["user-00002"]["scoreGiven"] == 5
+    assert graded.latest()["user-00002"]["scoreMaximum"] == 10
+
+
+def test_students_and_other_courses_cannot_reach_a_grades_page(
+    graded: GradedCourse, lms: Lms
+) -> None:
+    student = browser()
+    result = lms.launch(
+        student,
+        user={"sub": "user-00001"},
+        roles=[LEARNER],
+        context={"id": graded.course.context_id},
+        resource_link={"id": "rl-graded-qa"},
+        custom={"widget": "qa"},
+    )
+    assert result.page is not None
+    student_lid = result.page.url.split("/w/", 1)[1].split("/", 1)[0]
+    own = f"{lms.tool_url}/w/{student_lid}/grades/{graded.placement_id}"
+    assert student.get(own, timeout=10).status_code == 403
+    other = browser()
+    launched = lms.launch(
+        other,
+        user={"sub": "teacher-9"},
+        roles=["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+        context={"id": "another-course"},
+    )
+    assert launched.page is not None
+    other_lid = launched.page.url.split("/w/", 1)[1].split("/", 1)[0]
+    foreign = f"{lms.tool_url}/w/{other_lid}/grades/{graded.placement_id}"
+    assert other.get(foreign, timeout=10).status_code == 404
+    assert other.get(f"{lms.tool_url}/w/{other_lid}/grades/", timeout=10).status_code == 200
