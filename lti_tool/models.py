@@ -1,6 +1,7 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
+from lti_tool.community.kudos.models import Kudos, KudosCategory, KudosSettings  # noqa: F401
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
@@ -13,6 +14,11 @@ from lti_tool.community.qa.models import (  # noqa: F401
     Revision,
     Tag,
     Vote,
+)
+from lti_tool.community.recognition.models import (  # noqa: F401
+    BadgeAward,
+    BadgeRule,
+    RecognitionSettings,
 )
 from lti_tool.courses.models import (  # noqa: F401
     Course,

@@ -72,6 +72,7 @@ def _actor(viewer: Viewer | None = None) -> Actor:
         course_id=viewer.course_id,
         role=viewer.role,
         community_manager=viewer.community_manager,
+        peer_mentor=viewer.peer_mentor,
     )
 
 
@@ -976,6 +977,7 @@ def _labels(locale: str) -> dict[str, Any]:
         "send_comment": _("Send comment"),
         "send_reply": _("Send reply"),
         "draft_restored": _("Your unsent draft is back."),
+        "peer_mentor": _("Peer mentor"),
     }
 
 
@@ -1026,4 +1028,7 @@ def _notification_labels() -> dict[str, str]:
         "answer": _("New answer to"),
         "accepted": _("An answer was accepted on"),
         "mention": _("You were mentioned in"),
+        "kudos": _("You received kudos:"),
+        "badge": _("You earned a badge:"),
+        "mentor": _("You are now a peer mentor in this course."),
     }
