@@ -12,7 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
 from lti_tool.community.home.views import bp as home_bp
+from lti_tool.community.kudos.views import bp as kudos_bp
 from lti_tool.community.qa.views import bp as qa_bp
+from lti_tool.community.recognition.views import bp as recognition_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
@@ -68,6 +70,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(qa_bp)
+    app.register_blueprint(kudos_bp)
+    app.register_blueprint(recognition_bp)
     app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)

@@ -51,7 +51,9 @@ class Kudos(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         # The wall, newest first, with and without a category filter (keyset pages by index).
         Index("ix_kudos_award_course_created", "course_id", "created_at", "id"),
-        Index("ix_kudos_award_course_category_created", "course_id", "category_id", "created_at"),
+        Index(
+            "ix_kudos_award_course_category_created", "course_id", "category_id", "created_at", "id"
+        ),
         # The daily limit, and a member's given / received lists.
         Index("ix_kudos_award_course_giver_created", "course_id", "giver_id", "created_at"),
         Index("ix_kudos_award_course_receiver_created", "course_id", "receiver_id", "created_at"),

@@ -108,7 +108,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['receiver_id'], ['member.id'], name=op.f('fk_kudos_award_receiver_id_member'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kudos_award'))
     )
-    op.create_index('ix_kudos_award_course_category_created', 'kudos_award', ['course_id', 'category_id', 'created_at'], unique=False)
+    op.create_index('ix_kudos_award_course_category_created', 'kudos_award', ['course_id', 'category_id', 'created_at', 'id'], unique=False)
     op.create_index('ix_kudos_award_course_created', 'kudos_award', ['course_id', 'created_at', 'id'], unique=False)
     op.create_index('ix_kudos_award_course_giver_created', 'kudos_award', ['course_id', 'giver_id', 'created_at'], unique=False)
     op.create_index('ix_kudos_award_course_receiver_created', 'kudos_award', ['course_id', 'receiver_id', 'created_at'], unique=False)
