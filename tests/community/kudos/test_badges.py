@@ -213,6 +213,8 @@ def test_concurrent_evaluations_award_once(app: Flask, world: CourseWorld) -> No
     if db.engine.dialect.name != "postgresql":
         pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer at a time)")
     _events(world, "giulia", EventKind.ASK, subject_type="qa_question")
+    active_rules(db.session())  # the default rules are in the table before the race
+    db.session.commit()
     barrier = threading.Barrier(4)
     results: list[int] = []
     errors: list[BaseException] = []
@@ -220,7 +222,6 @@ def test_concurrent_evaluations_award_once(app: Flask, world: CourseWorld) -> No
     def evaluate() -> None:
         try:
             with app.app_context(), Session(db.engine) as session:
-                active_rules(session)
                 barrier.wait(10)
                 awarded = evaluate_member(session, world.course_id, world["giulia"].member_id)
                 session.commit()
