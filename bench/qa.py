@@ -391,8 +391,14 @@ def page_paths(seeded: Seeded, lid: str) -> dict[str, list[str]]:
     }
 
 
-def query_counts(env: dict[str, str], seeded: Seeded, lid: str) -> dict[str, int]:
-    """SQL statements per page, counted in-process with a SQLAlchemy event listener."""
+def query_counts(
+    env: dict[str, str],
+    seeded: Seeded,
+    lid: str,
+    paths: dict[str, list[str]] | None = None,
+) -> dict[str, int]:
+    """SQL statements per page (``paths``, default the Q&A pages), counted in-process with a
+    SQLAlchemy event listener."""
     from sqlalchemy import event
 
     from lti_tool import create_app
@@ -415,12 +421,12 @@ def query_counts(env: dict[str, str], seeded: Seeded, lid: str) -> dict[str, int
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        for name, paths in page_paths(seeded, lid).items():
-            client.get(paths[0])  # warm: caches and first connection
+        for name, urls in (paths or page_paths(seeded, lid)).items():
+            client.get(urls[0])  # warm: caches and first connection
             statements[0] = 0
-            response = client.get(paths[0])
+            response = client.get(urls[0])
             if response.status_code != 200:
-                raise BenchError(f"{paths[0]}: {response.status_code} {response.text[:300]}")
+                raise BenchError(f"{urls[0]}: {response.status_code} {response.text[:300]}")
             counts[name] = statements[0]
     finally:
         event.remove(engine, "before_cursor_execute", count)

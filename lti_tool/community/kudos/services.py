@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, and_, func, literal, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from lti_tool.community.engagement.models import EventKind
@@ -147,7 +149,13 @@ def category_label(code: str | None, name: str) -> str:
     """What a category is called: its own name, or the translated default."""
     if name:
         return name
-    return str(DEFAULT_LABELS.get(code or "", code or ""))
+    return _default_label(code or "", str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=64)
+def _default_label(code: str, locale: str) -> str:
+    # ``locale`` is the current one: it only keys the cache.
+    return str(DEFAULT_LABELS.get(code, code))
 
 
 def categories(
@@ -464,18 +472,10 @@ _giver_enrolment = aliased(Enrolment, name="giver_enrolment")
 _receiver_enrolment = aliased(Enrolment, name="receiver_enrolment")
 
 
-def wall(
-    session: Session,
-    course_id: int,
-    *,
-    category_id: int | None = None,
-    member_id: int | None = None,
-    received: bool = True,
-    cursor: str | None = None,
-    per_page: int = PER_PAGE,
-) -> WallPage:
-    """Recent kudos of a course, newest first, one keyset page in one query whatever the
-    course's size. ``member_id`` narrows it to what one member received (or gave)."""
+@lru_cache(maxsize=32)
+def _wall_statement(by_category: bool, member: str | None, after: bool, limit: int) -> Any:
+    """The wall's SELECT for one combination of filters, built once: parameters change per
+    page, the statement (and its cache key) does not."""
     stmt = (
         select(
             Kudos.id,
@@ -524,23 +524,60 @@ def wall(
                 Question.deleted_at.is_(None),
             ),
         )
-        .where(Kudos.course_id == course_id)
+        .where(Kudos.course_id == bindparam("course_id"))
     )
-    if category_id is not None:
-        stmt = stmt.where(Kudos.category_id == category_id)
-    if member_id is not None:
-        stmt = stmt.where((Kudos.receiver_id if received else Kudos.giver_id) == member_id)
-    position = decode_cursor(cursor)
-    if position is not None:
+    if by_category:
+        stmt = stmt.where(Kudos.category_id == bindparam("category_id"))
+    if member is not None:
+        column = Kudos.receiver_id if member == "receiver" else Kudos.giver_id
+        stmt = stmt.where(column == bindparam("member_id"))
+    if after:
         # A row-value comparison, so that the index (course, [category,] created_at, id) is
         # entered at the cursor instead of filtering every newer row.
         stmt = stmt.where(
             tuple_(Kudos.created_at, Kudos.id)
-            < tuple_(literal(position[0], UTCDateTime()), literal(position[1], Integer()))
+            < tuple_(
+                bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Integer())
+            )
         )
-    rows = session.execute(
-        stmt.order_by(Kudos.created_at.desc(), Kudos.id.desc()).limit(per_page + 1)
-    ).all()
+    return stmt.order_by(Kudos.created_at.desc(), Kudos.id.desc()).limit(limit)
+
+
+def wall(
+    session: Session,
+    course_id: int,
+    *,
+    category_id: int | None = None,
+    member_id: int | None = None,
+    received: bool = True,
+    cursor: str | None = None,
+    per_page: int = PER_PAGE,
+) -> WallPage:
+    """Recent kudos of a course, newest first, one keyset page in one query whatever the
+    course's size. ``member_id`` narrows it to what one member received (or gave)."""
+    params: dict[str, Any] = {"course_id": course_id}
+    if category_id is not None:
+        params["category_id"] = category_id
+    if member_id is not None:
+        params["member_id"] = member_id
+    position = decode_cursor(cursor)
+    if position is not None:
+        params["after_at"], params["after_id"] = position
+    stmt = _wall_statement(
+        category_id is not None,
+        None if member_id is None else "receiver" if received else "giver",
+        position is not None,
+        per_page + 1,
+    )
+    rows = session.execute(stmt, params).all()
+    labels: dict[tuple[str | None, str], str] = {}  # translated once per page, not per row
+
+    def label(code: str | None, name: str) -> str:
+        key = (code, name)
+        if key not in labels:
+            labels[key] = category_label(code, name)
+        return labels[key]
+
     items = [
         WallItem(
             id=r.id,
@@ -551,7 +588,7 @@ def wall(
             receiver=display_name(r.receiver_id, r.r_name, r.r_given, r.r_family),
             receiver_mentor=bool(r.r_mentor),
             category_id=r.category_id,
-            category=category_label(r.code, r.category_name),
+            category=label(r.code, r.category_name),
             message=r.message,
             question_id=r.question_id,
             question_title=r.question_title,

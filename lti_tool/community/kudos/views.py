@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from babel import dates
@@ -61,13 +61,13 @@ def actor_of(viewer: Viewer | None = None) -> Actor:
     )
 
 
-def ago(moment: datetime | None) -> str:
+def ago(moment: datetime | None, locale: str | None = None) -> str:
     """ "5 minutes ago" in the page's language (rounded, and cached per wording)."""
     if moment is None:
         return ""
     seconds = max(0, int((utcnow() - moment).total_seconds()))
     step = 60 if seconds < 86_400 else 3_600 if seconds < 30 * 86_400 else 86_400
-    return _ago_words(seconds // step * step, str(get_locale() or "en"))
+    return _ago_words(seconds // step * step, locale or str(get_locale() or "en"))
 
 
 @lru_cache(maxsize=4096)
@@ -79,12 +79,41 @@ def _ago_words(seconds: int, locale: str) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def labels(locale: str) -> dict[str, str]:
+    """Words every kudos page repeats (navigation, the mentor mark), translated once per
+    language: the wall is read far more than anything else here (``locale`` keys the cache)."""
+    return {
+        "nav": _("Kudos and recognition"),
+        "wall": _("Kudos wall"),
+        "give": _("Give kudos"),
+        "celebrations": _("Celebrations"),
+        "mine": _("My recognition"),
+        "top": _("Top helpers"),
+        "mentors": _("Peer mentors"),
+        "settings": _("Kudos settings"),
+        "qa": _("Questions and answers"),
+        "peer_mentor": _("Peer mentor"),
+        "give_to_classmate": _("Give kudos to a classmate"),
+        "category": _("Category"),
+        "all_categories": _("All categories"),
+        "show": _("Show"),
+        "for": _("For"),
+        "empty_wall": _("No kudos here yet. Be the first to thank a classmate."),
+        "pages": _("Pages"),
+        "newest": _("Newest"),
+        "older": _("Older kudos"),
+    }
+
+
 def render_page(template: str, status: int = 200, **context: Any) -> Page:
     """A kudos or recognition page with the shared navigation and flashed messages."""
+    locale = str(get_locale() or "en")
     return render_template(
         template,
         viewer=g.viewer,
-        ago=ago,
+        ago=partial(ago, locale=locale),
+        L=labels(locale),
         messages=get_flashed_messages(with_categories=True),
         **context,
     ), status
@@ -118,8 +147,7 @@ def wall(lid: str) -> Page:
     return render_page(
         "kudos/wall.html",
         page=page,
-        categories=categories,
-        label=services.category_label,
+        category_options=[(c.id, services.category_label(c.code, c.name)) for c in categories],
         category_id=category_id,
         next_url=next_url,
         first_url=url_for("kudos.wall", lid=lid, category=category_id) if cursor else None,
