@@ -306,13 +306,23 @@ def _post(session: Session, actor: Actor, data: KudosInput) -> tuple[str, int, i
     try:
         if data.answer_id is not None:
             answer, question = qa_services.find_answer(session, qa_actor, data.answer_id)
-            return "qa_answer", answer.id, question.id
-        if data.question_id is not None:
+            found: tuple[str, int, int, bool] = (
+                "qa_answer",
+                answer.id,
+                question.id,
+                answer.anonymous,
+            )
+        elif data.question_id is not None:
             question = qa_services.find_question(session, qa_actor, data.question_id)
-            return "qa_question", question.id, question.id
+            found = ("qa_question", question.id, question.id, question.anonymous)
+        else:
+            return None
     except QAError as exc:
         raise NotFound(_l("There is no such question or answer in this course.")) from exc
-    return None
+    if found[3]:
+        # The wall would tie the receiver's name to a post its author chose to keep anonymous.
+        raise InvalidInput({"post": _l("Kudos cannot point to an anonymous post.")})
+    return found[0], found[1], found[2]
 
 
 def give(session: Session, actor: Actor, data: KudosInput) -> Kudos:

@@ -978,6 +978,7 @@ def _labels(locale: str) -> dict[str, Any]:
         "send_reply": _("Send reply"),
         "draft_restored": _("Your unsent draft is back."),
         "peer_mentor": _("Peer mentor"),
+        "give_kudos": _("Give kudos"),
     }
 
 

@@ -316,3 +316,47 @@ def test_my_recognition_shows_kudos_badges_and_history(app: Flask, site: CourseW
     assert "Top!" in text
     feed = client.get("/w/L1/recognition/celebrations")
     assert "Marco Bianchi" in feed.text and "First accepted answer" in feed.text
+
+
+def test_kudos_given_from_an_answer_links_back_to_it(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        question = qa.ask(db.session(), site["giulia"], QuestionInput(title="Come si deriva?"))
+        answer = qa.answer(db.session(), site["marco"], question.id, "Con la regola della catena")
+        hidden = qa.answer(
+            db.session(), site["sara"], question.id, "In forma anonima", anonymous=True
+        )
+        question_id, answer_id, hidden_id = question.id, answer.id, hidden.id
+    client = sign_in(app, site, "giulia")
+    thread = client.get(f"/w/L1/qa/{question_id}")
+    link = f"/w/L1/kudos/give?to={site['marco'].member_id}&amp;answer={answer_id}"
+    assert link in thread.text
+    assert f"answer={hidden_id}" not in thread.text  # never for an anonymous answer
+    form = client.get(link.replace("&amp;", "&"))
+    assert f'<option value="{site["marco"].member_id}" selected>' in form.text
+    assert f'name="answer" value="{answer_id}"' in form.text
+    sent = client.post(
+        "/w/L1/kudos/give",
+        data={
+            "csrf_token": form_token(form.text),
+            "receiver": site["marco"].member_id,
+            "answer": answer_id,
+            "category": _category_id(app, site),
+            "message": "Chiarissimo",
+        },
+    )
+    assert sent.status_code == 303
+    wall = client.get("/w/L1/kudos/")
+    assert f'href="/w/L1/qa/{question_id}#answer-{answer_id}">Come si deriva?</a>' in wall.text
+    anonymous = client.post(
+        "/w/L1/kudos/give",
+        data={
+            "csrf_token": form_token(form.text),
+            "receiver": site["sara"].member_id,
+            "answer": hidden_id,
+            "category": _category_id(app, site),
+            "message": "Grazie anonimo",
+        },
+    )
+    assert anonymous.status_code == 422
+    assert "Kudos cannot point to an anonymous post." in anonymous.text
+    assert "Grazie anonimo</textarea>" in anonymous.text
