@@ -32,7 +32,7 @@ from lti_tool.community.recognition.rules import active_rules, badge_name
 from lti_tool.courses.models import Member
 from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import utcnow
-from lti_tool.jobs import JobContext, enqueue, handler
+from lti_tool.jobs import JobContext, begin_write, enqueue, handler
 
 JOB_KIND = "recognition.evaluate"
 PENDING_KEY = "bottega_recognition_pending"  # Session.info: (course, member) pairs to evaluate
@@ -175,6 +175,7 @@ def evaluate_course(session: Session, course_id: int) -> int:
 
 @handler(JOB_KIND, max_attempts=5)
 def _evaluate_job(session: Session, payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    begin_write(session)  # SQLite: reads then writes; take the write lock before reading
     awarded = 0
     for course_id, member_id in payload.get("members", []):
         awarded += len(evaluate_member(session, int(course_id), int(member_id)))
