@@ -360,3 +360,18 @@ def test_kudos_given_from_an_answer_links_back_to_it(app: Flask, site: CourseWor
     assert anonymous.status_code == 422
     assert "Kudos cannot point to an anonymous post." in anonymous.text
     assert "Grazie anonimo</textarea>" in anonymous.text
+
+
+def test_an_italian_launch_shows_the_wall_in_italian(app: Flask, site: CourseWorld) -> None:
+    english = sign_in(app, site, "marco")
+    assert "Helpful answer" in english.get("/w/L1/kudos/").text  # labels cached per language
+    client = sign_in(app, site, "giulia")
+    with client.session_transaction() as session:
+        launches = session["launches"]
+        launches["L1"]["l"] = "it"
+        session["launches"] = dict(launches)
+        session.modified = True
+    page = client.get("/w/L1/kudos/")
+    assert "Bacheca dei kudos" in page.text and "Risposta utile" in page.text
+    assert "Helpful answer" not in page.text
+    assert "Helpful answer" in english.get("/w/L1/kudos/").text
