@@ -163,6 +163,7 @@ def evaluate_member(
 
 def evaluate_course(session: Session, course_id: int) -> int:
     """Evaluate every member with participation in a course (a backfill); commits."""
+    begin_write(session)
     members = session.scalars(
         select(ParticipationEvent.member_id)
         .where(ParticipationEvent.course_id == course_id)
@@ -171,6 +172,15 @@ def evaluate_course(session: Session, course_id: int) -> int:
     total = sum(len(evaluate_member(session, course_id, m)) for m in members)
     session.commit()
     return total
+
+
+def courses_with_participation(session: Session) -> list[int]:
+    """Courses that have participation events, for a backfill of every course."""
+    return list(
+        session.scalars(
+            select(ParticipationEvent.course_id).distinct().order_by(ParticipationEvent.course_id)
+        )
+    )
 
 
 @handler(JOB_KIND, max_attempts=5)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -243,3 +244,25 @@ def test_concurrent_evaluations_award_once(app: Flask, world: CourseWorld) -> No
         )
         == 1
     )
+
+
+def test_the_backfill_command_awards_earned_badges_once(
+    app: Flask, site: CourseWorld, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        record(
+            db.session(),
+            course_id=site.course_id,
+            member_id=site["giulia"].member_id,
+            kind=EventKind.ASK,
+            subject_type="qa_question",
+            subject_id=1,
+        )
+        db.session.commit()
+    first = runner.invoke(args=["badges", "evaluate", "--all"])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == f"course {site.course_id}: 1 badges awarded"
+    again = runner.invoke(args=["badges", "evaluate", "--all", "--json"])
+    assert again.exit_code == 0 and '"awarded": 0' in again.output
+    with app.app_context():
+        assert _badges(site, "giulia") == ["first_question"]
