@@ -18,33 +18,23 @@ import argparse
 import contextlib
 import os
 import random
-import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from bench.launch import (
-    BIN,
-    ROOT,
-    TOOL_ENV,
-    BenchError,
-    Phase,
-    Server,
-    free_port,
-    markdown_table,
-    measured,
-    postgres_database,
-    postgres_problem,
-    run_flask,
-    start_server,
-    wait_until_up,
+from bench.launch import BenchError, markdown_table, postgres_problem
+from bench.qa import (
+    DEFAULT_PG_URL,
+    DbResult,
+    Seeded,
+    prepare,
+    query_counts,
+    sentence,
+    serve_and_measure,
 )
-from bench.qa import DEFAULT_PG_URL, Seeded, page_jobs, query_counts, sentence, session_cookie
 
 TARGET_CPU_MS = 5.0
 CATEGORIES = ("helpful_answer", "great_question", "team_player", "leadership", "creativity")
@@ -231,70 +221,19 @@ def page_paths(course: KudosCourse, lid: str) -> dict[str, list[str]]:
     }
 
 
-@dataclass
-class DbResult:
-    db: str
-    seed_s: float
-    phases: dict[str, Phase]
-    queries_big: dict[str, int]
-    queries_small: dict[str, int]
-
-
 def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) -> DbResult:
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bottega-kudos-{db}-")))
-    if db == "postgres":
-        database_url = stack.enter_context(postgres_database(options.pg_url))
-    else:
-        database_url = f"sqlite:///{tmp / 'instance' / 'bottega.sqlite3'}"
-    port = free_port()
-    tool_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in TOOL_ENV}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "BOTTEGA_ENV": "production",
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "PUBLIC_URL": tool_url,
-            "KEYS_DIR": str(tmp / "keys"),
-            "INSTANCE_PATH": str(tmp / "instance"),
-            "DATABASE_URL": database_url,
-            "JOBS_IN_PROCESS": "0",
-        }
-    )
-    run_flask(env, ROOT, "db", "upgrade")
+    prepared = prepare(db, options, stack, "kudos")
     print(f"[{db}] seeding {options.kudos} kudos ...", flush=True)
     begin = time.perf_counter()
-    big = seed(database_url, kudos=options.kudos, course_lms_id="big")
-    small = seed(database_url, kudos=30, course_lms_id="small", platform_id=big.seeded.platform_id)
+    big = seed(prepared.database_url, kudos=options.kudos, course_lms_id="big")
+    small = seed(
+        prepared.database_url, kudos=30, course_lms_id="small", platform_id=big.seeded.platform_id
+    )
     seed_s = time.perf_counter() - begin
     print(f"[{db}] seeded in {seed_s:.1f} s; counting queries ...", flush=True)
-    queries_big = query_counts(env, big.seeded, "B1", page_paths(big, "B1"))
-    queries_small = query_counts(env, small.seeded, "S1", page_paths(small, "S1"))
-    workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
-    tool: Server = start_server(
-        "tool (gunicorn)",
-        [str(BIN / "gunicorn"), *workers, "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        env,
-        tmp / "tool.log",
-        ROOT,
-    )
-    stack.callback(tool.stop)
-    wait_until_up(tool, tool_url + "/healthz")
-    cookie = session_cookie(env["SECRET_KEY"], big.seeded, "B1")
-    pid = tool.proc.pid
-
-    def phase(paths: list[str], count: int) -> Phase:
-        return measured(page_jobs(tool_url, paths, cookie, count), options.concurrency, pid, pid)
-
-    warm = options.workers * options.threads * 4
-    for paths in [["/healthz"], *page_paths(big, "B1").values()]:
-        done = phase(paths, warm)
-        if done.failed:
-            raise BenchError(f"warm-up failed: {done.errors}\n{tool.log_tail()}")
-    phases = {"bare endpoint (/healthz)": phase(["/healthz"], options.requests * 2)}
-    for name, paths in page_paths(big, "B1").items():
-        print(f"[{db}] measuring {name} ...", flush=True)
-        phases[name] = phase(paths, options.requests)
+    queries_big = query_counts(prepared.env, big.seeded, "B1", page_paths(big, "B1"))
+    queries_small = query_counts(prepared.env, small.seeded, "S1", page_paths(small, "S1"))
+    phases = serve_and_measure(db, prepared, options, stack, big.seeded, page_paths(big, "B1"))
     return DbResult(db, seed_s, phases, queries_big, queries_small)
 
 

@@ -7,11 +7,10 @@ a database error) comes back as the form with what the member wrote, and a 4xx (
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache, partial
 from typing import Any
 
-from babel import dates
 from flask import (
     Blueprint,
     abort,
@@ -40,8 +39,9 @@ from lti_tool.community.kudos.services import (
     PermissionDenied,
 )
 from lti_tool.core.errors import error_response
+from lti_tool.core.i18n import time_ago
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
-from lti_tool.extensions import db, utcnow
+from lti_tool.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,8 @@ def actor_of(viewer: Viewer | None = None) -> Actor:
 
 
 def ago(moment: datetime | None, locale: str | None = None) -> str:
-    """ "5 minutes ago" in the page's language (rounded, and cached per wording)."""
-    if moment is None:
-        return ""
-    seconds = max(0, int((utcnow() - moment).total_seconds()))
-    step = 60 if seconds < 86_400 else 3_600 if seconds < 30 * 86_400 else 86_400
-    return _ago_words(seconds // step * step, locale or str(get_locale() or "en"))
-
-
-@lru_cache(maxsize=4096)
-def _ago_words(seconds: int, locale: str) -> str:
-    return str(
-        dates.format_timedelta(
-            timedelta(seconds=-seconds), granularity="minute", add_direction=True, locale=locale
-        )
-    )
+    """ "5 minutes ago" in the page's language."""
+    return time_ago(moment, locale or str(get_locale() or "en"))
 
 
 @lru_cache(maxsize=8)
