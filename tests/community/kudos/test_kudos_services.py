@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from flask import Flask
 from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.kudos import services
@@ -249,3 +252,38 @@ def test_the_wall_runs_the_same_number_of_queries_whatever_its_size(world: Cours
     big, cursor = queries()
     deeper, _ = queries(cursor)
     assert small == big == deeper == 1
+
+
+def test_two_kudos_sent_at_once_cannot_both_pass_the_limit(app: Flask, world: CourseWorld) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer at a time)")
+    services.update_settings(db.session(), kudos_actor(world, "prof"), daily_limit=1)
+    category = _category(world)
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def send(receiver: str) -> None:
+        with app.app_context(), Session(db.engine) as session:
+            barrier.wait(10)
+            try:
+                services.give(
+                    session,
+                    kudos_actor(world, "giulia"),
+                    KudosInput(
+                        receiver_id=world[receiver].member_id,
+                        category_id=category,
+                        message="at once",
+                    ),
+                )
+                outcomes.append("sent")
+            except LimitReached:
+                session.rollback()
+                outcomes.append("limit")
+
+    threads = [threading.Thread(target=send, args=(r,)) for r in ("marco", "sara", "cm")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["limit", "limit", "sent"]
+    assert db.session.scalar(select(func.count()).select_from(Kudos)) == 1

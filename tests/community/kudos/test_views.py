@@ -73,6 +73,7 @@ def test_giving_kudos_shows_it_on_the_wall_for_the_receiver(app: Flask, site: Co
     assert "Grazie per la spiegazione &lt;b&gt;chiarissima&lt;/b&gt;" in wall.text  # escaped
     notes = marco.get("/w/L1/qa/notifications")
     assert "You received kudos:" in notes.text and "chiarissima" in notes.text
+    assert 'href="/w/L1/kudos/#kudos-1">' in notes.text
 
 
 def test_self_kudos_is_refused_with_the_text_kept(app: Flask, site: CourseWorld) -> None:
