@@ -398,8 +398,14 @@ def page_paths(seeded: Seeded, lid: str) -> dict[str, list[str]]:
     }
 
 
-def query_counts(env: dict[str, str], seeded: Seeded, lid: str) -> dict[str, int]:
-    """SQL statements per page, counted in-process with a SQLAlchemy event listener."""
+def query_counts(
+    env: dict[str, str],
+    seeded: Seeded,
+    lid: str,
+    paths: dict[str, list[str]] | None = None,
+) -> dict[str, int]:
+    """SQL statements per page (``paths``, default the Q&A pages), counted in-process with a
+    SQLAlchemy event listener."""
     from sqlalchemy import event
 
     from lti_tool import create_app
@@ -422,12 +428,12 @@ def query_counts(env: dict[str, str], seeded: Seeded, lid: str) -> dict[str, int
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        for name, paths in page_paths(seeded, lid).items():
-            client.get(paths[0])  # warm: caches and first connection
+        for name, urls in (paths or page_paths(seeded, lid)).items():
+            client.get(urls[0])  # warm: caches and first connection
             statements[0] = 0
-            response = client.get(paths[0])
+            response = client.get(urls[0])
             if response.status_code != 200:
-                raise BenchError(f"{paths[0]}: {response.status_code} {response.text[:300]}")
+                raise BenchError(f"{urls[0]}: {response.status_code} {response.text[:300]}")
             counts[name] = statements[0]
     finally:
         event.remove(engine, "before_cursor_execute", count)
@@ -471,21 +477,37 @@ class DbResult:
     queries_small: dict[str, int]
 
 
-def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) -> DbResult:
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bottega-qa-{db}-")))
+@dataclass(frozen=True)
+class Prepared:
+    """A migrated, empty database and the environment the tool will run with."""
+
+    env: dict[str, str]
+    database_url: str
+    tmp: Path
+    port: int
+
+    @property
+    def tool_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def prepare(
+    db: str, options: argparse.Namespace, stack: contextlib.ExitStack, name: str
+) -> Prepared:
+    """A temporary folder, a fresh database (SQLite file or throw-away PostgreSQL), migrated."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bottega-{name}-{db}-")))
     if db == "postgres":
         database_url = stack.enter_context(postgres_database(options.pg_url))
     else:
         database_url = f"sqlite:///{tmp / 'instance' / 'bottega.sqlite3'}"
     port = free_port()
-    tool_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in TOOL_ENV}
     env.update(
         {
             "PYTHONPATH": str(ROOT),
             "BOTTEGA_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(48),
-            "PUBLIC_URL": tool_url,
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "KEYS_DIR": str(tmp / "keys"),
             "INSTANCE_PATH": str(tmp / "instance"),
             "DATABASE_URL": database_url,
@@ -494,6 +516,52 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
         }
     )
     run_flask(env, ROOT, "db", "upgrade")
+    return Prepared(env, database_url, tmp, port)
+
+
+def serve_and_measure(
+    db: str,
+    prepared: Prepared,
+    options: argparse.Namespace,
+    stack: contextlib.ExitStack,
+    seeded: Seeded,
+    pages: dict[str, list[str]],
+) -> dict[str, Phase]:
+    """Start the tool under gunicorn, warm it up, then measure /healthz and each page."""
+    workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
+    tool: Server = start_server(
+        "tool (gunicorn)",
+        [str(BIN / "gunicorn"), *workers, "-b", f"127.0.0.1:{prepared.port}", "wsgi:app"],
+        prepared.env,
+        prepared.tmp / "tool.log",
+        ROOT,
+    )
+    stack.callback(tool.stop)
+    wait_until_up(tool, prepared.tool_url + "/healthz")
+    cookie = session_cookie(prepared.env["SECRET_KEY"], seeded, "B1")
+    pid = tool.proc.pid
+    phases: dict[str, Phase] = {}
+
+    def phase(paths: list[str], count: int) -> Phase:
+        jobs = page_jobs(prepared.tool_url, paths, cookie, count)
+        return measured(jobs, options.concurrency, pid, pid)
+
+    # Warm-up: every worker thread loads templates, simplemma's dictionaries and connections.
+    warm = options.workers * options.threads * 4
+    for paths in [["/healthz"], *pages.values()]:
+        done = phase(paths, warm)
+        if done.failed:
+            raise BenchError(f"warm-up failed: {done.errors}\n{tool.log_tail()}")
+    phases["bare endpoint (/healthz)"] = phase(["/healthz"], options.requests * 2)
+    for name, paths in pages.items():
+        print(f"[{db}] measuring {name} ...", flush=True)
+        phases[name] = phase(paths, options.requests)
+    return phases
+
+
+def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) -> DbResult:
+    prepared = prepare(db, options, stack, "qa")
+    database_url, env = prepared.database_url, prepared.env
     print(f"[{db}] seeding {options.questions} questions, {options.posts} answers+comments ...")
     begin = time.perf_counter()
     big = seed(database_url, questions=options.questions, posts=options.posts, course_lms_id="big")
@@ -504,33 +572,7 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
     print(f"[{db}] seeded in {seed_s:.1f} s; counting queries ...", flush=True)
     queries_big = query_counts(env, big, "B1")
     queries_small = query_counts(env, small, "S1")
-    workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
-    tool: Server = start_server(
-        "tool (gunicorn)",
-        [str(BIN / "gunicorn"), *workers, "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        env,
-        tmp / "tool.log",
-        ROOT,
-    )
-    stack.callback(tool.stop)
-    wait_until_up(tool, tool_url + "/healthz")
-    cookie = session_cookie(env["SECRET_KEY"], big, "B1")
-    pid = tool.proc.pid
-    phases: dict[str, Phase] = {}
-
-    def phase(paths: list[str], count: int) -> Phase:
-        return measured(page_jobs(tool_url, paths, cookie, count), options.concurrency, pid, pid)
-
-    # Warm-up: every worker thread loads templates, simplemma's dictionaries and connections.
-    warm = options.workers * options.threads * 4
-    for paths in [["/healthz"], *page_paths(big, "B1").values()]:
-        done = phase(paths, warm)
-        if done.failed:
-            raise BenchError(f"warm-up failed: {done.errors}\n{tool.log_tail()}")
-    phases["bare endpoint (/healthz)"] = phase(["/healthz"], options.requests * 2)
-    for name, paths in page_paths(big, "B1").items():
-        print(f"[{db}] measuring {name} ...", flush=True)
-        phases[name] = phase(paths, options.requests)
+    phases = serve_and_measure(db, prepared, options, stack, big, page_paths(big, "B1"))
     return DbResult(db, seed_s, phases, queries_big, queries_small)
 
 

@@ -13,9 +13,11 @@ from lti_tool import models  # noqa: F401  (register every table with the metada
 from lti_tool.cli import register_cli
 from lti_tool.community.dashboard.views import bp as dashboard_bp
 from lti_tool.community.home.views import bp as home_bp
+from lti_tool.community.kudos.views import bp as kudos_bp
 from lti_tool.community.moderation.views import bp as moderation_bp
 from lti_tool.community.qa.moderation_subjects import register_qa_subjects
 from lti_tool.community.qa.views import bp as qa_bp
+from lti_tool.community.recognition.views import bp as recognition_bp
 from lti_tool.community.sentiment.views import bp as sentiment_bp
 from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
@@ -80,6 +82,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(welcome_bp)
     app.register_blueprint(moderation_bp)
     register_qa_subjects()
+    app.register_blueprint(kudos_bp)
+    app.register_blueprint(recognition_bp)
     app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)

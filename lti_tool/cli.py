@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
@@ -456,9 +457,43 @@ def grades_push(
         raise SystemExit(1)
 
 
+# -- badges -----------------------------------------------------------------------------------
+
+badges_cli = AppGroup("badges", help="Badges earned from participation (rules are table rows).")
+
+
+@badges_cli.command("evaluate", cls=OneLineCommand)
+@_course_options
+@click.option("--all", "all_courses", is_flag=True, help="Every course with participation.")
+@json_option
+def badges_evaluate(
+    as_json: bool,
+    issuer: str | None,
+    context_id: str | None,
+    client_id: str | None,
+    deployment_id: str | None,
+    all_courses: bool,
+) -> None:
+    """Award the badges members have earned (a backfill; new events trigger it by themselves)."""
+    session = db.session()
+    if all_courses:
+        if context_id:
+            raise CliError("give either --context or --all, not both")
+        course_ids = badge_evaluation.courses_with_participation(session)
+    else:
+        course_ids = [_course_id(issuer, context_id, client_id, deployment_id)]
+    results = [
+        {"course_id": cid, "awarded": badge_evaluation.evaluate_course(session, cid)}
+        for cid in course_ids
+    ]
+    text = "\n".join(f"course {r['course_id']}: {r['awarded']} badges awarded" for r in results)
+    _emit(as_json, results, text or "No course has participation yet.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(platform_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(roster_cli)
     app.cli.add_command(grades_cli)
+    app.cli.add_command(badges_cli)

@@ -3,6 +3,7 @@
 from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
 from lti_tool.community.grades.models import GradeRubric  # noqa: F401
+from lti_tool.community.kudos.models import Kudos, KudosCategory, KudosSettings  # noqa: F401
 from lti_tool.community.moderation.models import (  # noqa: F401
     ConductAcceptance,
     ConductVersion,
@@ -21,6 +22,11 @@ from lti_tool.community.qa.models import (  # noqa: F401
     Revision,
     Tag,
     Vote,
+)
+from lti_tool.community.recognition.models import (  # noqa: F401
+    BadgeAward,
+    BadgeRule,
+    RecognitionSettings,
 )
 from lti_tool.community.sentiment.models import PostSentiment  # noqa: F401
 from lti_tool.community.welcome.models import Introduction, Postponed, Welcome  # noqa: F401

@@ -38,6 +38,7 @@ class Viewer:
     widget: str
     locale: str | None
     community_manager: bool = False
+    peer_mentor: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -86,12 +87,12 @@ def viewer_for(lid: str) -> Viewer | None:
     data = (session.get("launches") or {}).get(lid)
     if not isinstance(data, dict):
         return None
-    manager = False
+    manager = mentor = False
     if data.get("e"):
         enrolment = db.session.get(Enrolment, data["e"])
         if enrolment is None:
             return None
-        manager = enrolment.community_manager
+        manager, mentor = enrolment.community_manager, enrolment.peer_mentor
     return Viewer(
         lid=lid,
         platform_id=data["p"],
@@ -103,6 +104,7 @@ def viewer_for(lid: str) -> Viewer | None:
         widget=data.get("w", "home"),
         locale=data.get("l"),
         community_manager=manager,
+        peer_mentor=mentor,
     )
 
 

@@ -152,6 +152,8 @@ class Enrolment(db.Model):  # type: ignore[name-defined]
     )
     # Bottega's own role, granted by an instructor: sees the dashboard and moderates.
     community_manager: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A student recognised by staff as a peer mentor: a mark by their name, may endorse answers.
+    peer_mentor: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Launches into this course; NULL first_launch_at = on the roster but never opened Bottega.

@@ -54,6 +54,8 @@ def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
         return redirect(url_for("qa.index", lid=lid, **extra))
     if viewer.widget == "dashboard" and viewer.course_id is not None:
         return redirect(url_for("dashboard.overview", lid=lid))
+    if viewer.widget == "kudos" and viewer.course_id is not None:
+        return redirect(url_for("kudos.wall", lid=lid, **extra))
     # One SELECT for the member, the course and the placement of this launch.
     row = db.session.execute(
         select(Member, Course, Placement)

@@ -7,7 +7,8 @@ The rules, in one place:
   and community managers;
 * "helpful" votes: one per member and post, never on one's own post, a second vote takes it back;
 * only the asker accepts an answer, and only an answer to that question;
-* staff and community managers endorse questions and answers;
+* staff and community managers endorse questions and answers; peer mentors (a role staff grant,
+  see community/recognition) endorse answers of others;
 * anonymous posts show "Anonymous classmate" to students; instructors and teaching assistants
   see the author when the course allows it (``QASettings.staff_see_anonymous``); the author
   always sees their own posts as theirs.
@@ -65,6 +66,7 @@ class Actor:
     course_id: int
     role: CourseRole = CourseRole.LEARNER
     community_manager: bool = False
+    peer_mentor: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -75,6 +77,12 @@ class Actor:
     def can_moderate(self) -> bool:
         """Edit, delete and endorse any post: staff and community managers."""
         return self.is_staff or self.community_manager
+
+    def can_endorse(self, kind: str, author_id: int) -> bool:
+        """Endorse a question or answer: moderators; peer mentors an answer of someone else."""
+        if self.can_moderate:
+            return True
+        return self.peer_mentor and kind == "answer" and author_id != self.member_id
 
     def can_change(self, author_id: int) -> bool:
         """Edit or delete a post."""

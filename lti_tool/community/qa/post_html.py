@@ -42,6 +42,8 @@ class PostHtml:
         if author.revealed:
             note = escape(self.labels["anonymous_to_classmates"])
             html += f' <span class="qa-tag-note">({note})</span>'
+        if author.mentor:
+            html += f' <span class="mentor-mark">{escape(self.labels["peer_mentor"])}</span>'
         return Markup(html)  # noqa: S704 -- every value escaped
 
     def stamp(self, moment: datetime) -> Markup:

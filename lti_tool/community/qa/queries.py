@@ -35,7 +35,7 @@ from lti_tool.community.qa.models import (
 )
 from lti_tool.community.qa.permissions import Actor, NotFound
 from lti_tool.community.qa.services import find_answer, find_question, get_settings
-from lti_tool.courses.models import Member
+from lti_tool.courses.models import Enrolment, Member
 from lti_tool.extensions import utcnow
 
 PER_PAGE = 20
@@ -50,6 +50,7 @@ class Author:
     member_id: int | None  # None when hidden
     anonymous: bool  # the post was made anonymously
     is_viewer: bool = False
+    mentor: bool = False  # a peer mentor of the course (never shown on anonymous posts)
 
     @property
     def hidden(self) -> bool:
@@ -64,9 +65,16 @@ class Author:
 class AuthorResolver:
     """Applies the anonymity rule for one viewer."""
 
-    def __init__(self, actor: Actor, settings: QASettings, members: dict[int, Member]) -> None:
+    def __init__(
+        self,
+        actor: Actor,
+        settings: QASettings,
+        members: dict[int, Member],
+        mentors: frozenset[int] = frozenset(),
+    ) -> None:
         self.actor = actor
         self.members = members
+        self.mentors = mentors
         self.staff_sees = actor.sees_anonymous_authors(settings.staff_see_anonymous)
 
     def __call__(self, author_id: int, anonymous: bool) -> Author:
@@ -75,7 +83,24 @@ class AuthorResolver:
             return Author(name="", member_id=None, anonymous=True)
         member = self.members.get(author_id)
         name = member.display_name if member else f"Member #{author_id}"
-        return Author(name=name, member_id=author_id, anonymous=anonymous, is_viewer=is_viewer)
+        return Author(
+            name=name,
+            member_id=author_id,
+            anonymous=anonymous,
+            is_viewer=is_viewer,
+            mentor=not anonymous and author_id in self.mentors,
+        )
+
+
+def peer_mentors(session: Session, course_id: int) -> frozenset[int]:
+    """The course's peer mentors (members staff granted the role), for the mark by their name."""
+    return frozenset(
+        session.scalars(
+            select(Enrolment.member_id).where(
+                Enrolment.course_id == course_id, Enrolment.peer_mentor.is_(True)
+            )
+        )
+    )
 
 
 def _members(session: Session, ids: Iterable[int | None]) -> dict[int, Member]:
@@ -133,7 +158,12 @@ def _summaries(
     session: Session, actor: Actor, questions: list[Question], settings: QASettings | None = None
 ) -> list[QuestionSummary]:
     settings = settings or get_settings(session, actor.course_id)
-    resolve = AuthorResolver(actor, settings, {q.author_id: q.author for q in questions})
+    resolve = AuthorResolver(
+        actor,
+        settings,
+        {q.author_id: q.author for q in questions},
+        peer_mentors(session, actor.course_id) if questions else frozenset(),
+    )
     return [
         QuestionSummary(
             id=q.id,
@@ -281,6 +311,7 @@ class AnswerView:
     can_vote: bool
     can_accept: bool
     comments: list[CommentNode]
+    can_endorse: bool = False
 
 
 @dataclass
@@ -364,7 +395,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
         session,
         [question.author_id] + [a.author_id for a in answer_rows] + [c.author_id for c in comments],
     )
-    resolve = AuthorResolver(actor, settings, members)
+    resolve = AuthorResolver(actor, settings, members, peer_mentors(session, actor.course_id))
     answer_ids = [a.id for a in answer_rows]
     votes = session.execute(
         select(Vote.question_id, Vote.answer_id).where(
@@ -396,6 +427,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
             can_vote=a.deleted_at is None and a.author_id != actor.member_id,
             can_accept=is_asker and a.deleted_at is None,
             comments=tree.get(a.id, []),
+            can_endorse=a.deleted_at is None and actor.can_endorse("answer", a.author_id),
         )
         for a in answer_rows
     ]

@@ -644,10 +644,13 @@ def accept(session: Session, actor: Actor, answer_id: int) -> bool:
 
 
 def toggle_endorse(session: Session, actor: Actor, kind: str, post_id: int) -> bool:
-    """Staff and community managers endorse a question or answer (again: withdraw)."""
-    if not actor.can_moderate:
-        raise PermissionDenied(_l("Only staff can endorse posts."))
+    """Staff and community managers endorse a question or answer, peer mentors an answer
+    (again: withdraw)."""
     post = _post(session, actor, kind, post_id)
+    if not actor.can_endorse(kind, post.author_id):
+        if actor.peer_mentor:
+            raise PermissionDenied(_l("Peer mentors can endorse other people's answers only."))
+        raise PermissionDenied(_l("Only staff can endorse posts."))
     subject_type = SUBJECT_TYPES[kind]
     if post.endorsed:
         post.endorsed, post.endorsed_by = False, None

@@ -73,6 +73,7 @@ def _actor(viewer: Viewer | None = None) -> Actor:
         course_id=viewer.course_id,
         role=viewer.role,
         community_manager=viewer.community_manager,
+        peer_mentor=viewer.peer_mentor,
     )
 
 
@@ -990,6 +991,8 @@ def _labels(locale: str) -> dict[str, Any]:
         "send_comment": _("Send comment"),
         "send_reply": _("Send reply"),
         "draft_restored": _("Your unsent draft is back."),
+        "peer_mentor": _("Peer mentor"),
+        "give_kudos": _("Give kudos"),
     }
 
 
@@ -1038,4 +1041,7 @@ def _notification_labels() -> dict[str, str]:
         "digest": _("Your weekly community digest is ready: week of"),
         "welcome": _("Someone welcomed you in Introductions:"),
         "moderation_warning": _("A message from the moderators:"),
+        "kudos": _("You received kudos:"),
+        "badge": _("You earned a badge:"),
+        "mentor": _("You are now a peer mentor in this course."),
     }

@@ -1,0 +1,1 @@
+"""Kudos: members recognise each other's help, with a category and a short message."""

@@ -1,0 +1,153 @@
+"""Peer mentors and top helpers: rankings from known participation, and courses kept apart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.community.engagement.models import EventKind
+from lti_tool.community.engagement.services import record
+from lti_tool.community.notifications.models import Notification
+from lti_tool.community.qa import services as qa
+from lti_tool.community.qa.permissions import PermissionDenied as QAPermissionDenied
+from lti_tool.community.qa.services import QuestionInput
+from lti_tool.community.recognition import services
+from lti_tool.community.recognition.evaluation import evaluate_member
+from lti_tool.community.recognition.services import InvalidInput, NotFound, PermissionDenied
+from lti_tool.courses.models import Enrolment
+from lti_tool.courses.roles import CourseRole
+from lti_tool.extensions import db, utcnow
+
+from .conftest import CourseWorld, kudos_actor, make_course, make_platform
+
+
+def _event(
+    world: CourseWorld,
+    key: str,
+    kind: EventKind,
+    by: str | None = None,
+    subject_type: str = "qa_answer",
+    **extra: object,
+) -> None:
+    record(
+        db.session(),
+        course_id=world.course_id,
+        member_id=world[key].member_id,
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=1,
+        actor_id=world[by].member_id if by else None,
+        at=extra.get("at"),  # type: ignore[arg-type]
+    )
+
+
+def _enrolment(world: CourseWorld, key: str) -> int:
+    return int(
+        db.session.scalar(
+            select(Enrolment.id).where(
+                Enrolment.course_id == world.course_id,
+                Enrolment.member_id == world[key].member_id,
+            )
+        )
+        or 0
+    )
+
+
+def test_mentor_ranking_with_known_answers(world: CourseWorld) -> None:
+    # Marco: 2 accepted answers (giulia, sara), 1 endorsed, 1 kudos (giulia): 2 peers.
+    _event(world, "marco", EventKind.ANSWER_ACCEPTED, "giulia")
+    _event(world, "marco", EventKind.ANSWER_ACCEPTED, "sara")
+    _event(world, "marco", EventKind.ENDORSEMENT_RECEIVED, "prof")
+    _event(world, "marco", EventKind.KUDOS_RECEIVED, "giulia", "kudos_award")
+    # Sara: 3 helpful votes on answers from one classmate, and votes on a question (not help).
+    for _ in range(3):
+        _event(world, "sara", EventKind.UPVOTE_RECEIVED, "giulia")
+    _event(world, "sara", EventKind.UPVOTE_RECEIVED, "marco", "qa_question")
+    # The TA's accepted answers do not make a student mentor.
+    _event(world, "ta", EventKind.ANSWER_ACCEPTED, "giulia")
+    db.session.commit()
+    ranked = services.mentor_candidates(db.session(), world.course_id)
+    assert [(c.name, c.accepted, c.endorsed, c.kudos, c.peers, c.score) for c in ranked] == [
+        ("Marco Bianchi", 2, 1, 1, 2, 2 * 3 + 1 * 2 + 1 * 1 + 2 * 2),
+        ("Sara Verdi", 0, 0, 0, 1, 1 * 2),
+    ]
+
+
+def test_granting_and_withdrawing_the_peer_mentor_role(world: CourseWorld) -> None:
+    prof = kudos_actor(world, "prof")
+    member = services.set_peer_mentor(db.session(), prof, _enrolment(world, "marco"), True)
+    assert member.display_name == "Marco Bianchi"
+    note = db.session.scalar(select(Notification).where(Notification.kind == "mentor"))
+    assert note is not None and note.member_id == world["marco"].member_id
+    # Listed even without points, so that staff can withdraw the role.
+    assert [c.name for c in services.mentor_candidates(db.session(), world.course_id)] == [
+        "Marco Bianchi"
+    ]
+    with pytest.raises(PermissionDenied):
+        services.set_peer_mentor(
+            db.session(), kudos_actor(world, "giulia"), _enrolment(world, "sara"), True
+        )
+    with pytest.raises(InvalidInput):
+        services.set_peer_mentor(db.session(), prof, _enrolment(world, "ta"), True)
+    services.set_peer_mentor(db.session(), prof, _enrolment(world, "marco"), False)
+    assert services.mentor_candidates(db.session(), world.course_id) == []
+
+
+def test_a_peer_mentor_endorses_answers_of_others_only(world: CourseWorld) -> None:
+    question = qa.ask(db.session(), world["giulia"], QuestionInput(title="Che cos'è un limite?"))
+    theirs = qa.answer(db.session(), world["sara"], question.id, "Un valore a cui ci si avvicina")
+    own = qa.answer(db.session(), world["marco"], question.id, "Anche la mia risposta")
+    marco = world["marco"]
+    with pytest.raises(QAPermissionDenied):
+        qa.toggle_endorse(db.session(), marco, "answer", theirs.id)
+    db.session.rollback()
+    mentor = replace(marco, peer_mentor=True)
+    assert qa.toggle_endorse(db.session(), mentor, "answer", theirs.id) is True
+    for kind, post_id in (("answer", own.id), ("question", question.id)):
+        with pytest.raises(QAPermissionDenied):
+            qa.toggle_endorse(db.session(), mentor, kind, post_id)
+        db.session.rollback()
+
+
+def test_an_enrolment_of_another_course_is_not_found(world: CourseWorld) -> None:
+    other = make_course(
+        make_platform("https://other.example.org"),
+        "course-2",
+        {"outsider": ("Olga Esterna", CourseRole.LEARNER)},
+    )
+    with pytest.raises(NotFound):
+        services.set_peer_mentor(
+            db.session(), kudos_actor(world, "prof"), _enrolment(other, "outsider"), True
+        )
+
+
+def test_top_helpers_count_this_week_only_and_students_only(world: CourseWorld) -> None:
+    _event(world, "marco", EventKind.ANSWER_ACCEPTED, "giulia")  # 3
+    _event(world, "sara", EventKind.UPVOTE_RECEIVED, "giulia")  # 1
+    _event(world, "sara", EventKind.KUDOS_RECEIVED, "giulia", "kudos_award")  # 1
+    _event(world, "giulia", EventKind.ANSWER_ACCEPTED, "sara", at=utcnow() - timedelta(days=8))
+    _event(world, "prof", EventKind.ENDORSEMENT_RECEIVED, "ta")
+    db.session.commit()
+    board = services.top_helpers(db.session(), world.course_id)
+    assert [(h.name, h.points) for h in board] == [("Marco Bianchi", 3), ("Sara Verdi", 2)]
+    assert services.my_week(db.session(), world.course_id, world["giulia"].member_id) == 0
+
+
+def test_badges_and_celebrations_stay_in_their_course(world: CourseWorld) -> None:
+    other = make_course(
+        make_platform("https://other.example.org"),
+        "course-2",
+        {"outsider": ("Olga Esterna", CourseRole.LEARNER)},
+    )
+    qa.ask(db.session(), other["outsider"], QuestionInput(title="Una domanda altrove"))
+    evaluate_member(db.session(), other.course_id, other["outsider"].member_id)
+    db.session.commit()
+    assert services.celebrations(db.session(), world.course_id) == []
+    card = services.profile_card(db.session(), world.course_id, other["outsider"].member_id)
+    assert not any(b.earned for b in card.badges)
+    assert [c.name for c in services.celebrations(db.session(), other.course_id)] == [
+        "Olga Esterna"
+    ]
