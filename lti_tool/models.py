@@ -1,6 +1,16 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
+from lti_tool.community.groups.models import (  # noqa: F401
+    Group,
+    GroupLink,
+    GroupPost,
+    GroupSet,
+    Membership,
+    MembershipChange,
+    SurveyAnswer,
+    SurveyQuestion,
+)
 from lti_tool.community.moderation.models import Flag  # noqa: F401
 from lti_tool.community.notifications.models import Notification  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
