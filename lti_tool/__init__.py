@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
+from lti_tool.community.groups.views import bp as groups_bp
 from lti_tool.community.home.views import bp as home_bp
 from lti_tool.community.qa.views import bp as qa_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(qa_bp)
+    app.register_blueprint(groups_bp)
     app.add_template_global(role_label)
     register_error_handlers(app)
     register_cli(app)

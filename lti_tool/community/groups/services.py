@@ -460,9 +460,21 @@ def place_late_joiners(
     if not sets:
         return 0
     candidates = eligible_members(session, course_id, member_ids)
+    if not candidates:
+        return 0
     placed_count = 0
     now = utcnow()
     for group_set in sets:
+        if member_ids is not None:  # a launch: only look at its own member(s)
+            already = set(
+                session.scalars(
+                    select(Membership.member_id).where(
+                        Membership.set_id == group_set.id, Membership.member_id.in_(candidates)
+                    )
+                )
+            )
+            if all(m in already for m in candidates):
+                continue
         rows = session.execute(
             select(Membership.member_id, Membership.group_id).where(
                 Membership.set_id == group_set.id

@@ -37,6 +37,8 @@ def widget(lid: str) -> str | BaseResponse:
         abort(403)
     if viewer.widget == "qa" and viewer.course_id is not None:
         return redirect(url_for("qa.index", lid=lid))
+    if viewer.widget == "groups" and viewer.course_id is not None:
+        return redirect(url_for("groups.index", lid=lid))
     # One SELECT for the member, the course and the placement of this launch.
     row = db.session.execute(
         select(Member, Course, Placement)
