@@ -60,7 +60,9 @@ class GroupsWorld:
         db.session.commit()
 
 
-def build(platform_issuer: str = "https://moodle.example.org", lms_id: str = "course-1") -> GroupsWorld:
+def build(
+    platform_issuer: str = "https://moodle.example.org", lms_id: str = "course-1"
+) -> GroupsWorld:
     platform = make_platform(platform_issuer)
     return GroupsWorld(make_course(platform, lms_id, EVERYONE, managers=("cm",)))
 
