@@ -227,7 +227,7 @@ def test_self_signup_over_http(app: Flask, gsite: GroupsWorld) -> None:
 
 
 def test_staff_move_a_member_and_see_the_log(app: Flask, gsite: GroupsWorld) -> None:
-    set_id, first, second = _manual_groups(app, gsite)
+    set_id, _first, second = _manual_groups(app, gsite)
     client = _client(app, gsite, "prof")
     set_url = f"/w/L1/groups/sets/{set_id}"
     moved = _post(
