@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime
+from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.exceptions import HTTPException
@@ -259,7 +259,8 @@ def form_groups(lid: str, set_id: int) -> Any:
         groups = services.form_groups(db.session(), _actor(), set_id)
     except GroupsError as exc:
         return _refused(exc, "groups.set_page", set_id=set_id)
-    return _done(_("%(count)d groups formed.", count=len(groups)), "groups.set_page", set_id=set_id)
+    message = ngettext("%(num)d group formed.", "%(num)d groups formed.", len(groups))
+    return _done(message, "groups.set_page", set_id=set_id)
 
 
 @bp.post("/sets/<int:set_id>/move")

@@ -254,7 +254,7 @@ def test_the_health_page_lists_quiet_groups(app: Flask, gsite: GroupsWorld) -> N
     client = _client(app, gsite, "ta")
     page = client.get("/w/L1/groups/health?days=1")
     assert page.status_code == 200
-    assert "0 of 2 groups quiet for 1 days or more." in page.text
+    assert "0 of 2 groups quiet for 1 day or more." in page.text
     assert "Giulia Rossi" in page.text
 
 
