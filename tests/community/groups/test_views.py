@@ -274,3 +274,18 @@ def test_a_survey_answer_is_saved_over_http(app: Flask, gsite: GroupsWorld) -> N
     saved = _post(client, set_url, set_url + "/survey", **{f"q{qid}": "1"})
     assert saved.status_code == 303
     assert f'id="q{qid}-1" name="q{qid}" value="1" checked' in client.get(set_url).text
+
+
+def test_pages_speak_italian(app: Flask, gsite: GroupsWorld) -> None:
+    set_id, first, _ = _manual_groups(app, gsite)
+    client = _client(app, gsite, "prof")
+    with client.session_transaction() as session:
+        launches = dict(session["launches"])
+        launches["L1"] = {**launches["L1"], "l": "it"}
+        session["launches"] = launches
+    assert "Insiemi di gruppi in questo corso" in client.get("/w/L1/groups/").text
+    set_page = client.get(f"/w/L1/groups/sets/{set_id}").text
+    assert "Modifiche ai gruppi" in set_page and "Gruppo 1" in set_page
+    assert "Prossimo incontro" in client.get(f"/w/L1/groups/{first}").text
+    health = client.get("/w/L1/groups/health?days=3").text
+    assert "0 gruppi su 2 silenziosi da 3 giorni o più." in health
