@@ -465,22 +465,24 @@ def form_groups(session: Session, actor: Actor, set_id: int) -> list[Group]:
 
 def _fit(
     questions: Sequence[assignment.Question],
-    answers: Mapping[int, Mapping[int, int]],
-    person: int,
-    members_by_group: Mapping[int, list[int]],
+    mine: Mapping[int, int],
+    tallies: Mapping[int, Counter[tuple[int, int]]],
+    group_ids: Iterable[int],
 ) -> dict[int, int]:
-    """How well a person suits each group: + same answers to "match", - same to "mix"."""
-    mine = answers.get(person, {})
+    """How well a person with answers ``mine`` suits each group: + one per member with the same
+    answer to a "match" question, - one per member with the same answer to a "mix" one.
+    ``tallies`` counts each group's (question, option) answers."""
     if not questions or not mine:
         return {}
     fit: dict[int, int] = {}
-    for group_id, members in members_by_group.items():
+    for group_id in group_ids:
+        tally = tallies[group_id]
         score = 0
         for q in questions:
             option = mine.get(q.id)
             if option is None:
                 continue
-            same = sum(1 for m in members if answers.get(m, {}).get(q.id) == option)
+            same = tally[(q.id, option)]
             score += same if q.strategy == assignment.Strategy.MATCH else -same
         fit[group_id] = score
     return fit
@@ -540,11 +542,21 @@ def place_late_joiners(
         questions, answers = (
             _survey(session, group_set.id) if group_set.mode == AssignMode.BALANCED else ([], {})
         )
+        counts = {gid: len(ms) for gid, ms in members_by_group.items()}
+        tallies: dict[int, Counter[tuple[int, int]]] = {
+            gid: Counter(pair for m in ms for pair in answers.get(m, {}).items())
+            for gid, ms in members_by_group.items()
+        }
         for member_id in missing:
-            counts = {gid: len(ms) for gid, ms in members_by_group.items()}
+            # Only the emptiest groups are candidates; the survey picks among them.
+            emptiest = min(counts.values())
+            open_groups = {gid: n for gid, n in counts.items() if n == emptiest}
+            mine = answers.get(member_id, {})
             target = assignment.smallest_group(
-                counts, _fit(questions, answers, member_id, members_by_group)
+                open_groups, _fit(questions, mine, tallies, open_groups)
             )
+            counts[target] += 1
+            tallies[target].update(mine.items())
             members_by_group[target].append(member_id)
             session.add(
                 Membership(

@@ -208,6 +208,8 @@ def test_late_joiners_go_to_the_smallest_group_and_are_logged(gw: GroupsWorld) -
     group_set = _set(gw, "random", size=4)
     services.form_groups(db.session, gw["prof"], group_set.id)
     assert _sizes(group_set.id) == [3, 3, 4]
+    pairs = _set(gw, "random", size=2)
+    services.form_groups(db.session, gw["prof"], pairs.id)
     manual = _set(gw, "manual", group_count=2)  # not auto-assigned: left alone
 
     from lti_tool.courses.services import upsert_enrolment
@@ -215,9 +217,10 @@ def test_late_joiners_go_to_the_smallest_group_and_are_logged(gw: GroupsWorld) -
 
     for key in ("s7", "s8"):
         upsert_enrolment(db.session, gw.course_id, gw.member_id(key), [LEARNER])
-    assert services.place_late_joiners(db.session, gw.course_id) == 2
+    assert services.place_late_joiners(db.session, gw.course_id) == 4  # 2 in each set
     db.session.commit()
     assert _sizes(group_set.id) == [4, 4, 4]
+    assert _sizes(pairs.id) == [2, 2, 2, 3, 3]
     assert _reasons(group_set.id).count(ChangeReason.LATE_JOINER) == 2
     assert _placement(manual.id) == {}
     assert services.place_late_joiners(db.session, gw.course_id) == 0  # idempotent
