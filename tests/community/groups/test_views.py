@@ -289,3 +289,37 @@ def test_pages_speak_italian(app: Flask, gsite: GroupsWorld) -> None:
     assert "Prossimo incontro" in client.get(f"/w/L1/groups/{first}").text
     health = client.get("/w/L1/groups/health?days=3").text
     assert "0 gruppi su 2 silenziosi da 3 giorni o più." in health
+
+
+def test_the_posting_rate_limit_gives_the_text_back(app: Flask, gsite: GroupsWorld) -> None:
+    _set_id, first, _ = _manual_groups(app, gsite)
+    client = _client(app, gsite, "giulia")
+    url = f"/w/L1/groups/{first}"
+    token = form_token(client.get(url).text)
+    for n in range(10):
+        sent = client.post(url + "/posts", data={"csrf_token": token, "body": f"Message {n}"})
+        assert sent.status_code == 303
+    limited = client.post(url + "/posts", data={"csrf_token": token, "body": TEXT})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+    assert TEXT + "</textarea>" in limited.text and "You are posting very fast" in limited.text
+
+
+def test_students_cannot_move_people_or_form_groups(app: Flask, gsite: GroupsWorld) -> None:
+    set_id, first, second = _manual_groups(app, gsite)
+    client = _client(app, gsite, "giulia")
+    page = client.get(f"/w/L1/groups/sets/{set_id}")
+    assert page.status_code == 200 and "Membership changes" not in page.text
+    token = form_token(client.get(f"/w/L1/groups/{first}").text)
+    moved = client.post(
+        f"/w/L1/groups/sets/{set_id}/move",
+        data={
+            "csrf_token": token,
+            "member_id": str(gsite.member_id("giulia")),
+            "group_id": str(second),
+        },
+    )
+    assert moved.status_code == 403
+    assert (
+        client.post(f"/w/L1/groups/sets/{set_id}/form", data={"csrf_token": token}).status_code
+        == 403
+    )
