@@ -3,6 +3,16 @@
 from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
 from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
 from lti_tool.community.grades.models import GradeRubric  # noqa: F401
+from lti_tool.community.groups.models import (  # noqa: F401
+    Group,
+    GroupLink,
+    GroupPost,
+    GroupSet,
+    Membership,
+    MembershipChange,
+    SurveyAnswer,
+    SurveyQuestion,
+)
 from lti_tool.community.kudos.models import Kudos, KudosCategory, KudosSettings  # noqa: F401
 from lti_tool.community.moderation.models import (  # noqa: F401
     ConductAcceptance,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lti_tool.community.groups.services import place_late_joiners
 from lti_tool.courses import services
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
@@ -116,6 +117,9 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                 session, launch.platform_id, launch.deployment_pk, info
             )
         enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
+        if course_role(launch.roles) == CourseRole.LEARNER:
+            # Peer groups: a student new to a formed random or balanced set is placed now.
+            place_late_joiners(session, course_id, member_ids=[member_id])
         if launch.placement is not None:
             ags = {k: v for k, v in launch.services.items() if k == "ags"}
             if ags and launch.custom.get("graded") == "1":  # placed as graded (deep linking)

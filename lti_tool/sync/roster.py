@@ -21,6 +21,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text, and_, any_, cast, func, s
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from lti_tool.community.groups.services import place_late_joiners, release_leavers
 from lti_tool.config import Settings
 from lti_tool.courses import services
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member, Platform
@@ -350,7 +351,16 @@ def sync_roster(
             values["full_synced_at"] = finished
     _set_state(session, course_id, **values)
     session.commit()
+    _update_groups(session, course_id)
     return result
+
+
+def _update_groups(session: Session, course_id: int) -> None:
+    """Peer groups follow the roster: leavers free their place, new students are placed."""
+    begin_write(session)
+    release_leavers(session, course_id)
+    place_late_joiners(session, course_id)
+    session.commit()
 
 
 def _consume(

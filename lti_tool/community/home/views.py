@@ -56,6 +56,8 @@ def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
         return redirect(url_for("dashboard.overview", lid=lid))
     if viewer.widget == "kudos" and viewer.course_id is not None:
         return redirect(url_for("kudos.wall", lid=lid, **extra))
+    if viewer.widget == "groups" and viewer.course_id is not None:
+        return redirect(url_for("groups.index", lid=lid, **extra))
     # One SELECT for the member, the course and the placement of this launch.
     row = db.session.execute(
         select(Member, Course, Placement)

@@ -1,0 +1,1 @@
+"""Peer groups: group sets, assignment, the group space and group health."""
