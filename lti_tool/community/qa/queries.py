@@ -33,7 +33,12 @@ from lti_tool.community.qa.models import (
     Vote,
 )
 from lti_tool.community.qa.permissions import Actor, NotFound
-from lti_tool.community.qa.services import find_answer, find_question, get_settings
+from lti_tool.community.qa.services import (
+    find_answer,
+    find_comment,
+    find_question,
+    get_settings,
+)
 from lti_tool.courses.models import Member
 from lti_tool.extensions import utcnow
 
@@ -260,7 +265,7 @@ def unanswered_queue(session: Session, actor: Actor, limit: int = 200) -> list[Q
 class CommentNode:
     comment: Comment
     author: Author
-    can_delete: bool
+    can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
 
     @property
@@ -431,13 +436,17 @@ class RevisionView:
 
 
 def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[RevisionView]:
-    """A question's or answer's earlier versions, newest first."""
+    """A question's, answer's or comment's earlier versions, newest first."""
     if kind == "question":
-        post: Question | Answer = find_question(session, actor, post_id)
+        post: Question | Answer | Comment = find_question(session, actor, post_id)
         where = Revision.question_id == post.id
     elif kind == "answer":
         post = find_answer(session, actor, post_id)[0]
         where = Revision.answer_id == post.id
+    elif kind == "comment":
+        post = find_comment(session, actor, post_id)
+        find_question(session, actor, post.question_id)  # not of a deleted question
+        where = Revision.comment_id == post.id
     else:
         raise NotFound()
     revisions = list(

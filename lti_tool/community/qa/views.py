@@ -313,6 +313,25 @@ def _edit_answer_page(
     )
 
 
+def _edit_comment_page(
+    comment_id: int, status: int, error: str | None = None, errors: dict[str, Any] | None = None
+) -> FormPage:
+    actor = _actor()
+    note = services.find_comment(db.session(), actor, comment_id)
+    question_ = services.find_question(db.session(), actor, note.question_id)
+    if not actor.can_change(note.author_id):
+        abort(403)
+    return _page(
+        "qa/comment_edit.html",
+        status,
+        comment=note,
+        question=question_,
+        form=request.form if request.method == "POST" else {"body": note.body},
+        error=error,
+        errors=errors or {},
+    )
+
+
 def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None:
     """Re-render the form a refused POST came from, with what the member wrote."""
     args = request.view_args or {}
@@ -327,6 +346,8 @@ def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None
         return _comment_page(int(args["question_id"]), status, message)
     if endpoint == "qa.edit_answer_post":
         return _edit_answer_page(int(args["answer_id"]), status, message)
+    if endpoint == "qa.edit_comment_post":
+        return _edit_comment_page(int(args["comment_id"]), status, message)
     return None
 
 
@@ -649,6 +670,38 @@ def edit_answer_post(lid: str, answer_id: int) -> Any:
         abort(404)
 
 
+@bp.get("/comments/<int:comment_id>/edit")
+@launch_required
+def edit_comment_form(lid: str, comment_id: int) -> FormPage:
+    try:
+        return _edit_comment_page(comment_id, 200)
+    except NotFound:
+        abort(404)
+
+
+@bp.post("/comments/<int:comment_id>/edit")
+@launch_required
+def edit_comment_post(lid: str, comment_id: int) -> Any:
+    actor = _actor()
+
+    def act() -> BaseResponse:
+        note = services.edit_comment(db.session(), actor, comment_id, _form_text("body"))
+        return _done(
+            _("Your changes are saved."),
+            "qa.question",
+            question_id=note.question_id,
+            _anchor=f"comment-{note.id}",
+        )
+
+    try:
+        return _guarded(
+            act,
+            lambda status, message, errors: _edit_comment_page(comment_id, status, message, errors),
+        )
+    except NotFound:
+        abort(404)
+
+
 @bp.get("/<int:question_id>/history")
 @launch_required
 def question_history(lid: str, question_id: int) -> FormPage:
@@ -661,6 +714,12 @@ def answer_history(lid: str, answer_id: int) -> FormPage:
     return _history("answer", answer_id)
 
 
+@bp.get("/comments/<int:comment_id>/history")
+@launch_required
+def comment_history(lid: str, comment_id: int) -> FormPage:
+    return _history("comment", comment_id)
+
+
 def _history(kind: str, post_id: int) -> FormPage:
     actor = _actor()
     try:
@@ -668,6 +727,9 @@ def _history(kind: str, post_id: int) -> FormPage:
         if kind == "question":
             question_ = services.find_question(db.session(), actor, post_id)
             current: Any = question_
+        elif kind == "comment":
+            current = services.find_comment(db.session(), actor, post_id)
+            question_ = services.find_question(db.session(), actor, current.question_id)
         else:
             current, question_ = services.find_answer(db.session(), actor, post_id)
     except NotFound:
@@ -965,6 +1027,7 @@ def _labels(locale: str) -> dict[str, Any]:
         "delete": _("Delete"),
         "delete_answer": _("Delete this answer"),
         "delete_comment": _("Delete this comment"),
+        "edit_comment": _("Edit this comment"),
         "deleted_for_moderators": _("Deleted (visible to moderators only)"),
         "comment_deleted": _("This comment was deleted."),
         "comments_on_answer": _("Comments on this answer"),
