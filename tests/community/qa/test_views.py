@@ -32,6 +32,11 @@ def test_widget_qa_lands_on_the_question_list(app: Flask, site: CourseWorld) -> 
     assert page.status_code == 200
     assert "Questions and answers" in page.text and "Giulia Rossi" in page.text
     assert "vendor/katex/katex.min.css" in page.text and "js/qa.js" in page.text
+    # No inline indicator <style> from htmx (CSP): its rules are in app.css.
+    assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page.text
+    css = client.get("/static/css/app.css")
+    assert ".htmx-request .htmx-indicator" in css.text
+    css.close()
 
 
 def test_pages_need_a_launch(app: Flask, site: CourseWorld) -> None:
