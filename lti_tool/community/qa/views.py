@@ -1018,6 +1018,8 @@ def _labels(locale: str) -> dict[str, Any]:
         "accept": _("Accept this answer"),
         "unaccept": _("Accepted (undo)"),
         "endorsed": _("Endorsed by staff"),
+        "endorsed_short": _("Endorsed"),
+        "tags": _("Tags"),
         "endorse": _("Endorse"),
         "unendorse": _("Withdraw endorsement"),
         "staff_answer": _("Staff answer"),
