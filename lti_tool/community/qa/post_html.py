@@ -56,19 +56,9 @@ class PostHtml:
     def state(self, state: str) -> Markup:
         return Markup(self._state(state))  # noqa: S704 -- every value escaped
 
-    def button(
-        self,
-        action: str,
-        label: str,
-        *,
-        pressed: bool | None = None,
-        fields: Mapping[str, str] | None = None,
-        aria: str | None = None,
-        danger: bool = False,
-    ) -> Markup:
-        """A one-button POST form carrying the CSRF token."""
-        html = self._button(action, label, pressed=pressed, fields=fields, aria=aria, danger=danger)
-        return Markup(html)  # noqa: S704 -- every value escaped
+    def button(self, action: str, label: str, **options: Any) -> Markup:
+        """A one-button POST form carrying the CSRF token (options: see ``_button``)."""
+        return Markup(self._button(action, label, **options))  # noqa: S704 -- every value escaped
 
     def inline_link(self, href: str, label: str, slot: str, aria: str | None = None) -> Markup:
         """A link to a small form page, which htmx loads in place when it is there."""
@@ -103,6 +93,7 @@ class PostHtml:
         aria: str | None = None,
         danger: bool = False,
     ) -> str:
+        """``pressed``: a toggle's state (aria-pressed); ``fields``: hidden inputs."""
         hidden = "".join(
             f'<input type="hidden" name="{_e(name)}" value="{_e(value)}">'
             for name, value in (fields or {}).items()

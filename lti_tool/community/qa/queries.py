@@ -39,7 +39,7 @@ from lti_tool.community.qa.services import (
     find_question,
     get_settings,
 )
-from lti_tool.courses.models import Member
+from lti_tool.courses.models import Member, display_name
 from lti_tool.extensions import utcnow
 
 PER_PAGE = 20
@@ -68,25 +68,30 @@ class Author:
 class AuthorResolver:
     """Applies the anonymity rule for one viewer."""
 
-    def __init__(self, actor: Actor, settings: QASettings, members: dict[int, Member]) -> None:
+    def __init__(self, actor: Actor, settings: QASettings, names: dict[int, str]) -> None:
         self.actor = actor
-        self.members = members
+        self.names = names
         self.staff_sees = actor.sees_anonymous_authors(settings.staff_see_anonymous)
 
     def __call__(self, author_id: int, anonymous: bool) -> Author:
         is_viewer = author_id == self.actor.member_id
         if anonymous and not (is_viewer or self.staff_sees):
             return Author(name="", member_id=None, anonymous=True)
-        member = self.members.get(author_id)
-        name = member.display_name if member else f"Member #{author_id}"
+        name = self.names.get(author_id) or f"Member #{author_id}"
         return Author(name=name, member_id=author_id, anonymous=anonymous, is_viewer=is_viewer)
 
 
-def _members(session: Session, ids: Iterable[int | None]) -> dict[int, Member]:
+def member_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names by member id: the name columns only (no Member objects to build)."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(wanted)))}
+    rows = session.execute(
+        select(Member.id, Member.name, Member.given_name, Member.family_name).where(
+            Member.id.in_(wanted)
+        )
+    )
+    return {row.id: display_name(*row) for row in rows}
 
 
 # --- lists -----------------------------------------------------------------------------------
@@ -137,7 +142,9 @@ def _summaries(
     session: Session, actor: Actor, questions: list[Question], settings: QASettings | None = None
 ) -> list[QuestionSummary]:
     settings = settings or get_settings(session, actor.course_id)
-    resolve = AuthorResolver(actor, settings, {q.author_id: q.author for q in questions})
+    resolve = AuthorResolver(
+        actor, settings, member_names(session, (q.author_id for q in questions))
+    )
     return [
         QuestionSummary(
             id=q.id,
@@ -216,7 +223,7 @@ def list_questions(
         stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
     rows = list(
         session.scalars(
-            stmt.options(selectinload(Question.tags), selectinload(Question.author))
+            stmt.options(selectinload(Question.tags))
             .offset((page - 1) * per_page)
             .limit(per_page + 1)
         )
@@ -247,7 +254,7 @@ def unanswered_queue(session: Session, actor: Actor, limit: int = 200) -> list[Q
                 Question.state == QuestionState.UNANSWERED,
             )
             .order_by(Question.created_at, Question.id)
-            .options(selectinload(Question.tags), selectinload(Question.author))
+            .options(selectinload(Question.tags))
             .limit(limit)
         )
     )
@@ -360,11 +367,11 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
             .order_by(Comment.created_at, Comment.id)
         )
     )
-    members = _members(
+    names = member_names(
         session,
         [question.author_id] + [a.author_id for a in answer_rows] + [c.author_id for c in comments],
     )
-    resolve = AuthorResolver(actor, settings, members)
+    resolve = AuthorResolver(actor, settings, names)
     answer_ids = [a.id for a in answer_rows]
     votes = session.execute(
         select(Vote.question_id, Vote.answer_id).where(
@@ -457,7 +464,8 @@ def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[Rev
         )
     )
     settings = get_settings(session, actor.course_id)
-    resolve = AuthorResolver(actor, settings, _members(session, [r.editor_id for r in revisions]))
+    names = member_names(session, [r.editor_id for r in revisions])
+    resolve = AuthorResolver(actor, settings, names)
     views = []
     for r in revisions:
         # The author editing their anonymous post stays anonymous; moderators are named.
@@ -483,8 +491,5 @@ class NotificationView:
 def notifications(session: Session, actor: Actor, limit: int = 50) -> list[NotificationView]:
     """The viewer's latest notifications in the course, with the names of who caused them."""
     rows = recent(session, actor.member_id, actor.course_id, limit=limit)
-    members = _members(session, [n.actor_id for n in rows])
-    return [
-        NotificationView(n, members[n.actor_id].display_name if n.actor_id in members else None)
-        for n in rows
-    ]
+    names = member_names(session, [n.actor_id for n in rows])
+    return [NotificationView(n, names.get(n.actor_id) if n.actor_id else None) for n in rows]

@@ -8,6 +8,7 @@ CSRF token (400) or by a database error (503).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
@@ -28,6 +29,7 @@ from flask import (
 from flask_babel import format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -115,6 +117,7 @@ def _context(**context: Any) -> dict[str, Any]:
         "L": labels,
         "csrf": csrf,
         "h": PostHtml(labels, csrf, partial(_ago, locale=locale), partial(_count, locale=locale)),
+        "gettext": _template_gettext(locale),  # what the templates' _() calls
         "qa_url": url_for("qa.index", lid=viewer.lid),
         "ago": _ago,
         "duration": _duration,
@@ -1042,6 +1045,22 @@ def _labels(locale: str) -> dict[str, Any]:
         "send_reply": _("Send reply"),
         "draft_restored": _("Your unsent draft is back."),
     }
+
+
+@lru_cache(maxsize=8)
+def _template_gettext(locale: str) -> Callable[..., Markup]:
+    """``_()`` for the Q&A templates in one language (``locale``: the current request's): each
+    message is looked up once; Flask-Babel's own goes through the request context every time,
+    which was a twentieth of the question page's CPU. Works like Jinja's newstyle gettext."""
+    translated: dict[str, Markup] = {}
+
+    def template_gettext(message: str, **variables: Any) -> Markup:
+        text = translated.get(message)
+        if text is None:
+            text = translated[message] = Markup(_(message))  # noqa: S704 -- our catalog
+        return text % variables
+
+    return template_gettext
 
 
 def _count(kind: str, n: int, locale: str) -> str:
