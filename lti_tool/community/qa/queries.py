@@ -81,6 +81,9 @@ class AuthorResolver:
         return Author(name=name, member_id=author_id, anonymous=anonymous, is_viewer=is_viewer)
 
 
+_NAME_COLUMNS = (Member.name, Member.given_name, Member.family_name)
+
+
 def member_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Display names by member id: the name columns only (no Member objects to build)."""
     wanted = {i for i in ids if i is not None}
@@ -350,35 +353,36 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments."""
     question = find_question(session, actor, question_id, include_deleted=True)
     settings = get_settings(session, actor.course_id)
-    answer_rows = list(
-        session.scalars(
-            select(Answer)
-            .where(Answer.question_id == question.id, Answer.course_id == actor.course_id)
-            .order_by(Answer.created_at, Answer.id)
-        )
-    )
+    # Authors' names come joined to their posts: no list of ids to send back.
+    names = member_names(session, [question.author_id])
+    answer_rows = []
+    for post, *name in session.execute(
+        select(Answer, *_NAME_COLUMNS)
+        .join(Member, Member.id == Answer.author_id)
+        .where(Answer.question_id == question.id, Answer.course_id == actor.course_id)
+        .order_by(Answer.created_at, Answer.id)
+    ):
+        answer_rows.append(post)
+        names[post.author_id] = display_name(post.author_id, *name)
     deleted_answers = sum(1 for a in answer_rows if a.deleted_at is not None)
     if not actor.can_moderate:
         answer_rows = [a for a in answer_rows if a.deleted_at is None]
-    comments = list(
-        session.scalars(
-            select(Comment)
-            .where(Comment.question_id == question.id, Comment.course_id == actor.course_id)
-            .order_by(Comment.created_at, Comment.id)
-        )
-    )
-    names = member_names(
-        session,
-        [question.author_id] + [a.author_id for a in answer_rows] + [c.author_id for c in comments],
-    )
+    comments = []
+    for note, *name in session.execute(
+        select(Comment, *_NAME_COLUMNS)
+        .join(Member, Member.id == Comment.author_id)
+        .where(Comment.question_id == question.id, Comment.course_id == actor.course_id)
+        .order_by(Comment.created_at, Comment.id)
+    ):
+        comments.append(note)
+        names[note.author_id] = display_name(note.author_id, *name)
     resolve = AuthorResolver(actor, settings, names)
-    answer_ids = [a.id for a in answer_rows]
     votes = session.execute(
         select(Vote.question_id, Vote.answer_id).where(
             Vote.member_id == actor.member_id,
             or_(
                 Vote.question_id == question.id,
-                Vote.answer_id.in_(answer_ids),
+                Vote.answer_id.in_(select(Answer.id).where(Answer.question_id == question.id)),
             ),
         )
     ).all()
