@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, case, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -349,33 +349,36 @@ def _comment_tree(
     return {key: prune(items) for key, items in roots.items()}
 
 
+Post = TypeVar("Post", Answer, Comment)
+
+
+def _thread_posts(
+    session: Session, model: type[Post], question_id: int, course_id: int, names: dict[int, str]
+) -> list[Post]:
+    """A question's answers or comments, oldest first; their authors' names go into ``names``."""
+    posts = []
+    for post, *name in session.execute(
+        select(model, *_NAME_COLUMNS)
+        .join(Member, Member.id == model.author_id)
+        .where(model.question_id == question_id, model.course_id == course_id)
+        .order_by(model.created_at, model.id)
+    ):
+        posts.append(post)
+        names[post.author_id] = display_name(post.author_id, *name)
+    return posts
+
+
 def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments."""
     question = find_question(session, actor, question_id, include_deleted=True)
     settings = get_settings(session, actor.course_id)
     # Authors' names come joined to their posts: no list of ids to send back.
     names = member_names(session, [question.author_id])
-    answer_rows = []
-    for post, *name in session.execute(
-        select(Answer, *_NAME_COLUMNS)
-        .join(Member, Member.id == Answer.author_id)
-        .where(Answer.question_id == question.id, Answer.course_id == actor.course_id)
-        .order_by(Answer.created_at, Answer.id)
-    ):
-        answer_rows.append(post)
-        names[post.author_id] = display_name(post.author_id, *name)
+    answer_rows = _thread_posts(session, Answer, question.id, actor.course_id, names)
     deleted_answers = sum(1 for a in answer_rows if a.deleted_at is not None)
     if not actor.can_moderate:
         answer_rows = [a for a in answer_rows if a.deleted_at is None]
-    comments = []
-    for note, *name in session.execute(
-        select(Comment, *_NAME_COLUMNS)
-        .join(Member, Member.id == Comment.author_id)
-        .where(Comment.question_id == question.id, Comment.course_id == actor.course_id)
-        .order_by(Comment.created_at, Comment.id)
-    ):
-        comments.append(note)
-        names[note.author_id] = display_name(note.author_id, *name)
+    comments = _thread_posts(session, Comment, question.id, actor.course_id, names)
     resolve = AuthorResolver(actor, settings, names)
     votes = session.execute(
         select(Vote.question_id, Vote.answer_id).where(
