@@ -133,8 +133,15 @@ class Member(db.Model):  # type: ignore[name-defined]
     @property
     def display_name(self) -> str:
         """A name to show; a neutral handle when the LMS shared none."""
-        full = " ".join(p for p in (self.given_name, self.family_name) if p)
-        return self.name or full or f"Member #{self.id}"
+        return display_name(self.id, self.name, self.given_name, self.family_name)
+
+
+def display_name(
+    member_id: int, name: str | None, given_name: str | None, family_name: str | None
+) -> str:
+    """``Member.display_name`` from the columns alone (for pages that read only these)."""
+    full = " ".join(p for p in (given_name, family_name) if p)
+    return name or full or f"Member #{member_id}"
 
 
 class Enrolment(db.Model):  # type: ignore[name-defined]

@@ -301,6 +301,10 @@ def test_ask_answer_accept_endorse_and_search_in_the_lms_iframe(
     suggestion = giulia.locator("#qa-duplicates")
     expect(suggestion).to_contain_text("These questions may already ask the same thing:")
     expect(suggestion.get_by_role("link")).to_have_text("Come si calcola la derivata di x²?")
+    # htmx ran and added no inline <style> (a strict CSP would refuse it): app.css has its rules.
+    frame = tool_frame(giulia_tab, lms.tool_url)
+    assert frame.evaluate("() => htmx.config.includeIndicatorStyles") is False
+    assert frame.evaluate("() => document.querySelectorAll('style').length") == 0
     title.fill("Perché la derivata di x² è 2x?")
     giulia.locator("#qa-body").fill("Non capisco il limite del rapporto incrementale.")
     giulia.get_by_role("button", name="Post your question").click()

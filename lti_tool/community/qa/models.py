@@ -209,6 +209,7 @@ class Comment(db.Model):  # type: ignore[name-defined]
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # last edit
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted_by: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL"), default=None
@@ -257,13 +258,22 @@ class Follower(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Exactly one of a revision's question_id, answer_id and comment_id is set.
+REVISION_ONE_SUBJECT = (
+    " + ".join(
+        f"CASE WHEN {column} IS NULL THEN 0 ELSE 1 END"
+        for column in ("question_id", "answer_id", "comment_id")
+    )
+    + " = 1"
+)
+
+
 class Revision(db.Model):  # type: ignore[name-defined]
-    """The text of a question or answer before one edit: who changed it, when, and from what."""
+    """The text of a question, answer or comment before one edit: who changed it, when, and
+    from what."""
 
     __tablename__ = "qa_revision"
-    __table_args__ = (
-        CheckConstraint("(question_id IS NULL) <> (answer_id IS NULL)", name="one_subject"),
-    )
+    __table_args__ = (CheckConstraint(REVISION_ONE_SUBJECT, name="one_subject"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
@@ -272,6 +282,9 @@ class Revision(db.Model):  # type: ignore[name-defined]
     )
     answer_id: Mapped[int | None] = mapped_column(
         ForeignKey("qa_answer.id", ondelete="CASCADE"), default=None, index=True
+    )
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("qa_comment.id", ondelete="CASCADE"), default=None, index=True
     )
     editor_id: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL"), default=None

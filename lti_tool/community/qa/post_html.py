@@ -1,19 +1,30 @@
 """Small HTML pieces the Q&A pages repeat for every post, built in Python.
 
 A page of fifty answers repeats these a few hundred times; as Jinja macros they were most of the
-page's CPU time. Every value goes through ``markupsafe.escape`` (``Markup.format`` is several
-times slower); labels come translated once per page (views._labels).
+page's CPU time. Every value is escaped (``_e``: markupsafe's escaping, on plain strings, because
+a ``Markup`` object per value was a fifth of the question page's CPU); pieces are joined as plain
+strings and become ``Markup`` once, when a template receives them. Labels come translated once
+per page (views._labels).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from lti_tool.community.qa.queries import Author
+from lti_tool.community.qa.queries import AnswerView, Author, CommentNode, QuestionSummary
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
+def _e(value: object) -> str:
+    """HTML-escaped text, as ``markupsafe.escape`` writes it (already safe ``Markup`` kept)."""
+    if isinstance(value, Markup):
+        return str(value)
+    return str(value).translate(_ESCAPES)
 
 
 class PostHtml:
@@ -30,33 +41,51 @@ class PostHtml:
         self.csrf = csrf
         self.ago = ago
         self.count = count  # ("answers" | "helpful", n) -> "3 answers"
+        self._csrf = _e(csrf)
+
+    # --- pieces templates use one by one ----------------------------------------------------
 
     def author(self, author: Author) -> Markup:
         """Who wrote a post, as this viewer may see it."""
-        if author.hidden:
-            return Markup(  # noqa: S704 -- every value escaped
-                f'<span class="qa-author qa-anonymous">{escape(self.labels["anonymous"])}</span>'
-            )
-        name = self.labels["you"] if author.is_viewer else author.name
-        html = f'<span class="qa-author">{escape(name)}</span>'
-        if author.revealed:
-            note = escape(self.labels["anonymous_to_classmates"])
-            html += f' <span class="qa-tag-note">({note})</span>'
-        if author.mentor:
-            html += f' <span class="mentor-mark">{escape(self.labels["peer_mentor"])}</span>'
-        return Markup(html)  # noqa: S704 -- every value escaped
+        return Markup(self._author(author))  # noqa: S704 -- every value escaped
 
     def stamp(self, moment: datetime) -> Markup:
         """A relative time ("5 minutes ago") that machines can read too."""
-        return Markup(  # noqa: S704 -- every value escaped
-            f'<time datetime="{moment.isoformat()}">{escape(self.ago(moment))}</time>'
-        )
+        return Markup(self._stamp(moment))  # noqa: S704 -- every value escaped
 
     def state(self, state: str) -> Markup:
-        label = escape(self.labels["states"][state])
-        return Markup(f'<span class="qa-state qa-state-{escape(state)}">{label}</span>')  # noqa: S704
+        return Markup(self._state(state))  # noqa: S704 -- every value escaped
 
-    def button(
+    def button(self, action: str, label: str, **options: Any) -> Markup:
+        """A one-button POST form carrying the CSRF token (options: see ``_button``)."""
+        return Markup(self._button(action, label, **options))  # noqa: S704 -- every value escaped
+
+    def inline_link(self, href: str, label: str, slot: str, aria: str | None = None) -> Markup:
+        """A link to a small form page, which htmx loads in place when it is there."""
+        return Markup(self._inline_link(href, label, slot, aria))  # noqa: S704 -- escaped
+
+    # --- the same as escaped strings --------------------------------------------------------
+
+    def _author(self, author: Author) -> str:
+        if author.hidden:
+            return f'<span class="qa-author qa-anonymous">{_e(self.labels["anonymous"])}</span>'
+        name = self.labels["you"] if author.is_viewer else author.name
+        html = f'<span class="qa-author">{_e(name)}</span>'
+        if author.revealed:
+            note = _e(self.labels["anonymous_to_classmates"])
+            html += f' <span class="qa-tag-note">({note})</span>'
+        if author.mentor:
+            html += f' <span class="mentor-mark">{_e(self.labels["peer_mentor"])}</span>'
+        return html
+
+    def _stamp(self, moment: datetime) -> str:
+        return f'<time datetime="{moment.isoformat()}">{_e(self.ago(moment))}</time>'
+
+    def _state(self, state: str) -> str:
+        label = _e(self.labels["states"][state])
+        return f'<span class="qa-state qa-state-{_e(state)}">{label}</span>'
+
+    def _button(
         self,
         action: str,
         label: str,
@@ -65,29 +94,247 @@ class PostHtml:
         fields: Mapping[str, str] | None = None,
         aria: str | None = None,
         danger: bool = False,
-    ) -> Markup:
-        """A one-button POST form carrying the CSRF token."""
+    ) -> str:
+        """``pressed``: a toggle's state (aria-pressed); ``fields``: hidden inputs."""
         hidden = "".join(
-            f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+            f'<input type="hidden" name="{_e(name)}" value="{_e(value)}">'
             for name, value in (fields or {}).items()
         )
         attributes = ""
         if pressed is not None:
             attributes += f' aria-pressed="{"true" if pressed else "false"}"'
         if aria:
-            attributes += f' aria-label="{escape(aria)}"'
+            attributes += f' aria-label="{_e(aria)}"'
         css = "qa-button qa-danger" if danger else "qa-button"
-        return Markup(  # noqa: S704 -- every value escaped
-            f'<form method="post" action="{escape(action)}" class="qa-inline">'
-            f'<input type="hidden" name="csrf_token" value="{escape(self.csrf)}">{hidden}'
-            f'<button type="submit" class="{css}"{attributes}>{escape(label)}</button></form>'
+        return (
+            f'<form method="post" action="{_e(action)}" class="qa-inline">'
+            f'<input type="hidden" name="csrf_token" value="{self._csrf}">{hidden}'
+            f'<button type="submit" class="{css}"{attributes}>{_e(label)}</button></form>'
         )
 
-    def inline_link(self, href: str, label: str, slot: str, aria: str | None = None) -> Markup:
-        """A link to a small form page, which htmx loads in place when it is there."""
-        url = escape(href)
-        extra = f' aria-label="{escape(aria)}"' if aria else ""
-        return Markup(  # noqa: S704 -- every value escaped
-            f'<a class="qa-link" href="{url}" hx-get="{url}" hx-target="#{escape(slot)}" '
-            f'hx-swap="innerHTML"{extra}>{escape(label)}</a>'
+    def _inline_link(self, href: str, label: str, slot: str, aria: str | None = None) -> str:
+        url = _e(href)
+        extra = f' aria-label="{_e(aria)}"' if aria else ""
+        return (
+            f'<a class="qa-link" href="{url}" hx-get="{url}" hx-target="#{_e(slot)}" '
+            f'hx-swap="innerHTML"{extra}>{_e(label)}</a>'
         )
+
+    # --- whole posts: a page repeats these for every question, answer and comment -----------
+
+    def question_item(
+        self, item: QuestionSummary, qa_url: str, hidden: Collection[tuple[str, int]] = ()
+    ) -> Markup:
+        """One question of a list page (moderators see hidden ones, marked)."""
+        labels = self.labels
+        endorsed = (
+            f'<span class="qa-endorsed">{_e(labels["endorsed_short"])}</span>'
+            if item.endorsed
+            else ""
+        )
+        if ("qa_question", item.id) in hidden:
+            endorsed += f' <span class="qa-state">{_e(labels["hidden"])}</span>'
+
+        tags = ""
+        if item.tags:
+            names = "".join(f"<li>{_e(tag.name)}</li>" for tag in item.tags)
+            tags = f'<ul class="qa-tags" aria-label="{_e(labels["tags"])}">{names}</ul>'
+        return Markup(  # noqa: S704 -- every value escaped
+            f'<li class="qa-item"><div class="qa-item-main">'
+            f'<a class="qa-item-title" href="{_e(qa_url)}{item.id}">{_e(item.title)}</a>'
+            f'<p class="qa-meta">{self._state(item.state.value)} {endorsed}'
+            f" <span>{_e(self.count('answers', item.answer_count))}</span>"
+            f" <span>{_e(self.count('helpful', item.helpful_count))}</span>"
+            f" <span>{self._author(item.author)}, {self._stamp(item.created_at)}</span></p>"
+            f"{tags}</div></li>"
+        )
+
+    def _body(
+        self, html: str, hidden: Collection[tuple[str, int]], moderator: bool, key: tuple[str, int]
+    ) -> str:
+        """A post's body; a placeholder for students when moderators hid it."""
+        if key not in hidden:
+            return f'<div class="qa-body">{html}</div>'
+        if moderator:
+            mark = _e(self.labels["hidden_mark"])
+            return (
+                f'<p class="qa-meta"><span class="qa-state mod-hidden-mark">{mark}</span></p>'
+                f'<div class="qa-body">{html}</div>'
+            )
+        text = _e(self.labels["hidden"])
+        return f'<p class="qa-meta mod-hidden-placeholder"><em>{text}</em></p>'
+
+    def comments(
+        self,
+        nodes: Sequence[CommentNode],
+        here: str,
+        qa_url: str,
+        moderator: bool,
+        hidden: Collection[tuple[str, int]] = (),
+    ) -> Markup:
+        """A thread of comments and their replies (``here``: the question's URL)."""
+        html = self._comments(nodes, here, qa_url, moderator, hidden)
+        return Markup(html)  # noqa: S704 -- escaped
+
+    def _comments(
+        self,
+        nodes: Sequence[CommentNode],
+        here: str,
+        qa_url: str,
+        moderator: bool,
+        hidden: Collection[tuple[str, int]] = (),
+    ) -> str:
+        if not nodes:
+            return ""
+        labels = self.labels
+        parts = ['<ul class="qa-comments">']
+        for node in nodes:
+            c = node.comment
+            deleted = " qa-deleted" if node.deleted else ""
+            parts.append(f'<li id="comment-{c.id}" class="qa-comment{deleted}">')
+            if node.deleted and not moderator:
+                parts.append(f'<p class="qa-meta">{_e(labels["comment_deleted"])}</p>')
+            else:
+                if node.deleted:
+                    note = _e(labels["deleted_for_moderators"])
+                    parts.append(f'<p class="qa-meta">{note}</p>')
+                c_url = f"{qa_url}comments/{c.id}"
+                edited = (
+                    f' · <a href="{_e(c_url)}/history">{_e(labels["edited"])}</a>'
+                    if c.edited_at
+                    else ""
+                )
+                parts.append(
+                    self._body(c.body_html, hidden, moderator, ("qa_comment", c.id))
+                    + f'<p class="qa-meta">{self._author(node.author)}, '
+                    f"{self._stamp(c.created_at)}{edited}</p>"
+                )
+                if not node.deleted:
+                    slot = f"slot-c{c.id}"
+                    parts.append('<div class="qa-actions qa-small">')
+                    parts.append(
+                        self._inline_link(f"{here}/comment?parent_id={c.id}", labels["reply"], slot)
+                    )
+                    if node.can_change:
+                        parts.append(
+                            f' <a class="qa-link" href="{_e(c_url)}/edit" '
+                            f'aria-label="{_e(labels["edit_comment"])}">'
+                            f"{_e(labels['edit'])}</a> "
+                        )
+                        parts.append(
+                            self._button(
+                                f"{c_url}/delete",
+                                labels["delete"],
+                                aria=labels["delete_comment"],
+                                danger=True,
+                            )
+                        )
+                    parts.append(
+                        " "
+                        + self._inline_link(
+                            f"{here}/flag?kind=comment&post_id={c.id}", labels["flag"], slot
+                        )
+                    )
+                    parts.append(f'</div><div id="{slot}" class="qa-slot"></div>')
+            if node.replies:
+                parts.append(self._comments(node.replies, here, qa_url, moderator, hidden))
+            parts.append("</li>")
+        parts.append("</ul>")
+        return "".join(parts)
+
+    def answer(
+        self,
+        view: AnswerView,
+        here: str,
+        qa_url: str,
+        moderator: bool,
+        hidden: Collection[tuple[str, int]] = (),
+        kudos_url: str = "",
+    ) -> Markup:
+        """One answer with its actions and comments (``here``: the question's URL;
+        ``kudos_url``: where "Give kudos" goes, empty for none)."""
+        labels = self.labels
+        a = view.answer
+        a_url = f"{qa_url}answers/{a.id}"
+        classes = "qa-answer"
+        if view.accepted:
+            classes += " qa-accepted"
+        if a.deleted_at:
+            classes += " qa-deleted"
+        author = self._author(view.author)
+        parts = [
+            f'<article id="answer-{a.id}" class="{classes}">'
+            f'<h3 class="visually-hidden">{_e(labels["answer_by"])} {author}</h3>'
+        ]
+        badges = []
+        if view.accepted:
+            badges.append(f'<span class="qa-accepted-badge">{_e(labels["accepted"])}</span>')
+        if a.endorsed:
+            badges.append(f'<span class="qa-endorsed">{_e(labels["endorsed"])}</span>')
+        if a.is_staff_answer:
+            badges.append(f'<span class="qa-staff">{_e(labels["staff_answer"])}</span>')
+        if a.deleted_at:
+            note = _e(labels["deleted_for_moderators"])
+            badges.append(f'<span class="qa-state">{note}</span>')
+        if badges:
+            parts.append(f'<p class="qa-meta">{" ".join(badges)}</p>')
+        edited = (
+            f' · <a href="{_e(a_url)}/history">{_e(labels["edited"])}</a>'
+            if a.updated_at > a.created_at
+            else ""
+        )
+        parts.append(
+            self._body(a.body_html, hidden, moderator, ("qa_answer", a.id))
+            + f'<p class="qa-meta">{author}, {self._stamp(a.created_at)}{edited}</p>'
+        )
+        if not a.deleted_at:
+            parts.append('<div class="qa-actions">')
+            if view.can_vote:
+                parts.append(
+                    self._button(
+                        f"{a_url}/vote",
+                        f"{labels['helpful']} ({a.helpful_count})",
+                        pressed=view.voted,
+                    )
+                )
+            else:
+                count = _e(self.count("helpful", a.helpful_count))
+                parts.append(f'<span class="qa-count">{count}</span>')
+            if view.can_accept:
+                label = labels["unaccept"] if view.accepted else labels["accept"]
+                parts.append(self._button(f"{a_url}/accept", label, pressed=view.accepted))
+            if kudos_url and not view.author.anonymous and not view.author.is_viewer:
+                give = f"{kudos_url}?to={view.author.member_id}&answer={a.id}"
+                parts.append(
+                    f'<a class="qa-button" href="{_e(give)}">{_e(labels["give_kudos"])}</a>'
+                )
+            if view.can_endorse:
+                label = labels["unendorse"] if a.endorsed else labels["endorse"]
+                parts.append(self._button(f"{a_url}/endorse", label, pressed=a.endorsed))
+            if view.can_change:
+                parts.append(
+                    f'<a class="qa-button" href="{_e(a_url)}/edit">{_e(labels["edit"])}</a>'
+                )
+                parts.append(
+                    self._button(
+                        f"{a_url}/delete",
+                        labels["delete"],
+                        aria=labels["delete_answer"],
+                        danger=True,
+                    )
+                )
+            slot = f"slot-a{a.id}"
+            parts.append(
+                self._inline_link(f"{here}/comment?answer_id={a.id}", labels["add_comment"], slot)
+            )
+            parts.append(
+                self._inline_link(f"{here}/flag?kind=answer&post_id={a.id}", labels["flag"], slot)
+            )
+            parts.append(f'</div><div id="{slot}" class="qa-slot"></div>')
+        if view.comments:
+            parts.append(
+                f'<section class="qa-thread" aria-label="{_e(labels["comments_on_answer"])}">'
+                f"{self._comments(view.comments, here, qa_url, moderator, hidden)}</section>"
+            )
+        parts.append("</article>")
+        return Markup("".join(parts))  # noqa: S704 -- every value escaped, body_html is clean

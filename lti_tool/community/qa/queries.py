@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, case, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -34,8 +34,13 @@ from lti_tool.community.qa.models import (
     Vote,
 )
 from lti_tool.community.qa.permissions import Actor, NotFound
-from lti_tool.community.qa.services import find_answer, find_question, get_settings
-from lti_tool.courses.models import Enrolment, Member
+from lti_tool.community.qa.services import (
+    find_answer,
+    find_comment,
+    find_question,
+    get_settings,
+)
+from lti_tool.courses.models import Enrolment, Member, display_name
 from lti_tool.extensions import utcnow
 
 PER_PAGE = 20
@@ -69,11 +74,11 @@ class AuthorResolver:
         self,
         actor: Actor,
         settings: QASettings,
-        members: dict[int, Member],
+        names: dict[int, str],
         mentors: frozenset[int] = frozenset(),
     ) -> None:
         self.actor = actor
-        self.members = members
+        self.names = names
         self.mentors = mentors
         self.staff_sees = actor.sees_anonymous_authors(settings.staff_see_anonymous)
 
@@ -81,8 +86,7 @@ class AuthorResolver:
         is_viewer = author_id == self.actor.member_id
         if anonymous and not (is_viewer or self.staff_sees):
             return Author(name="", member_id=None, anonymous=True)
-        member = self.members.get(author_id)
-        name = member.display_name if member else f"Member #{author_id}"
+        name = self.names.get(author_id) or f"Member #{author_id}"
         return Author(
             name=name,
             member_id=author_id,
@@ -103,11 +107,20 @@ def peer_mentors(session: Session, course_id: int) -> frozenset[int]:
     )
 
 
-def _members(session: Session, ids: Iterable[int | None]) -> dict[int, Member]:
+_NAME_COLUMNS = (Member.name, Member.given_name, Member.family_name)
+
+
+def member_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names by member id: the name columns only (no Member objects to build)."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(wanted)))}
+    rows = session.execute(
+        select(Member.id, Member.name, Member.given_name, Member.family_name).where(
+            Member.id.in_(wanted)
+        )
+    )
+    return {row.id: display_name(*row) for row in rows}
 
 
 # --- lists -----------------------------------------------------------------------------------
@@ -161,7 +174,7 @@ def _summaries(
     resolve = AuthorResolver(
         actor,
         settings,
-        {q.author_id: q.author for q in questions},
+        member_names(session, (q.author_id for q in questions)),
         peer_mentors(session, actor.course_id) if questions else frozenset(),
     )
     return [
@@ -244,7 +257,7 @@ def list_questions(
         stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
     rows = list(
         session.scalars(
-            stmt.options(selectinload(Question.tags), selectinload(Question.author))
+            stmt.options(selectinload(Question.tags))
             .offset((page - 1) * per_page)
             .limit(per_page + 1)
         )
@@ -275,7 +288,7 @@ def unanswered_queue(session: Session, actor: Actor, limit: int = 200) -> list[Q
                 Question.state == QuestionState.UNANSWERED,
             )
             .order_by(Question.created_at, Question.id)
-            .options(selectinload(Question.tags), selectinload(Question.author))
+            .options(selectinload(Question.tags))
             .limit(limit)
         )
     )
@@ -293,7 +306,7 @@ def unanswered_queue(session: Session, actor: Actor, limit: int = 200) -> list[Q
 class CommentNode:
     comment: Comment
     author: Author
-    can_delete: bool
+    can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
 
     @property
@@ -370,39 +383,44 @@ def _comment_tree(
     return {key: prune(items) for key, items in roots.items()}
 
 
+Post = TypeVar("Post", Answer, Comment)
+
+
+def _thread_posts(
+    session: Session, model: type[Post], question_id: int, course_id: int, names: dict[int, str]
+) -> list[Post]:
+    """A question's answers or comments, oldest first; their authors' names go into ``names``."""
+    posts = []
+    for post, *name in session.execute(
+        select(model, *_NAME_COLUMNS)
+        .join(Member, Member.id == model.author_id)
+        .where(model.question_id == question_id, model.course_id == course_id)
+        .order_by(model.created_at, model.id)
+    ):
+        posts.append(post)
+        names[post.author_id] = display_name(post.author_id, *name)
+    return posts
+
+
 def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments."""
     question = find_question(session, actor, question_id, include_deleted=True)
     settings = get_settings(session, actor.course_id)
-    answer_rows = list(
-        session.scalars(
-            select(Answer)
-            .where(Answer.question_id == question.id, Answer.course_id == actor.course_id)
-            .order_by(Answer.created_at, Answer.id)
-        )
-    )
+    # Authors' names come joined to their posts: no list of ids to send back.
+    names = member_names(session, [question.author_id])
+    answer_rows = _thread_posts(session, Answer, question.id, actor.course_id, names)
     deleted_answers = sum(1 for a in answer_rows if a.deleted_at is not None)
     if not actor.can_moderate:
         answer_rows = [a for a in answer_rows if a.deleted_at is None]
-    comments = list(
-        session.scalars(
-            select(Comment)
-            .where(Comment.question_id == question.id, Comment.course_id == actor.course_id)
-            .order_by(Comment.created_at, Comment.id)
-        )
-    )
-    members = _members(
-        session,
-        [question.author_id] + [a.author_id for a in answer_rows] + [c.author_id for c in comments],
-    )
-    resolve = AuthorResolver(actor, settings, members, peer_mentors(session, actor.course_id))
+    comments = _thread_posts(session, Comment, question.id, actor.course_id, names)
+    resolve = AuthorResolver(actor, settings, names, peer_mentors(session, actor.course_id))
     answer_ids = [a.id for a in answer_rows]
     votes = session.execute(
         select(Vote.question_id, Vote.answer_id).where(
             Vote.member_id == actor.member_id,
             or_(
                 Vote.question_id == question.id,
-                Vote.answer_id.in_(answer_ids),
+                Vote.answer_id.in_(select(Answer.id).where(Answer.question_id == question.id)),
             ),
         )
     ).all()
@@ -477,13 +495,17 @@ class RevisionView:
 
 
 def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[RevisionView]:
-    """A question's or answer's earlier versions, newest first."""
+    """A question's, answer's or comment's earlier versions, newest first."""
     if kind == "question":
-        post: Question | Answer = find_question(session, actor, post_id)
+        post: Question | Answer | Comment = find_question(session, actor, post_id)
         where = Revision.question_id == post.id
     elif kind == "answer":
         post = find_answer(session, actor, post_id)[0]
         where = Revision.answer_id == post.id
+    elif kind == "comment":
+        post = find_comment(session, actor, post_id)
+        find_question(session, actor, post.question_id)  # not of a deleted question
+        where = Revision.comment_id == post.id
     else:
         raise NotFound()
     revisions = list(
@@ -494,7 +516,8 @@ def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[Rev
         )
     )
     settings = get_settings(session, actor.course_id)
-    resolve = AuthorResolver(actor, settings, _members(session, [r.editor_id for r in revisions]))
+    names = member_names(session, [r.editor_id for r in revisions])
+    resolve = AuthorResolver(actor, settings, names)
     views = []
     for r in revisions:
         # The author editing their anonymous post stays anonymous; moderators are named.
@@ -520,8 +543,5 @@ class NotificationView:
 def notifications(session: Session, actor: Actor, limit: int = 50) -> list[NotificationView]:
     """The viewer's latest notifications in the course, with the names of who caused them."""
     rows = recent(session, actor.member_id, actor.course_id, limit=limit)
-    members = _members(session, [n.actor_id for n in rows])
-    return [
-        NotificationView(n, members[n.actor_id].display_name if n.actor_id in members else None)
-        for n in rows
-    ]
+    names = member_names(session, [n.actor_id for n in rows])
+    return [NotificationView(n, names.get(n.actor_id) if n.actor_id else None) for n in rows]

@@ -15,7 +15,10 @@ first use (about a second and some 70 MB per process).
 * SQLite: FTS5 table ``qa_question_fts`` (porter on top of unicode61, remove_diacritics 2),
   ranked with bm25, the title weighted above the text.
 * PostgreSQL: ``qa_question.search_vector`` (tsvector, 'simple' configuration, title weight A,
-  text weight B) with a GIN index, ranked with ts_rank.
+  text weight B) with a GIN index, ranked with ts_rank; the course is the ``course_id`` column.
+
+Ranking reads every match it ranks, so it is limited to the newest ``RANK_POOL`` matches of a
+query: a search for the course's commonest words costs a few milliseconds, not a hundred.
 """
 
 from __future__ import annotations
@@ -129,15 +132,19 @@ def _fts5_query(
     return f'"{course_token(course_id)}" AND ({words})'
 
 
-def _tsquery(
-    course_id: int, groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool
-) -> str:
+def _tsquery(groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool) -> str:
     parts = []
     for i, group in enumerate(groups):
         star = ":*" if prefix_last and i == len(groups) - 1 else ""
         parts.append("(" + " | ".join(f + star for f in group) + ")")
-    words = (" | " if any_term else " & ").join(parts)
-    return f"{course_token(course_id)} & ({words})"
+    return (" | " if any_term else " & ").join(parts)
+
+
+# Relevance is computed among at most this many matches, the newest: a query that matches
+# more questions than this says little about any one of them, and ranking every match of a
+# common word (bm25 or ts_rank over thousands of rows) costs tens of milliseconds.
+RANK_POOL = 1000
+_TSQUERY_RE = re.compile(r"[\w:*|&() ]+")
 
 
 def ranked(
@@ -149,7 +156,8 @@ def ranked(
     any_term: bool = False,
     prefix_last: bool = False,
 ) -> Subquery | None:
-    """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first.
+    """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first,
+    ranked among the course's ``RANK_POOL`` newest matches.
 
     None when the query has no searchable word. Only the index is read: deleted questions are
     not in it (services.delete_question empties their indexed text).
@@ -157,19 +165,37 @@ def ranked(
     groups = query_terms(query)
     if not groups:
         return None
+    pool = max(RANK_POOL, limit)
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        # bm25 is negative, better matches lower; the title counts four times the text.
+        # bm25 is negative, better matches lower; the title counts four times the text. FTS5
+        # reads matches in rowid (= id) order, so the pool is "rowid at least the pool's
+        # oldest", found by walking the matches newest first without ranking them.
         stmt = text(
             "SELECT rowid AS id, bm25(qa_question_fts, 4.0, 1.0) AS rank FROM qa_question_fts "
-            "WHERE qa_question_fts MATCH :match ORDER BY rank LIMIT :limit"
-        ).bindparams(match=_fts5_query(course_id, groups, any_term, prefix_last), limit=limit)
+            "WHERE qa_question_fts MATCH :match AND rowid >= coalesce(("
+            "SELECT rowid FROM qa_question_fts WHERE qa_question_fts MATCH :match "
+            "ORDER BY rowid DESC LIMIT 1 OFFSET :last), 0) "
+            "ORDER BY rank LIMIT :limit"
+        ).bindparams(
+            match=_fts5_query(course_id, groups, any_term, prefix_last), last=pool - 1, limit=limit
+        )
     elif dialect == "postgresql":
+        # The pool is read newest first along the course's index when the words are common,
+        # or from the GIN index when they are rare: the planner can tell only when it sees
+        # the words, so they are a literal (a prepared statement's generic plan would guess).
+        # Forms are \w+ only; the check keeps anything else out of the literal.
+        tsquery = _tsquery(groups, any_term, prefix_last)
+        if not _TSQUERY_RE.fullmatch(tsquery):  # pragma: no cover - forms are \w+
+            raise ValueError(f"unexpected search query {tsquery!r}")
+        q = f"to_tsquery('simple', '{tsquery}')"
         stmt = text(
-            "SELECT qa_question.id AS id, -ts_rank(qa_question.search_vector, q) AS rank "
-            "FROM qa_question, to_tsquery('simple', :tsquery) AS q "
-            "WHERE qa_question.search_vector @@ q ORDER BY rank LIMIT :limit"
-        ).bindparams(tsquery=_tsquery(course_id, groups, any_term, prefix_last), limit=limit)
+            f"SELECT pool.id AS id, -ts_rank(pool.search_vector, {q}) AS rank FROM ("  # noqa: S608
+            "SELECT id, search_vector FROM qa_question "
+            f"WHERE course_id = :course_id AND search_vector @@ {q} "
+            "ORDER BY created_at DESC, id DESC LIMIT :pool) AS pool "
+            "ORDER BY rank LIMIT :limit"
+        ).bindparams(course_id=course_id, pool=pool, limit=limit)
     else:  # pragma: no cover - only the two supported databases
         raise NotImplementedError(f"search is not written for {dialect}")
     return stmt.columns(id=Integer, rank=Float).subquery("ranked")

@@ -312,17 +312,8 @@ def edit_question(
         raise PermissionDenied()
     title, body, tags = _check_question(session, actor, data)
     if title != question.title or body != question.body:
-        session.add(
-            Revision(
-                course_id=actor.course_id,
-                question_id=question.id,
-                editor_id=actor.member_id,
-                previous_title=question.title,
-                previous_body=question.body,
-            )
-        )
-        question.title, question.body = title, body
-        question.body_html = str(render_markdown(body))
+        previous_title, question.title = question.title, title
+        _new_text(session, actor, question, question, body, previous_title=previous_title)
         question.updated_at = utcnow()
         question.search_title = search.title_text(question.course_id, title)
         _refresh_search_body(session, question)
@@ -413,21 +404,14 @@ def answer(
 
 
 def edit_answer(session: Session, actor: Actor, answer_id: int, body: str) -> Answer:
+    """Change an answer's text (author or moderators), keeping the old text; members it now
+    mentions for the first time are notified."""
     post, question = find_answer(session, actor, answer_id)
     if not actor.can_change(post.author_id):
         raise PermissionDenied()
     body = _check_body(body, required=True)
     if body != post.body:
-        session.add(
-            Revision(
-                course_id=actor.course_id,
-                answer_id=post.id,
-                editor_id=actor.member_id,
-                previous_body=post.body,
-            )
-        )
-        post.body = body
-        post.body_html = str(render_markdown(body))
+        _new_text(session, actor, question, post, body)
         post.updated_at = utcnow()
         session.flush()
         _refresh_search_body(session, question)
@@ -510,6 +494,21 @@ def comment(
     )
     record_sentiment(session, note)
     _notify_mentions(session, actor, question, body, anonymous=anonymous)
+    session.commit()
+    return note
+
+
+def edit_comment(session: Session, actor: Actor, comment_id: int, body: str) -> Comment:
+    """Change a comment's text (author or moderators), keeping the old text; members it now
+    mentions for the first time are notified."""
+    note = find_comment(session, actor, comment_id)
+    question = find_question(session, actor, note.question_id)
+    if not actor.can_change(note.author_id):
+        raise PermissionDenied()
+    body = _check_body(body, required=True, limit=COMMENT_MAX)
+    if body != note.body:
+        _new_text(session, actor, question, note, body)
+        note.edited_at = utcnow()
     session.commit()
     return note
 
@@ -734,10 +733,17 @@ def _followers(session: Session, question_id: int) -> set[int]:
 
 
 def _notify_mentions(
-    session: Session, actor: Actor, question: Question, body: str, *, anonymous: bool
+    session: Session,
+    actor: Actor,
+    question: Question,
+    body: str,
+    *,
+    anonymous: bool,
+    already: set[str] | frozenset[str] = frozenset(),
 ) -> set[int]:
-    """Notify the course members a text mentions; returns who was notified."""
-    mentioned = resolve_mentions(session, actor.course_id, mentioned_handles(body))
+    """Notify the course members a text mentions, except the ``already`` mentioned handles
+    (an edit notifies only whom it adds); returns who was notified."""
+    mentioned = resolve_mentions(session, actor.course_id, mentioned_handles(body) - already)
     mentioned.discard(actor.member_id)
     notify(
         session,
@@ -750,6 +756,52 @@ def _notify_mentions(
         excerpt=question.title or plain_text(body, 120),
     )
     return mentioned
+
+
+def _new_text(
+    session: Session,
+    actor: Actor,
+    question: Question,
+    post: Question | Answer | Comment,
+    body: str,
+    *,
+    previous_title: str | None = None,
+) -> None:
+    """Keep a post's text as a revision, put the new text in its place, and notify the members
+    it mentions for the first time."""
+    column = {
+        Question: Revision.question_id,
+        Answer: Revision.answer_id,
+        Comment: Revision.comment_id,
+    }[type(post)]
+    earlier = _earlier_mentions(session, column == post.id, post.body)
+    revision = Revision(
+        course_id=actor.course_id,
+        editor_id=actor.member_id,
+        previous_title=previous_title,
+        previous_body=post.body,
+    )
+    setattr(revision, column.key, post.id)
+    session.add(revision)
+    post.body = body
+    post.body_html = str(render_markdown(body))
+    _notify_mentions(
+        session,
+        actor,
+        question,
+        body,
+        anonymous=post.anonymous and post.author_id == actor.member_id,
+        already=earlier,
+    )
+
+
+def _earlier_mentions(session: Session, where: Any, body: str) -> set[str]:
+    """The handles a post mentions now or mentioned in any earlier version (its revisions match
+    ``where``): they were notified already, so that an edit notifies each member at most once."""
+    handles = mentioned_handles(body)
+    for previous in session.scalars(select(Revision.previous_body).where(where)):
+        handles |= mentioned_handles(previous)
+    return handles
 
 
 def _record_pair(

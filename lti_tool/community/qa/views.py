@@ -8,6 +8,7 @@ CSRF token (400) or by a database error (503).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
@@ -28,6 +29,7 @@ from flask import (
 from flask_babel import format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -117,6 +119,7 @@ def _context(**context: Any) -> dict[str, Any]:
         "L": labels,
         "csrf": csrf,
         "h": PostHtml(labels, csrf, partial(_ago, locale=locale), partial(_count, locale=locale)),
+        "gettext": _template_gettext(locale),  # what the templates' _() calls
         "qa_url": url_for("qa.index", lid=viewer.lid),
         "ago": _ago,
         "duration": _duration,
@@ -315,6 +318,25 @@ def _edit_answer_page(
     )
 
 
+def _edit_comment_page(
+    comment_id: int, status: int, error: str | None = None, errors: dict[str, Any] | None = None
+) -> FormPage:
+    actor = _actor()
+    note = services.find_comment(db.session(), actor, comment_id)
+    question_ = services.find_question(db.session(), actor, note.question_id)
+    if not actor.can_change(note.author_id):
+        abort(403)
+    return _page(
+        "qa/comment_edit.html",
+        status,
+        comment=note,
+        question=question_,
+        form=request.form if request.method == "POST" else {"body": note.body},
+        error=error,
+        errors=errors or {},
+    )
+
+
 def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None:
     """Re-render the form a refused POST came from, with what the member wrote."""
     args = request.view_args or {}
@@ -329,6 +351,8 @@ def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None
         return _comment_page(int(args["question_id"]), status, message)
     if endpoint == "qa.edit_answer_post":
         return _edit_answer_page(int(args["answer_id"]), status, message)
+    if endpoint == "qa.edit_comment_post":
+        return _edit_comment_page(int(args["comment_id"]), status, message)
     return None
 
 
@@ -661,6 +685,38 @@ def edit_answer_post(lid: str, answer_id: int) -> Any:
         abort(404)
 
 
+@bp.get("/comments/<int:comment_id>/edit")
+@launch_required
+def edit_comment_form(lid: str, comment_id: int) -> FormPage:
+    try:
+        return _edit_comment_page(comment_id, 200)
+    except NotFound:
+        abort(404)
+
+
+@bp.post("/comments/<int:comment_id>/edit")
+@launch_required
+def edit_comment_post(lid: str, comment_id: int) -> Any:
+    actor = _actor()
+
+    def act() -> BaseResponse:
+        note = services.edit_comment(db.session(), actor, comment_id, _form_text("body"))
+        return _done(
+            _("Your changes are saved."),
+            "qa.question",
+            question_id=note.question_id,
+            _anchor=f"comment-{note.id}",
+        )
+
+    try:
+        return _guarded(
+            act,
+            lambda status, message, errors: _edit_comment_page(comment_id, status, message, errors),
+        )
+    except NotFound:
+        abort(404)
+
+
 @bp.get("/<int:question_id>/history")
 @launch_required
 def question_history(lid: str, question_id: int) -> FormPage:
@@ -673,6 +729,12 @@ def answer_history(lid: str, answer_id: int) -> FormPage:
     return _history("answer", answer_id)
 
 
+@bp.get("/comments/<int:comment_id>/history")
+@launch_required
+def comment_history(lid: str, comment_id: int) -> FormPage:
+    return _history("comment", comment_id)
+
+
 def _history(kind: str, post_id: int) -> FormPage:
     actor = _actor()
     subject = {services.SUBJECT_TYPES[kind]: [post_id]}
@@ -683,6 +745,9 @@ def _history(kind: str, post_id: int) -> FormPage:
         if kind == "question":
             question_ = services.find_question(db.session(), actor, post_id)
             current: Any = question_
+        elif kind == "comment":
+            current = services.find_comment(db.session(), actor, post_id)
+            question_ = services.find_question(db.session(), actor, current.question_id)
         else:
             current, question_ = services.find_answer(db.session(), actor, post_id)
     except NotFound:
@@ -971,6 +1036,8 @@ def _labels(locale: str) -> dict[str, Any]:
         "accept": _("Accept this answer"),
         "unaccept": _("Accepted (undo)"),
         "endorsed": _("Endorsed by staff"),
+        "endorsed_short": _("Endorsed"),
+        "tags": _("Tags"),
         "endorse": _("Endorse"),
         "unendorse": _("Withdraw endorsement"),
         "staff_answer": _("Staff answer"),
@@ -980,6 +1047,7 @@ def _labels(locale: str) -> dict[str, Any]:
         "delete": _("Delete"),
         "delete_answer": _("Delete this answer"),
         "delete_comment": _("Delete this comment"),
+        "edit_comment": _("Edit this comment"),
         "deleted_for_moderators": _("Deleted (visible to moderators only)"),
         "comment_deleted": _("This comment was deleted."),
         "comments_on_answer": _("Comments on this answer"),
@@ -993,7 +1061,25 @@ def _labels(locale: str) -> dict[str, Any]:
         "draft_restored": _("Your unsent draft is back."),
         "peer_mentor": _("Peer mentor"),
         "give_kudos": _("Give kudos"),
+        "hidden": _("Hidden by moderators"),
+        "hidden_mark": _("Hidden by moderators: students see a placeholder."),
     }
+
+
+@lru_cache(maxsize=8)
+def _template_gettext(locale: str) -> Callable[..., Markup]:
+    """``_()`` for the Q&A templates in one language (``locale``: the current request's): each
+    message is looked up once; Flask-Babel's own goes through the request context every time,
+    which was a twentieth of the question page's CPU. Works like Jinja's newstyle gettext."""
+    translated: dict[str, Markup] = {}
+
+    def template_gettext(message: str, **variables: Any) -> Markup:
+        text = translated.get(message)
+        if text is None:
+            text = translated[message] = Markup(_(message))  # noqa: S704 -- our catalog
+        return text % variables
+
+    return template_gettext
 
 
 def _count(kind: str, n: int, locale: str) -> str:

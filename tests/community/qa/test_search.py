@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import Question
@@ -62,6 +63,22 @@ def test_title_matches_rank_above_text_matches(world: CourseWorld) -> None:
     in_text = ask(world, "A question about limits", "see the integrale definito chapter")
     in_title = ask(world, "Integrale definito: come si calcola?", "")
     assert found(world, "integrale definito") == [in_title.id, in_text.id]
+
+
+def test_ranking_reads_only_the_newest_matches(
+    world: CourseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "RANK_POOL", 2)
+    ask(world, "Integrale improprio", "")  # the best match, but older than the pool
+    ask(world, "Una domanda", "un integrale")
+    ask(world, "Aiuto", "che integrale?")
+    in_title = ask(world, "Integrale per parti", "")
+    newest = ask(world, "Ancora una", "integrale doppio")
+    ask(world, "Niente a che vedere", "orari")
+    ranked = search.ranked(db.session(), world.course_id, "integrale", limit=2)
+    assert ranked is not None
+    best = db.session.scalars(select(ranked.c.id).order_by(ranked.c.rank)).all()
+    assert best == [in_title.id, newest.id]
 
 
 def test_search_ignores_deleted_questions_and_odd_input(world: CourseWorld) -> None:

@@ -167,6 +167,39 @@ def test_comments_are_deleted_by_author_or_moderators(world: CourseWorld) -> Non
 # --- answering, time to first answer ---------------------------------------------------------
 
 
+def test_comments_are_edited_with_history_by_author_or_moderators(world: CourseWorld) -> None:
+    session = db.session()
+    q = ask(world["giulia"])
+    note = services.comment(session, world["marco"], q.id, "first")
+    with pytest.raises(PermissionDenied):
+        services.edit_comment(session, world["sara"], note.id, "Mine now")
+    services.edit_comment(session, world["marco"], note.id, "second **bold**")
+    services.edit_comment(session, world["ta"], note.id, "third")
+    services.edit_comment(session, world["cm"], note.id, "third")  # unchanged: no revision
+    assert "<strong>bold</strong>" not in note.body_html and note.edited_at is not None
+    revisions = queries.history(session, world["sara"], "comment", note.id)
+    assert [r.revision.previous_body for r in revisions] == ["second **bold**", "first"]
+    assert [r.editor.name for r in revisions] == ["Luca Gallo", "Marco Bianchi"]
+    with pytest.raises(InvalidInput) as error:
+        services.edit_comment(session, world["marco"], note.id, "x" * 3_001)
+    assert "body" in error.value.errors
+    session.rollback()
+    services.delete_comment(session, world["marco"], note.id)
+    with pytest.raises(NotFound):
+        services.edit_comment(session, world["marco"], note.id, "back from the dead")
+
+
+def test_comment_edits_stay_in_their_course(world: CourseWorld) -> None:
+    session = db.session()
+    other = make_course(make_platform("https://other.example.org"), "c-2", PEOPLE)
+    q = ask(other["giulia"])
+    note = services.comment(session, other["marco"], q.id, "elsewhere")
+    with pytest.raises(NotFound):
+        services.edit_comment(session, world["prof"], note.id, "reach across")
+    with pytest.raises(NotFound):
+        queries.history(session, world["prof"], "comment", note.id)
+
+
 def test_answers_set_state_and_first_answer_times(world: CourseWorld) -> None:
     q = ask(world["giulia"])
     services.answer(db.session(), world["marco"], q.id, "Student answer")
@@ -396,6 +429,51 @@ def test_mentions_notify_course_members_by_handle(world: CourseWorld) -> None:
     assert notes(other["marco"].member_id) == []  # same name, other course
     services.comment(session, world["sara"], q.id, "cc @giulia.rossi")
     assert len(notes(world["giulia"].member_id, "mention")) == 1
+
+
+@pytest.mark.parametrize("kind", ["question", "answer", "comment"])
+def test_an_edit_notifies_only_newly_mentioned_members_once(world: CourseWorld, kind: str) -> None:
+    session = db.session()
+    q = ask(world["giulia"], body="Thanks @marco.bianchi" if kind == "question" else "")
+    post_id = q.id
+    if kind == "answer":
+        post_id = services.answer(session, world["giulia"], q.id, "Thanks @marco.bianchi").id
+    elif kind == "comment":
+        post_id = services.comment(session, world["giulia"], q.id, "Thanks @marco.bianchi").id
+
+    def edit(actor: Actor, body: str) -> None:
+        if kind == "question":
+            services.edit_question(
+                session, actor, post_id, services.QuestionInput(title=q.title, body=body)
+            )
+        elif kind == "answer":
+            services.edit_answer(session, actor, post_id, body)
+        else:
+            services.edit_comment(session, actor, post_id, body)
+
+    assert len(notes(world["marco"].member_id, "mention")) == 1
+    edit(world["giulia"], "Thanks @marco.bianchi and @sara.verdi")
+    assert len(notes(world["marco"].member_id, "mention")) == 1  # already mentioned
+    sara = notes(world["sara"].member_id, "mention")
+    assert len(sara) == 1 and sara[0].actor_id == world["giulia"].member_id
+    edit(world["giulia"], "Thanks @sara.verdi, fixed a typo")
+    edit(world["giulia"], "Thanks @marco.bianchi and @sara.verdi again")  # back: not new
+    edit(world["prof"], "Thanks @marco.bianchi, @sara.verdi and @luca.gallo")
+    assert len(notes(world["marco"].member_id, "mention")) == 1
+    assert len(notes(world["sara"].member_id, "mention")) == 1
+    luca = notes(world["ta"].member_id, "mention")
+    assert len(luca) == 1 and luca[0].subject_id == q.id
+    assert luca[0].actor_id == world["prof"].member_id
+
+
+def test_an_anonymous_author_editing_in_a_mention_stays_anonymous(world: CourseWorld) -> None:
+    session = db.session()
+    q = ask(world["giulia"], anonymous=True, body="v1")
+    services.edit_question(
+        session, world["giulia"], q.id, services.QuestionInput(title=q.title, body="@sara.verdi?")
+    )
+    (mention,) = notes(world["sara"].member_id, "mention")
+    assert mention.actor_id is None
 
 
 def test_handles_are_unique_in_a_course() -> None:

@@ -33,6 +33,11 @@ def test_widget_qa_lands_on_the_question_list(app: Flask, site: CourseWorld) -> 
     assert page.status_code == 200
     assert "Questions and answers" in page.text and "Giulia Rossi" in page.text
     assert "vendor/katex/katex.min.css" in page.text and "js/qa.js" in page.text
+    # No inline indicator <style> from htmx (CSP): its rules are in app.css.
+    assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page.text
+    css = client.get("/static/css/app.css")
+    assert ".htmx-request .htmx-indicator" in css.text
+    css.close()
 
 
 def test_pages_need_a_launch(app: Flask, site: CourseWorld) -> None:
@@ -230,3 +235,50 @@ def test_flagging_twice_explains_why_on_the_question_page(app: Flask, site: Cour
     )
     assert fragment.status_code == 200 and "<main" not in fragment.text
     assert 'name="body"' in fragment.text
+
+
+def test_a_comment_is_edited_in_place_with_history(app: Flask, site: CourseWorld) -> None:
+    from .conftest import PEOPLE, make_course, make_platform
+
+    with app.app_context():
+        q = services.ask(db.session(), site["giulia"], services.QuestionInput(title="Comment me"))
+        note = services.comment(db.session(), site["marco"], q.id, "Which *x*?")
+        question_id, comment_id = q.id, note.id
+        other = make_course(make_platform("https://canvas.example.org"), "c-9", PEOPLE)
+        q2 = services.ask(db.session(), other["giulia"], services.QuestionInput(title="Not yours"))
+        foreign_id = services.comment(db.session(), other["marco"], q2.id, "Elsewhere").id
+    marco = sign_in(app, site, "marco")
+    page = marco.get(f"/w/L1/qa/{question_id}")
+    assert f"/w/L1/qa/comments/{comment_id}/edit" in page.text
+    assert f"comments/{comment_id}/history" not in page.text  # not edited yet
+    form = marco.get(f"/w/L1/qa/comments/{comment_id}/edit")
+    assert form.status_code == 200 and "Which *x*?</textarea>" in form.text
+    token = form_token(form.text)
+    too_long = "y" * 3001
+    refused = marco.post(
+        f"/w/L1/qa/comments/{comment_id}/edit", data={"csrf_token": token, "body": too_long}
+    )
+    assert refused.status_code == 422 and f"{too_long}</textarea>" in refused.text
+    saved = marco.post(
+        f"/w/L1/qa/comments/{comment_id}/edit",
+        data={"csrf_token": token, "body": "Which *y*, @giulia.rossi?"},
+    )
+    assert saved.status_code == 303
+    assert saved.headers["Location"].endswith(f"/w/L1/qa/{question_id}#comment-{comment_id}")
+    page = marco.get(f"/w/L1/qa/{question_id}")
+    assert "Which <em>y</em>" in page.text and f"comments/{comment_id}/history" in page.text
+    history = marco.get(f"/w/L1/qa/comments/{comment_id}/history")
+    assert history.status_code == 200 and "Which <em>x</em>" in history.text
+    giulia = sign_in(app, site, "giulia", lid="L2")
+    assert giulia.get("/w/L2/qa/notifications").text.count("You were mentioned in") == 1
+    assert f"comments/{comment_id}/edit" not in giulia.get(f"/w/L2/qa/{question_id}").text
+    assert giulia.get(f"/w/L2/qa/comments/{comment_id}/edit").status_code == 403
+    forbidden = giulia.post(
+        f"/w/L2/qa/comments/{comment_id}/edit",
+        data={"csrf_token": form_token(giulia.get("/w/L2/qa/ask").text), "body": "Mine"},
+    )
+    assert forbidden.status_code == 403
+    prof = sign_in(app, site, "prof", lid="L3")
+    assert prof.get(f"/w/L3/qa/comments/{comment_id}/edit").status_code == 200
+    assert prof.get(f"/w/L3/qa/comments/{foreign_id}/edit").status_code == 404
+    assert prof.get(f"/w/L3/qa/comments/{foreign_id}/history").status_code == 404
