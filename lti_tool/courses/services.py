@@ -54,66 +54,156 @@ def dialect_insert(session: Session, model: Any) -> Any:
     raise NotImplementedError(f"upserts are not written for {dialect}")
 
 
-def _upsert(
-    session: Session,
-    model: Any,
-    keys: dict[str, Any],
-    values: dict[str, Any],
-    on_insert: dict[str, Any] | None = None,
-) -> int:
-    """Insert or update one row by its natural key; returns its id."""
-    stmt = dialect_insert(session, model).values(**keys, **values, **(on_insert or {}))
-    if values:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    row_id = session.execute(stmt.returning(model.id)).scalar()
-    if row_id is None:  # DO NOTHING returns no row when the row existed
-        filters = [getattr(model, k) == v for k, v in keys.items()]
-        row_id = session.execute(select(model.id).where(*filters)).scalar_one()
-    return int(row_id)
+# Launch upserts: each statement is built once per dialect and executed with Core, so that a
+# launch pays neither for building the statement nor for the ORM's bulk-insert machinery.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, name: str) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _STATEMENTS.get((dialect, name))
+    if stmt is None:
+        stmt = _STATEMENTS[(dialect, name)] = _BUILDERS[name](
+            dialect_insert(session, _TABLES[name])
+        )
+    return stmt
+
+
+def _member_upsert(stmt: Any) -> Any:
+    table = Member.__table__
+    # A field the LMS did not send (None) keeps the value Bottega knew.
+    return stmt.on_conflict_do_update(
+        index_elements=["platform_id", "lms_id"],
+        set_={
+            **{f: func.coalesce(getattr(stmt.excluded, f), table.c[f]) for f in PROFILE_FIELDS},
+            "last_seen_at": func.coalesce(stmt.excluded.last_seen_at, table.c.last_seen_at),
+        },
+    ).returning(table.c.id)
+
+
+def _course_upsert(stmt: Any, services: bool) -> Any:
+    table = Course.__table__
+    changes = {"title": stmt.excluded.title, "label": stmt.excluded.label}
+    if services:
+        changes["services"] = stmt.excluded.services
+    return stmt.on_conflict_do_update(
+        index_elements=["platform_id", "deployment_id", "lms_id"], set_=changes
+    ).returning(table.c.id)
+
+
+def _enrolment_upsert(stmt: Any) -> Any:
+    table = Enrolment.__table__
+    return stmt.on_conflict_do_update(
+        index_elements=["course_id", "member_id"],
+        set_={
+            "roles": stmt.excluded.roles,
+            "status": stmt.excluded.status,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(table.c.id, table.c.community_manager)
+
+
+def _placement_upsert(stmt: Any, services: bool) -> Any:
+    table = Placement.__table__
+    changes = {"widget": stmt.excluded.widget, "title": stmt.excluded.title}
+    if services:
+        changes["services"] = stmt.excluded.services
+    return stmt.on_conflict_do_update(
+        index_elements=["course_id", "lms_id"], set_=changes
+    ).returning(table.c.id)
+
+
+_TABLES: dict[str, Any] = {
+    "member": Member.__table__,
+    "course": Course.__table__,
+    "course+services": Course.__table__,
+    "enrolment": Enrolment.__table__,
+    "placement": Placement.__table__,
+    "placement+services": Placement.__table__,
+}
+_BUILDERS: dict[str, Any] = {
+    "member": _member_upsert,
+    "course": lambda stmt: _course_upsert(stmt, services=False),
+    "course+services": lambda stmt: _course_upsert(stmt, services=True),
+    "enrolment": _enrolment_upsert,
+    "placement": lambda stmt: _placement_upsert(stmt, services=False),
+    "placement+services": lambda stmt: _placement_upsert(stmt, services=True),
+}
+
+
+def _execute(session: Session, name: str, params: dict[str, Any]) -> Any:
+    return session.connection().execute(_statement(session, name), params).one()
 
 
 def upsert_course(session: Session, platform_id: int, deployment_pk: int, info: CourseInfo) -> int:
     """The course's id, created on first sight; title and services follow the LMS."""
-    values: dict[str, Any] = {"title": info.title, "label": info.label}
-    if info.services:
-        values["services"] = info.services
-    return _upsert(
+    row = _execute(
         session,
-        Course,
-        {"platform_id": platform_id, "deployment_id": deployment_pk, "lms_id": info.lms_id},
-        values,
-        on_insert={"created_at": utcnow(), **({} if info.services else {"services": {}})},
+        "course+services" if info.services else "course",
+        {
+            "platform_id": platform_id,
+            "deployment_id": deployment_pk,
+            "lms_id": info.lms_id,
+            "title": info.title,
+            "label": info.label,
+            "services": info.services or {},
+            "created_at": utcnow(),
+        },
     )
+    return int(row[0])
 
 
 def upsert_member(
     session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
 ) -> int:
     """The member's id; the profile fields the LMS sent replace the old ones."""
-    values: dict[str, Any] = profile.values()
-    if seen_at is not None:
-        values["last_seen_at"] = seen_at
-    return _upsert(
+    row = _execute(
         session,
-        Member,
-        {"platform_id": platform_id, "lms_id": lms_id},
-        values,
-        on_insert={"created_at": utcnow()},
+        "member",
+        {
+            "platform_id": platform_id,
+            "lms_id": lms_id,
+            "name": profile.name,
+            "given_name": profile.given_name,
+            "family_name": profile.family_name,
+            "email": profile.email,
+            "picture": profile.picture,
+            "locale": profile.locale,
+            "created_at": utcnow(),
+            "last_seen_at": seen_at,
+        },
     )
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class EnrolmentRef:
+    id: int
+    community_manager: bool
+
+
+def enrol(session: Session, course_id: int, member_id: int, roles: list[str]) -> EnrolmentRef:
+    """Enrol (or re-activate) a member with the roles the LMS gives them now."""
+    now = utcnow()
+    row = _execute(
+        session,
+        "enrolment",
+        {
+            "course_id": course_id,
+            "member_id": member_id,
+            "roles": roles,
+            "status": EnrolmentStatus.ACTIVE,
+            "community_manager": False,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return EnrolmentRef(int(row[0]), bool(row[1]))
 
 
 def upsert_enrolment(session: Session, course_id: int, member_id: int, roles: list[str]) -> int:
     """Enrol (or re-activate) a member with the roles the LMS gives them now."""
-    now = utcnow()
-    return _upsert(
-        session,
-        Enrolment,
-        {"course_id": course_id, "member_id": member_id},
-        {"roles": roles, "status": EnrolmentStatus.ACTIVE, "updated_at": now},
-        on_insert={"created_at": now},
-    )
+    return enrol(session, course_id, member_id, roles).id
 
 
 def upsert_placement(
@@ -125,15 +215,20 @@ def upsert_placement(
     lms_services: dict[str, Any] | None = None,
 ) -> int:
     """Where a widget sits; the widget and grade endpoint follow the LMS's latest launch."""
-    values: dict[str, Any] = {"widget": widget, "title": title}
-    if lms_services:
-        values["services"] = lms_services
-    on_insert: dict[str, Any] = {"created_at": utcnow(), "settings": {}}
-    if not lms_services:
-        on_insert["services"] = {}
-    return _upsert(
-        session, Placement, {"course_id": course_id, "lms_id": lms_id}, values, on_insert
+    row = _execute(
+        session,
+        "placement+services" if lms_services else "placement",
+        {
+            "course_id": course_id,
+            "lms_id": lms_id,
+            "widget": widget,
+            "title": title,
+            "settings": {},
+            "services": lms_services or {},
+            "created_at": utcnow(),
+        },
     )
+    return int(row[0])
 
 
 def set_community_manager(session: Session, enrolment: Enrolment, granted: bool) -> None:

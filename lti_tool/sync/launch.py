@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,16 @@ class LaunchOutcome:
 
 
 def handle_launch(
-    session: Session, launch: Launch, recent: RecentRows | None = None
+    session: Session,
+    launch: Launch,
+    recent: RecentRows | None = None,
+    redo: Callable[[], None] | None = None,
 ) -> LaunchOutcome:
     """Upsert member, course, enrolment and placement in one transaction, race-free.
 
     With ``recent`` (one per app and process), unchanged course and placement rows are not
-    written again; if a remembered row has gone, the launch is redone without the shortcut.
+    written again; if a remembered row has gone, the launch is redone without the shortcut,
+    after ``redo()`` has written again what the rolled-back transaction held before.
     """
     if recent is None:
         return _handle(session, launch, RecentRows(size=0))
@@ -80,6 +85,8 @@ def handle_launch(
     except IntegrityError:
         session.rollback()
         recent.clear()
+        if redo is not None:
+            redo()
         return _handle(session, launch, RecentRows(size=0))
 
 

@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import launch_required, remember_launch
@@ -30,11 +31,18 @@ from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
 from lti_tool.lti.deep_linking import WidgetItem, build_response
 from lti_tool.lti.dynamic_registration import TOOL_CLAIMS, TOOL_SCOPES
-from lti_tool.lti.errors import LtiError
+from lti_tool.lti.errors import LaunchError, LtiError
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
-from lti_tool.lti.launch import STATE_COOKIE_PREFIX, start_login, validate_launch
-from lti_tool.lti.models import LoginState
+from lti_tool.lti.launch import (
+    STATE_COOKIE_PREFIX,
+    consume_login,
+    derive_state_key,
+    read_state,
+    start_login,
+    validate_launch,
+)
+from lti_tool.lti.registry import Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
 from lti_tool.sync.launch import handle_launch
 from lti_tool.urls import base_url, public_url_for
@@ -54,6 +62,21 @@ def key_store() -> KeyStore:
 def platform_keys() -> PlatformKeys:
     keys: PlatformKeys = current_app.extensions["bottega_platform_keys"]
     return keys
+
+
+def registry() -> Registry:
+    found: Registry = current_app.extensions["bottega_registry"]
+    return found
+
+
+def state_key() -> bytes:
+    """The key login states are signed with, derived once from SECRET_KEY."""
+    key: bytes | None = current_app.extensions.get("bottega_state_key")
+    if key is None:
+        key = current_app.extensions["bottega_state_key"] = derive_state_key(
+            current_app.config["SECRET_KEY"]
+        )
+    return key
 
 
 def own_origins() -> frozenset[str]:
@@ -108,6 +131,9 @@ def login() -> BaseResponse:
             params,
             redirect_uri=public_url_for("lti.launch"),
             own_origins=own_origins(),
+            registry=registry(),
+            state_key=state_key(),
+            now_ts=time.time(),
         )
     except LtiError as error:
         return lti_error_page(error)
@@ -143,9 +169,9 @@ def launch() -> BaseResponse:
     if proof is None and form.get(STORAGE_PROOF_FIELD):
         proof = form[STORAGE_PROOF_FIELD]
     elif proof is None and state and STORAGE_PROOF_FIELD not in form:
-        login_row = db.session.get(LoginState, state)
-        if login_row is not None and login_row.storage_target and login_row.used_at is None:
-            platform = db.session.get(Platform, login_row.platform_id)
+        login_row = read_state(state_key(), state)
+        if login_row is not None and login_row.storage_target:
+            platform = registry().platform_by_id(db.session(), login_row.platform_id)
             origin = urlsplit(platform.auth_login_url) if platform else None
             # No cookie came back: read the proof from the platform's storage frame, then
             # post again. The final answer (page or 4xx) comes from that second POST.
@@ -161,18 +187,30 @@ def launch() -> BaseResponse:
             )
     session_db = db.session()
     try:
-        validated, login_row = validate_launch(
+        now_ts = time.time()
+        validated, login = validate_launch(
             session_db,
             form,
             tool_conf=DatabaseToolConf(session_db, key_store()),
             keys=platform_keys(),
+            registry=registry(),
+            state_key=state_key(),
             browser_proof=proof,
-            now_ts=time.time(),
+            now_ts=now_ts,
+        )
+
+        def consume_again() -> None:  # the upserts are retried in a new transaction
+            if not consume_login(session_db, login, validated.target_link_uri, now_ts):
+                raise LaunchError(
+                    _l("This launch was already used. Open the tool again from your course.")
+                )
+
+        outcome = handle_launch(
+            session_db, validated, current_app.extensions["bottega_recent_rows"], consume_again
         )
     except LtiError as error:
         session_db.rollback()
         return lti_error_page(error)
-    outcome = handle_launch(session_db, validated, current_app.extensions["bottega_recent_rows"])
     lid = remember_launch(
         platform_id=outcome.platform_id,
         member_id=outcome.member_id,
