@@ -81,6 +81,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the measured phase")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--callers", help="with --profile: who calls the functions matching this")
     options = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bottega-inproc-"))
@@ -202,6 +203,8 @@ def main() -> None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(options.top)
         stats.sort_stats("tottime").print_stats(options.top)
+        if options.callers:
+            stats.print_callers(options.callers)
     server.shutdown()
     with app.app_context():
         db.session.remove()

@@ -78,7 +78,7 @@ def _member_upsert(stmt: Any) -> Any:
             **{f: func.coalesce(getattr(stmt.excluded, f), table.c[f]) for f in PROFILE_FIELDS},
             "last_seen_at": func.coalesce(stmt.excluded.last_seen_at, table.c.last_seen_at),
         },
-    ).returning(table.c.id)
+    ).returning(*table.c)
 
 
 def _course_upsert(stmt: Any, services: bool) -> Any:
@@ -157,6 +157,13 @@ def upsert_member(
     session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
 ) -> int:
     """The member's id; the profile fields the LMS sent replace the old ones."""
+    return int(upsert_member_row(session, platform_id, lms_id, profile, seen_at)["id"])
+
+
+def upsert_member_row(
+    session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
+) -> dict[str, Any]:
+    """Like upsert_member, and every column of the member row as it is now."""
     row = _execute(
         session,
         "member",
@@ -173,7 +180,7 @@ def upsert_member(
             "last_seen_at": seen_at,
         },
     )
-    return int(row[0])
+    return dict(row._mapping)
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,13 @@ class RecentRows:
         self._rows: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...], fingerprint: Any) -> int | None:
+    def get(
+        self, key: tuple[Any, ...], fingerprint: Any, max_age: float | None = None
+    ) -> int | None:
         with self._lock:
             found = self._rows.get(key)
-        if found is None or found[1] != fingerprint or time.monotonic() - found[0] > self.ttl:
+        age = time.monotonic() - found[0] if found is not None else 0.0
+        if found is None or found[1] != fingerprint or age > min(self.ttl, max_age or self.ttl):
             return None
         return found[2]
 
@@ -64,6 +67,8 @@ class LaunchOutcome:
     widget: str
     locale: str | None
     deep_linking: bool
+    community_manager: bool = False
+    member: dict[str, Any] | None = None  # the member row's columns, as the launch left them
 
 
 def handle_launch(
@@ -93,7 +98,7 @@ def handle_launch(
 def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
-    member_id = services.upsert_member(
+    member = services.upsert_member_row(
         session,
         launch.platform_id,
         user.lms_id,
@@ -107,7 +112,10 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         ),
         seen_at=now,
     )
+    member_id = int(member["id"])
     course_id = enrolment_id = placement_id = None
+    community_manager = False
+    remember: list[tuple[tuple[Any, ...], str, int]] = []
     if launch.course is not None:
         info = services.CourseInfo(
             lms_id=launch.course.lms_id,
@@ -122,7 +130,8 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
             course_id = services.upsert_course(
                 session, launch.platform_id, launch.deployment_pk, info
             )
-        enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
+        enrolment = services.enrol(session, course_id, member_id, list(launch.roles))
+        enrolment_id, community_manager = enrolment.id, enrolment.community_manager
         if launch.placement is not None:
             ags = {k: v for k, v in launch.services.items() if k == "ags"}
             placement_key = ("placement", course_id, launch.placement.lms_id)
@@ -139,9 +148,11 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                     launch.placement.title,
                     ags,
                 )
-                recent_rows.put(placement_key, placement_print, placement_id)
-        recent_rows.put(course_key, course_print, course_id)
+                remember.append((placement_key, placement_print, placement_id))
+        remember.append((course_key, course_print, course_id))
     session.commit()
+    for key, fingerprint, row_id in remember:  # only rows that are surely written
+        recent_rows.put(key, fingerprint, row_id)
     return LaunchOutcome(
         platform_id=launch.platform_id,
         member_id=member_id,
@@ -152,4 +163,6 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         widget=launch.widget,
         locale=launch.locale or user.locale,
         deep_linking=launch.is_deep_linking,
+        community_manager=community_manager,
+        member=member,
     )

@@ -23,12 +23,15 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh as refresh_locale
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.courses.access import launch_required, remember_launch
+from lti_tool.courses.access import Viewer, launch_required, open_launch, remember_launch
 from lti_tool.courses.models import Platform
 from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
+from lti_tool.lti.claims import Launch
 from lti_tool.lti.deep_linking import WidgetItem, build_response
 from lti_tool.lti.dynamic_registration import TOOL_CLAIMS, TOOL_SCOPES
 from lti_tool.lti.errors import LaunchError, LtiError
@@ -44,7 +47,7 @@ from lti_tool.lti.launch import (
 )
 from lti_tool.lti.registry import Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
-from lti_tool.sync.launch import handle_launch
+from lti_tool.sync.launch import LaunchOutcome, RecentRows, handle_launch
 from lti_tool.urls import base_url, public_url_for
 from lti_tool.web.roster import after_launch as roster_after_launch
 
@@ -229,13 +232,12 @@ def launch() -> BaseResponse:
             "deployment_id": validated.deployment_id,
             "title": validated.deep_linking.title,
         }
-        target = url_for("lti.deep_link", lid=lid)
+        response = redirect(url_for("lti.deep_link", lid=lid), code=303)
     elif outcome.widget == "qa" and outcome.course_id is not None:
-        target = url_for("qa.index", lid=lid)  # straight there: no second redirect
+        response = redirect(url_for("qa.index", lid=lid), code=303)  # no second redirect
     else:
-        target = url_for("home.widget", lid=lid)
-    roster_after_launch(outcome.course_id)  # queues a sync if the roster is stale; never slow
-    response = redirect(target, code=303)  # a relative path: only ever our own pages
+        response = open_widget(lid, outcome, validated)
+    _after_launch(outcome.course_id)
     response.delete_cookie(
         STATE_COOKIE_PREFIX + state[:16],
         path="/lti/",
@@ -244,6 +246,70 @@ def launch() -> BaseResponse:
         httponly=True,
         partitioned=True,
     )
+    return response
+
+
+ROSTER_RECHECK = 60.0  # seconds between two roster staleness checks of a course, per process
+
+
+def _after_launch(course_id: int | None) -> None:
+    """Queue a roster sync if the course's roster is stale (looked at once a minute at most)."""
+    if course_id is None:
+        return
+    recent: RecentRows = current_app.extensions["bottega_recent_rows"]
+    key = ("roster checked", course_id)
+    if recent.get(key, True, max_age=ROSTER_RECHECK) is not None:
+        return
+    roster_after_launch(course_id)  # never slow; never fails
+    recent.put(key, True, 1)
+
+
+def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseResponse:
+    """The widget page itself as the answer to the launch POST: no redirect, no second request.
+
+    The page says where it lives (``Content-Location``), and a script replaces the POST in the
+    browser's history with that address, so that a reload asks for the page again instead of
+    posting the spent id_token a second time. Whatever the widget view answers (a redirect
+    elsewhere, a 403 for a staff-only widget) is answered here.
+    """
+    viewer = Viewer(
+        lid=lid,
+        platform_id=outcome.platform_id,
+        member_id=outcome.member_id,
+        course_id=outcome.course_id,
+        enrolment_id=outcome.enrolment_id,
+        placement_id=outcome.placement_id,
+        role=outcome.role,
+        widget=outcome.widget,
+        locale=outcome.locale,
+        community_manager=outcome.community_manager,
+    )
+    course = None
+    if outcome.course_id is not None and launch.course is not None:
+        course = {
+            "id": outcome.course_id,
+            "platform_id": outcome.platform_id,
+            "deployment_id": launch.deployment_pk,
+            "lms_id": launch.course.lms_id,
+            "title": launch.course.title,
+            "label": launch.course.label,
+        }
+    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course)
+    page_url = url_for("home.widget", lid=lid)
+    g.launch_page_url = page_url
+    g.locale = viewer.locale
+    refresh_locale()  # the page's language is the launch's, whatever was looked up before
+    answer: Any
+    try:
+        answer = current_app.view_functions["home.widget"](lid=lid)
+    except HTTPException as exc:
+        answer = current_app.handle_user_exception(exc)
+    response = current_app.make_response(answer)
+    if 300 <= response.status_code < 400:
+        response.status_code = 303  # a redirect after a POST: the browser follows with a GET
+        return response
+    response.headers["Content-Location"] = page_url
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

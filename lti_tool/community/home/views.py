@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.courses.access import launch_required, role_label_for, staff_required
-from lti_tool.courses.models import Course, Member, Placement
+from lti_tool.courses.access import launch_required, page_rows, role_label_for, staff_required
+from lti_tool.courses.models import Course, Member
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.courses.services import course_members, find_enrolment, set_community_manager
 from lti_tool.extensions import db
@@ -37,14 +36,7 @@ def widget(lid: str) -> str | BaseResponse:
         abort(403)
     if viewer.widget == "qa" and viewer.course_id is not None:
         return redirect(url_for("qa.index", lid=lid))
-    # One SELECT for the member, the course and the placement of this launch.
-    row = db.session.execute(
-        select(Member, Course, Placement)
-        .select_from(Member)
-        .outerjoin(Course, Course.id == viewer.course_id)
-        .outerjoin(Placement, Placement.id == viewer.placement_id)
-        .where(Member.id == viewer.member_id)
-    ).first()
+    row = page_rows(viewer)  # one SELECT, or none right after the launch
     if row is None:
         abort(401)
     member, course, placement = row
