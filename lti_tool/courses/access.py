@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, g, session
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
 from lti_tool.courses.roles import CourseRole
@@ -115,8 +115,8 @@ class OpenedLaunch:
     """A launch made by the current request, with the rows it has just written.
 
     When the launch POST answers with the widget page itself, the page reads these instead of
-    the database. ``member`` and ``course`` are transient ORM objects with the values the
-    launch wrote (the member's columns as its upsert returned them).
+    the database. ``member``, ``course`` and the placement are transient ORM objects (not in
+    the session, so their relationships do not load) with the values the launch wrote.
     """
 
     viewer: Viewer
@@ -133,15 +133,21 @@ def open_launch(viewer: Viewer, member: dict[str, Any], course: dict[str, Any] |
     )
 
 
+_PLACEMENT_BY_ID = select(*Placement.__table__.c).where(Placement.__table__.c.id == bindparam("id"))
+
+
 def page_rows(viewer: Viewer) -> tuple[Member, Course | None, Placement | None] | None:
     """The member, course and placement of a viewer's launch, in one SELECT (or none)."""
     opened: OpenedLaunch | None = g.get("opened_launch")
     if opened is not None and opened.viewer is viewer:
         placement = None
         if viewer.placement_id is not None:  # its settings are not part of the launch
-            placement = db.session.scalar(
-                select(Placement).where(Placement.id == viewer.placement_id)
+            found = (
+                db.session.connection()
+                .execute(_PLACEMENT_BY_ID, {"id": viewer.placement_id})
+                .first()
             )
+            placement = Placement(**found._mapping) if found is not None else None
         return opened.member, opened.course, placement
     row = db.session.execute(
         select(Member, Course, Placement)

@@ -265,3 +265,29 @@ def test_old_login_rows_are_pruned_but_recent_ones_kept(lms: Lms, app) -> None: 
         assert prune_logins(db.session()) == 1
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(LoginState)) == 1
+
+
+def test_id_token_segments_are_checked_exactly_like_pyjwt() -> None:
+    import base64
+    import os
+
+    from jwt.api_jws import PyJWS
+    from jwt.exceptions import DecodeError
+
+    from lti_tool.lti.launch import _RS256JWS
+
+    def decoded(check, segment: bytes) -> bytes | str:  # type: ignore[no-untyped-def]
+        try:
+            return check(segment, "payload")  # type: ignore[no-any-return]
+        except DecodeError:
+            return "refused"
+
+    samples = [b"", b"e30", b"e30=", b"e30==", b"e30===", b"e3", b"e3=", b"e", b"!!!!", b"e3+/"]
+    samples += [b"e30 ", b"e30.", b"ab\\n", b"eyJ9", b"eyJ8", b"YQ", b"YR", b"YQ==", b"YQ="]
+    for size in range(12):
+        raw = base64.urlsafe_b64encode(os.urandom(size))
+        samples += [raw, raw.rstrip(b"="), raw + b"=", raw.rstrip(b"=") + b"$"]
+    for segment in samples:
+        ours = decoded(_RS256JWS._decode_base64url_segment, segment)
+        assert ours == decoded(PyJWS._decode_base64url_segment, segment), segment
+    assert decoded(_RS256JWS._decode_base64url_segment, b"YR") == "refused"  # not canonical

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import launch_required, page_rows, role_label_for, staff_required
@@ -17,14 +18,22 @@ bp = Blueprint("home", __name__, url_prefix="/w")
 STAFF_ONLY = frozenset({"dashboard"})
 
 
+_TITLES = {
+    "home": _l("Community home"),
+    "qa": _l("Questions and answers"),
+    "groups": _l("Peer groups"),
+    "kudos": _l("Kudos"),
+    "dashboard": _l("Community dashboard"),
+}
+
+
+def _title(widget: str) -> str:
+    """One widget's title, in the page's language (only that one is translated)."""
+    return str(_TITLES[widget])
+
+
 def _titles() -> dict[str, str]:
-    return {
-        "home": _("Community home"),
-        "qa": _("Questions and answers"),
-        "groups": _("Peer groups"),
-        "kudos": _("Kudos"),
-        "dashboard": _("Community dashboard"),
-    }
+    return {widget: str(title) for widget, title in _TITLES.items()}
 
 
 @bp.get("/<lid>/")
@@ -46,7 +55,7 @@ def widget(lid: str) -> str | BaseResponse:
         course=course,
         placement=placement,
         member=member,
-        widget_title=_titles()[viewer.widget],
+        widget_title=_title(viewer.widget),
     )
 
 
