@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, g, session
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
 from lti_tool.courses.roles import CourseRole
@@ -122,33 +122,29 @@ class OpenedLaunch:
     viewer: Viewer
     member: Member
     course: Course | None
+    placement: Placement | None
 
 
-def open_launch(viewer: Viewer, member: dict[str, Any], course: dict[str, Any] | None) -> None:
+def open_launch(
+    viewer: Viewer,
+    member: dict[str, Any],
+    course: dict[str, Any] | None,
+    placement: dict[str, Any] | None,
+) -> None:
     """Let this request's pages use the launch it has just made (see OpenedLaunch)."""
     g.opened_launch = OpenedLaunch(
         viewer=viewer,
         member=Member(**member),
         course=Course(**course) if course is not None else None,
+        placement=Placement(**placement) if placement is not None else None,
     )
-
-
-_PLACEMENT_BY_ID = select(*Placement.__table__.c).where(Placement.__table__.c.id == bindparam("id"))
 
 
 def page_rows(viewer: Viewer) -> tuple[Member, Course | None, Placement | None] | None:
     """The member, course and placement of a viewer's launch, in one SELECT (or none)."""
     opened: OpenedLaunch | None = g.get("opened_launch")
     if opened is not None and opened.viewer is viewer:
-        placement = None
-        if viewer.placement_id is not None:  # its settings are not part of the launch
-            found = (
-                db.session.connection()
-                .execute(_PLACEMENT_BY_ID, {"id": viewer.placement_id})
-                .first()
-            )
-            placement = Placement(**found._mapping) if found is not None else None
-        return opened.member, opened.course, placement
+        return opened.member, opened.course, opened.placement
     row = db.session.execute(
         select(Member, Course, Placement)
         .select_from(Member)

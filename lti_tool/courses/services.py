@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -110,7 +110,7 @@ def _placement_upsert(stmt: Any, services: bool) -> Any:
         changes["services"] = stmt.excluded.services
     return stmt.on_conflict_do_update(
         index_elements=["course_id", "lms_id"], set_=changes
-    ).returning(table.c.id)
+    ).returning(*table.c)
 
 
 _TABLES: dict[str, Any] = {
@@ -222,6 +222,18 @@ def upsert_placement(
     lms_services: dict[str, Any] | None = None,
 ) -> int:
     """Where a widget sits; the widget and grade endpoint follow the LMS's latest launch."""
+    return int(upsert_placement_row(session, course_id, lms_id, widget, title, lms_services)["id"])
+
+
+def upsert_placement_row(
+    session: Session,
+    course_id: int,
+    lms_id: str,
+    widget: str,
+    title: str,
+    lms_services: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Like upsert_placement, and every column of the placement row as it is now."""
     row = _execute(
         session,
         "placement+services" if lms_services else "placement",
@@ -235,7 +247,16 @@ def upsert_placement(
             "created_at": utcnow(),
         },
     )
-    return int(row[0])
+    return dict(row._mapping)
+
+
+_PLACEMENT_BY_ID = select(*Placement.__table__.c).where(Placement.__table__.c.id == bindparam("id"))
+
+
+def placement_row(session: Session, placement_id: int) -> dict[str, Any] | None:
+    """Every column of a placement, or None."""
+    row = session.connection().execute(_PLACEMENT_BY_ID, {"id": placement_id}).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def set_community_manager(session: Session, enrolment: Enrolment, granted: bool) -> None:

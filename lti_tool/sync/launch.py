@@ -69,6 +69,7 @@ class LaunchOutcome:
     deep_linking: bool
     community_manager: bool = False
     member: dict[str, Any] | None = None  # the member row's columns, as the launch left them
+    placement: dict[str, Any] | None = None  # the placement row's columns, likewise
 
 
 def handle_launch(
@@ -114,6 +115,7 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
     )
     member_id = int(member["id"])
     course_id = enrolment_id = placement_id = None
+    placement: dict[str, Any] | None = None
     community_manager = False
     remember: list[tuple[tuple[Any, ...], str, int]] = []
     if launch.course is not None:
@@ -139,8 +141,12 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                 [launch.widget, launch.placement.title, ags], sort_keys=True
             )
             placement_id = recent_rows.get(placement_key, placement_print)
-            if placement_id is None:
-                placement_id = services.upsert_placement(
+            if placement_id is not None:  # unchanged: read it (in this transaction)
+                placement = services.placement_row(session, placement_id)
+                if placement is None:
+                    raise IntegrityError("remembered placement is gone", None, Exception())
+            else:
+                placement = services.upsert_placement_row(
                     session,
                     course_id,
                     launch.placement.lms_id,
@@ -148,6 +154,7 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                     launch.placement.title,
                     ags,
                 )
+                placement_id = int(placement["id"])
                 remember.append((placement_key, placement_print, placement_id))
         remember.append((course_key, course_print, course_id))
     session.commit()
@@ -165,4 +172,5 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         deep_linking=launch.is_deep_linking,
         community_manager=community_manager,
         member=member,
+        placement=placement,
     )

@@ -294,7 +294,7 @@ def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseRespons
             "title": launch.course.title,
             "label": launch.course.label,
         }
-    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course)
+    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement)
     page_url = url_for("home.widget", lid=lid)
     g.launch_page_url = page_url
     g.locale = viewer.locale
