@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import secrets
@@ -80,6 +81,9 @@ def main() -> None:
         "--pg", nargs="?", const=os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG_URL)
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the measured phase")
+    parser.add_argument(
+        "--engine", help='JSON of engine options to use instead, e.g. {"pool_pre_ping": false}'
+    )
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--callers", help="with --profile: who calls the functions matching this")
     options = parser.parse_args()
@@ -110,7 +114,9 @@ def main() -> None:
     from lti_tool.extensions import db
     from lti_tool.lti.registration import PlatformInput, add_platform
 
-    app = create_app()
+    app = create_app(
+        {"SQLALCHEMY_ENGINE_OPTIONS": json.loads(options.engine)} if options.engine else None
+    )
     statements = [0]
     with app.app_context():
         db.create_all()
