@@ -237,7 +237,7 @@ def launch() -> BaseResponse:
         response = redirect(url_for("qa.index", lid=lid), code=303)  # no second redirect
     else:
         response = open_widget(lid, outcome, validated)
-    _after_launch(outcome.course_id)
+    _after_launch(outcome.course_id, with_roster_service="nrps" in validated.services)
     response.delete_cookie(
         STATE_COOKIE_PREFIX + state[:16],
         path="/lti/",
@@ -249,16 +249,21 @@ def launch() -> BaseResponse:
     return response
 
 
-ROSTER_RECHECK = 60.0  # seconds between two roster staleness checks of a course, per process
+ROSTER_RECHECK = 60.0  # seconds between two roster checks of a course, when launches lack NRPS
 
 
-def _after_launch(course_id: int | None) -> None:
-    """Queue a roster sync if the course's roster is stale (looked at once a minute at most)."""
+def _after_launch(course_id: int | None, *, with_roster_service: bool) -> None:
+    """Queue a roster sync if the course's roster is stale.
+
+    A launch with a roster service (NRPS) always checks. Launches without one check a course
+    at most once a minute per process: such a course has usually no roster to sync, and
+    looking that up costs two queries.
+    """
     if course_id is None:
         return
     recent: RecentRows = current_app.extensions["bottega_recent_rows"]
     key = ("roster checked", course_id)
-    if recent.get(key, True, max_age=ROSTER_RECHECK) is not None:
+    if not with_roster_service and recent.get(key, True, max_age=ROSTER_RECHECK) is not None:
         return
     roster_after_launch(course_id)  # never slow; never fails
     recent.put(key, True, 1)
@@ -299,9 +304,16 @@ def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseRespons
     g.launch_page_url = page_url
     g.locale = viewer.locale
     refresh_locale()  # the page's language is the launch's, whatever was looked up before
-    answer: Any
+    answer: Any = None
     try:
-        answer = current_app.view_functions["home.widget"](lid=lid)
+        # The widget's blueprint hooks run as they would for a GET of the page (the app-wide
+        # ones already ran for this request).
+        for hook in current_app.before_request_funcs.get("home", ()):
+            answer = hook()
+            if answer is not None:
+                break
+        if answer is None:
+            answer = current_app.view_functions["home.widget"](lid=lid)
     except HTTPException as exc:
         answer = current_app.handle_user_exception(exc)
     response = current_app.make_response(answer)

@@ -147,3 +147,15 @@ def test_launch_answers_with_the_page_and_a_reload_gets_it_again(lms: Lms) -> No
 def test_a_qa_launch_redirects_straight_to_the_questions(lms: Lms) -> None:
     result = lms.launch(custom={"widget": "qa"})
     assert result.status == 303 and result.launch_response.headers["Location"].endswith("/qa/")
+
+
+def test_the_widget_blueprint_hooks_also_run_for_the_page_the_launch_answers(
+    lms: Lms,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    from flask import redirect
+
+    # e.g. a capability that first sends members to accept a code of conduct
+    app.before_request_funcs.setdefault("home", []).append(lambda: redirect("/healthz"))
+    result = lms.launch()
+    assert result.status == 303 and result.launch_response.headers["Location"] == "/healthz"
