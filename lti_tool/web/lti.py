@@ -214,16 +214,17 @@ def launch() -> BaseResponse:
     except LtiError as error:
         session_db.rollback()
         return lti_error_page(error)
-    lid = remember_launch(
-        platform_id=outcome.platform_id,
-        member_id=outcome.member_id,
-        course_id=outcome.course_id,
-        enrolment_id=outcome.enrolment_id,
-        placement_id=outcome.placement_id,
-        role=outcome.role,
-        widget=outcome.widget,
-        locale=outcome.locale,
-    )
+    fields: dict[str, Any] = {
+        "platform_id": outcome.platform_id,
+        "member_id": outcome.member_id,
+        "course_id": outcome.course_id,
+        "enrolment_id": outcome.enrolment_id,
+        "placement_id": outcome.placement_id,
+        "role": outcome.role,
+        "widget": outcome.widget,
+        "locale": outcome.locale,
+    }
+    lid = remember_launch(**fields)
     if validated.deep_linking is not None:
         session["dl_" + lid] = {
             "return_url": validated.deep_linking.return_url,
@@ -236,7 +237,8 @@ def launch() -> BaseResponse:
     elif outcome.widget == "qa" and outcome.course_id is not None:
         response = redirect(url_for("qa.index", lid=lid), code=303)  # no second redirect
     else:
-        response = open_widget(lid, outcome, validated)
+        viewer = Viewer(lid=lid, community_manager=outcome.community_manager, **fields)
+        response = open_widget(viewer, outcome, validated)
     _after_launch(outcome.course_id, with_roster_service="nrps" in validated.services)
     response.delete_cookie(
         STATE_COOKIE_PREFIX + state[:16],
@@ -269,7 +271,7 @@ def _after_launch(course_id: int | None, *, with_roster_service: bool) -> None:
     recent.put(key, True, 1)
 
 
-def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseResponse:
+def open_widget(viewer: Viewer, outcome: LaunchOutcome, launch: Launch) -> BaseResponse:
     """The widget page itself as the answer to the launch POST: no redirect, no second request.
 
     The page says where it lives (``Content-Location``), and a script replaces the POST in the
@@ -277,18 +279,6 @@ def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseRespons
     posting the spent id_token a second time. Whatever the widget view answers (a redirect
     elsewhere, a 403 for a staff-only widget) is answered here.
     """
-    viewer = Viewer(
-        lid=lid,
-        platform_id=outcome.platform_id,
-        member_id=outcome.member_id,
-        course_id=outcome.course_id,
-        enrolment_id=outcome.enrolment_id,
-        placement_id=outcome.placement_id,
-        role=outcome.role,
-        widget=outcome.widget,
-        locale=outcome.locale,
-        community_manager=outcome.community_manager,
-    )
     course = None
     if outcome.course_id is not None and launch.course is not None:
         course = {
@@ -300,6 +290,7 @@ def open_widget(lid: str, outcome: LaunchOutcome, launch: Launch) -> BaseRespons
             "label": launch.course.label,
         }
     open_launch(viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement)
+    lid = viewer.lid
     page_url = url_for("home.widget", lid=lid)
     g.launch_page_url = page_url
     g.locale = viewer.locale
