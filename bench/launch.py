@@ -292,11 +292,15 @@ def complete_launch(login_url: str, assets: bool) -> float:
             "auth",
         )
         action, fields = parse_form(auth.text)
-        posted = _expect(
-            client.post(action, data=fields, allow_redirects=False, timeout=TIMEOUT), 303, "launch"
-        )
-        page_url = urljoin(action, posted.headers["Location"])
-        page = _expect(client.get(page_url, allow_redirects=False, timeout=TIMEOUT), 200, "widget")
+        posted = client.post(action, data=fields, allow_redirects=False, timeout=TIMEOUT)
+        if posted.status_code == 303:  # an older tool: the widget page is one more request
+            page_url = urljoin(action, posted.headers["Location"])
+            page = _expect(
+                client.get(page_url, allow_redirects=False, timeout=TIMEOUT), 200, "widget"
+            )
+        else:  # the widget page came with the launch POST (Content-Location says where)
+            page = _expect(posted, 200, "launch")
+            page_url = urljoin(action, page.headers.get("Content-Location", action))
         if assets:
             # A new browser has an empty cache: it fetches the page's stylesheet too.
             for href in STYLESHEET_RE.findall(page.text):

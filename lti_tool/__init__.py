@@ -30,6 +30,7 @@ from lti_tool.extensions import babel, csrf, db, limiter, migrate
 from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
+from lti_tool.lti.registry import Registry
 from lti_tool.sync.launch import RecentRows
 from lti_tool.web.grades import bp as grades_bp
 from lti_tool.web.lti import bp as lti_bp
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["bottega_keys"] = keys
     app.extensions["bottega_platform_keys"] = PlatformKeys()
     app.extensions["bottega_recent_rows"] = RecentRows()
+    app.extensions["bottega_registry"] = Registry()
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)

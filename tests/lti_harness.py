@@ -107,7 +107,12 @@ def csrf_token(html: str) -> str:
 
 @dataclass
 class LaunchResult:
-    """The tool's answer to the id_token POST, and the page it leads to."""
+    """The tool's answer to the id_token POST, and the page it leads to.
+
+    The tool answers a launch with the widget page itself (200, or the page's own status such
+    as 403), saying where that page lives in ``Content-Location``, or with a 303 to another
+    page. ``page`` is that page either way, with the URL a browser shows for it.
+    """
 
     launch_response: requests.Response
     page: requests.Response | None
@@ -115,6 +120,11 @@ class LaunchResult:
     @property
     def status(self) -> int:
         return self.launch_response.status_code
+
+    @property
+    def ok(self) -> bool:
+        """The launch was accepted: it led to a page (whatever that page's own status)."""
+        return self.page is not None
 
 
 @dataclass
@@ -159,4 +169,8 @@ def post_launch(client: requests.Session, action: str, fields: dict[str, str]) -
     page = None
     if response.status_code in (302, 303):
         page = client.get(urljoin(action, response.headers["Location"]), timeout=10)
+    elif "Content-Location" in response.headers:
+        # The page came with the POST; the browser's history shows its own address.
+        page = response
+        page.url = urljoin(action, response.headers["Content-Location"])
     return LaunchResult(response, page)

@@ -15,8 +15,9 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, g, session
 from flask_babel import gettext as _
+from sqlalchemy import select
 
-from lti_tool.courses.models import Enrolment
+from lti_tool.courses.models import Course, Enrolment, Member, Placement
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
 
@@ -84,6 +85,9 @@ def remember_launch(
 
 def viewer_for(lid: str) -> Viewer | None:
     """The viewer of a launch this browser holds, or None."""
+    opened: OpenedLaunch | None = g.get("opened_launch")
+    if opened is not None and opened.viewer.lid == lid:
+        return opened.viewer  # this very request made the launch: nothing to read again
     data = (session.get("launches") or {}).get(lid)
     if not isinstance(data, dict):
         return None
@@ -106,6 +110,53 @@ def viewer_for(lid: str) -> Viewer | None:
         community_manager=manager,
         peer_mentor=mentor,
     )
+
+
+@dataclass(frozen=True)
+class OpenedLaunch:
+    """A launch made by the current request, with the rows it has just written.
+
+    When the launch POST answers with the widget page itself, the page reads these instead of
+    the database. ``member``, ``course`` and the placement are transient ORM objects (not in
+    the session, so their relationships do not load) with the values the launch wrote.
+    """
+
+    viewer: Viewer
+    member: Member
+    course: Course | None
+    placement: Placement | None
+
+
+def open_launch(
+    viewer: Viewer,
+    member: dict[str, Any],
+    course: dict[str, Any] | None,
+    placement: dict[str, Any] | None,
+) -> None:
+    """Let this request's pages use the launch it has just made (see OpenedLaunch)."""
+    g.opened_launch = OpenedLaunch(
+        viewer=viewer,
+        member=Member(**member),
+        course=Course(**course) if course is not None else None,
+        placement=Placement(**placement) if placement is not None else None,
+    )
+
+
+def page_rows(viewer: Viewer) -> tuple[Member, Course | None, Placement | None] | None:
+    """The member, course and placement of a viewer's launch, in one SELECT (or none)."""
+    opened: OpenedLaunch | None = g.get("opened_launch")
+    if opened is not None and opened.viewer is viewer:
+        return opened.member, opened.course, opened.placement
+    row = db.session.execute(
+        select(Member, Course, Placement)
+        .select_from(Member)
+        .outerjoin(Course, Course.id == viewer.course_id)
+        .outerjoin(Placement, Placement.id == viewer.placement_id)
+        .where(Member.id == viewer.member_id)
+    ).first()
+    if row is None:
+        return None
+    return row[0], row[1], row[2]
 
 
 def launch_required(view: F) -> F:

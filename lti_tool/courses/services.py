@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,79 +54,170 @@ def dialect_insert(session: Session, model: Any) -> Any:
     raise NotImplementedError(f"upserts are not written for {dialect}")
 
 
-def _upsert(
-    session: Session,
-    model: Any,
-    keys: dict[str, Any],
-    values: dict[str, Any],
-    on_insert: dict[str, Any] | None = None,
-    on_update: dict[str, Any] | None = None,
-) -> int:
-    """Insert or update one row by its natural key; returns its id.
+# Launch upserts: each statement is built once per dialect and executed with Core, so that a
+# launch pays neither for building the statement nor for the ORM's bulk-insert machinery.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
 
-    ``on_update`` holds extra SET expressions that may refer to the existing row.
-    """
-    stmt = dialect_insert(session, model).values(**keys, **values, **(on_insert or {}))
-    if values:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={**values, **(on_update or {})}
+
+def _statement(session: Session, name: str) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _STATEMENTS.get((dialect, name))
+    if stmt is None:
+        stmt = _STATEMENTS[(dialect, name)] = _BUILDERS[name](
+            dialect_insert(session, _TABLES[name])
         )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    row_id = session.execute(stmt.returning(model.id)).scalar()
-    if row_id is None:  # DO NOTHING returns no row when the row existed
-        filters = [getattr(model, k) == v for k, v in keys.items()]
-        row_id = session.execute(select(model.id).where(*filters)).scalar_one()
-    return int(row_id)
+    return stmt
+
+
+def _member_upsert(stmt: Any) -> Any:
+    table = Member.__table__
+    # A field the LMS did not send (None) keeps the value Bottega knew.
+    return stmt.on_conflict_do_update(
+        index_elements=["platform_id", "lms_id"],
+        set_={
+            **{f: func.coalesce(getattr(stmt.excluded, f), table.c[f]) for f in PROFILE_FIELDS},
+            "last_seen_at": func.coalesce(stmt.excluded.last_seen_at, table.c.last_seen_at),
+        },
+    ).returning(*table.c)
+
+
+def _course_upsert(stmt: Any, services: bool) -> Any:
+    table = Course.__table__
+    changes = {"title": stmt.excluded.title, "label": stmt.excluded.label}
+    if services:
+        changes["services"] = stmt.excluded.services
+    return stmt.on_conflict_do_update(
+        index_elements=["platform_id", "deployment_id", "lms_id"], set_=changes
+    ).returning(table.c.id)
+
+
+def _enrolment_upsert(stmt: Any) -> Any:
+    table = Enrolment.__table__
+    return stmt.on_conflict_do_update(
+        index_elements=["course_id", "member_id"],
+        set_={
+            "roles": stmt.excluded.roles,
+            "status": stmt.excluded.status,
+            "updated_at": stmt.excluded.updated_at,
+            "last_launch_at": stmt.excluded.last_launch_at,
+            # A member first seen on a synced roster launches for the first time now.
+            "first_launch_at": func.coalesce(
+                table.c.first_launch_at, stmt.excluded.first_launch_at
+            ),
+        },
+    ).returning(table.c.id, table.c.community_manager)
+
+
+def _placement_upsert(stmt: Any, services: bool) -> Any:
+    table = Placement.__table__
+    changes = {"widget": stmt.excluded.widget, "title": stmt.excluded.title}
+    if services:
+        changes["services"] = stmt.excluded.services
+    return stmt.on_conflict_do_update(
+        index_elements=["course_id", "lms_id"], set_=changes
+    ).returning(*table.c)
+
+
+_TABLES: dict[str, Any] = {
+    "member": Member.__table__,
+    "course": Course.__table__,
+    "course+services": Course.__table__,
+    "enrolment": Enrolment.__table__,
+    "placement": Placement.__table__,
+    "placement+services": Placement.__table__,
+}
+_BUILDERS: dict[str, Any] = {
+    "member": _member_upsert,
+    "course": lambda stmt: _course_upsert(stmt, services=False),
+    "course+services": lambda stmt: _course_upsert(stmt, services=True),
+    "enrolment": _enrolment_upsert,
+    "placement": lambda stmt: _placement_upsert(stmt, services=False),
+    "placement+services": lambda stmt: _placement_upsert(stmt, services=True),
+}
+
+
+def _execute(session: Session, name: str, params: dict[str, Any]) -> Any:
+    return session.connection().execute(_statement(session, name), params).one()
 
 
 def upsert_course(session: Session, platform_id: int, deployment_pk: int, info: CourseInfo) -> int:
     """The course's id, created on first sight; title and services follow the LMS."""
-    values: dict[str, Any] = {"title": info.title, "label": info.label}
-    if info.services:
-        values["services"] = info.services
-    return _upsert(
+    row = _execute(
         session,
-        Course,
-        {"platform_id": platform_id, "deployment_id": deployment_pk, "lms_id": info.lms_id},
-        values,
-        on_insert={"created_at": utcnow(), **({} if info.services else {"services": {}})},
+        "course+services" if info.services else "course",
+        {
+            "platform_id": platform_id,
+            "deployment_id": deployment_pk,
+            "lms_id": info.lms_id,
+            "title": info.title,
+            "label": info.label,
+            "services": info.services or {},
+            "created_at": utcnow(),
+        },
     )
+    return int(row[0])
 
 
 def upsert_member(
     session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
 ) -> int:
     """The member's id; the profile fields the LMS sent replace the old ones."""
-    values: dict[str, Any] = profile.values()
-    if seen_at is not None:
-        values["last_seen_at"] = seen_at
-    return _upsert(
+    return int(upsert_member_row(session, platform_id, lms_id, profile, seen_at)["id"])
+
+
+def upsert_member_row(
+    session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
+) -> dict[str, Any]:
+    """Like upsert_member, and every column of the member row as it is now."""
+    row = _execute(
         session,
-        Member,
-        {"platform_id": platform_id, "lms_id": lms_id},
-        values,
-        on_insert={"created_at": utcnow()},
+        "member",
+        {
+            "platform_id": platform_id,
+            "lms_id": lms_id,
+            "name": profile.name,
+            "given_name": profile.given_name,
+            "family_name": profile.family_name,
+            "email": profile.email,
+            "picture": profile.picture,
+            "locale": profile.locale,
+            "created_at": utcnow(),
+            "last_seen_at": seen_at,
+        },
     )
+    return dict(row._mapping)
+
+
+@dataclass(frozen=True)
+class EnrolmentRef:
+    id: int
+    community_manager: bool
+
+
+def enrol(session: Session, course_id: int, member_id: int, roles: list[str]) -> EnrolmentRef:
+    """Enrol (or re-activate) a member launching now, with the roles the LMS gives them now."""
+    now = utcnow()
+    row = _execute(
+        session,
+        "enrolment",
+        {
+            "course_id": course_id,
+            "member_id": member_id,
+            "roles": roles,
+            "status": EnrolmentStatus.ACTIVE,
+            "community_manager": False,
+            "created_at": now,
+            "updated_at": now,
+            "first_launch_at": now,
+            "last_launch_at": now,
+        },
+    )
+    return EnrolmentRef(int(row[0]), bool(row[1]))
 
 
 def upsert_enrolment(session: Session, course_id: int, member_id: int, roles: list[str]) -> int:
-    """Enrol (or re-activate) a member launching now, with the roles the LMS gives them now."""
-    now = utcnow()
-    return _upsert(
-        session,
-        Enrolment,
-        {"course_id": course_id, "member_id": member_id},
-        {
-            "roles": roles,
-            "status": EnrolmentStatus.ACTIVE,
-            "updated_at": now,
-            "last_launch_at": now,
-        },
-        on_insert={"created_at": now, "first_launch_at": now},
-        # A member first seen on a synced roster launches for the first time now.
-        on_update={"first_launch_at": func.coalesce(Enrolment.first_launch_at, now)},
-    )
+    """Enrol (or re-activate) a member with the roles the LMS gives them now."""
+    return enrol(session, course_id, member_id, roles).id
 
 
 def upsert_placement(
@@ -138,15 +229,41 @@ def upsert_placement(
     lms_services: dict[str, Any] | None = None,
 ) -> int:
     """Where a widget sits; the widget and grade endpoint follow the LMS's latest launch."""
-    values: dict[str, Any] = {"widget": widget, "title": title}
-    if lms_services:
-        values["services"] = lms_services
-    on_insert: dict[str, Any] = {"created_at": utcnow(), "settings": {}}
-    if not lms_services:
-        on_insert["services"] = {}
-    return _upsert(
-        session, Placement, {"course_id": course_id, "lms_id": lms_id}, values, on_insert
+    return int(upsert_placement_row(session, course_id, lms_id, widget, title, lms_services)["id"])
+
+
+def upsert_placement_row(
+    session: Session,
+    course_id: int,
+    lms_id: str,
+    widget: str,
+    title: str,
+    lms_services: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Like upsert_placement, and every column of the placement row as it is now."""
+    row = _execute(
+        session,
+        "placement+services" if lms_services else "placement",
+        {
+            "course_id": course_id,
+            "lms_id": lms_id,
+            "widget": widget,
+            "title": title,
+            "settings": {},
+            "services": lms_services or {},
+            "created_at": utcnow(),
+        },
     )
+    return dict(row._mapping)
+
+
+_PLACEMENT_BY_ID = select(*Placement.__table__.c).where(Placement.__table__.c.id == bindparam("id"))
+
+
+def placement_row(session: Session, placement_id: int) -> dict[str, Any] | None:
+    """Every column of a placement, or None."""
+    row = session.connection().execute(_PLACEMENT_BY_ID, {"id": placement_id}).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def set_community_manager(session: Session, enrolment: Enrolment, granted: bool) -> None:

@@ -26,6 +26,7 @@ from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import utcnow
 from lti_tool.lti.errors import LaunchError
 from lti_tool.lti.models import KeySetCache
+from lti_tool.lti.registry import PlatformInfo
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Bottega-LTI/0.1"
@@ -74,7 +75,7 @@ class PlatformKeys:
         self._http.headers["User-Agent"] = USER_AGENT
         self._http.headers["Accept"] = "application/json"
 
-    def key_for(self, session: Session, platform: Platform, kid: str) -> Any:
+    def key_for(self, session: Session, platform: Platform | PlatformInfo, kid: str) -> Any:
         """The public key with this kid, or a LaunchError saying what is wrong."""
         now = time.time()
         entry = self._entries.get(platform.id) or self._load_cached(session, platform)
@@ -110,7 +111,7 @@ class PlatformKeys:
     def forget(self, platform_id: int) -> None:
         self._entries.pop(platform_id, None)
 
-    def _load_cached(self, session: Session, platform: Platform) -> _Entry | None:
+    def _load_cached(self, session: Session, platform: Platform | PlatformInfo) -> _Entry | None:
         row = session.scalar(select(KeySetCache).where(KeySetCache.platform_id == platform.id))
         if row is None:
             return None
@@ -123,7 +124,7 @@ class PlatformKeys:
         return entry
 
     def _refresh(
-        self, session: Session, platform: Platform, stale: _Entry | None, now: float
+        self, session: Session, platform: Platform | PlatformInfo, stale: _Entry | None, now: float
     ) -> _Entry | None:
         """Fetch the key set; on failure keep serving what we had (stale) and return it."""
         with self._lock:

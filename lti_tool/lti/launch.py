@@ -11,32 +11,41 @@ version, a numeric ``sub`` read as text, and keys from a cached, rate-limited ke
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
 import itertools
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
 import requests
 from flask_babel import lazy_gettext as _l
+from jwt import PyJWT
+from jwt.api_jws import PyJWS
+from jwt.exceptions import DecodeError
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from lti_tool.courses.models import Deployment, Platform, PlatformStatus
+from lti_tool.courses.models import Platform, PlatformStatus
+from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import utcnow
 from lti_tool.lti import claims as c
 from lti_tool.lti.errors import LaunchError, LoginError
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.models import LoginState
-from lti_tool.lti.tool_conf import DatabaseToolConf, find_platform
+from lti_tool.lti.registry import DeploymentInfo, PlatformInfo, Registry
+from lti_tool.lti.tool_conf import DatabaseToolConf
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +90,88 @@ def storage_target_from(value: str | None) -> str | None:
     return None
 
 
+def derive_state_key(secret_key: str) -> bytes:
+    """The key that signs login states, derived from the app's SECRET_KEY (shared by workers)."""
+    return hmac.new(secret_key.encode(), b"bottega lti login state v1", hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class LoginTicket:
+    """A login state read back and verified: what the login recorded, signed instead of stored.
+
+    The login writes nothing: its state carries the platform, the expiry and the storage frame
+    under an HMAC, and the nonce and the browser binding are derived from it with the same key.
+    The launch consumes it by inserting its row (``token`` as the key, the nonce unique), once.
+    """
+
+    state: str
+    token: str
+    platform_id: int
+    expires_at: int
+    storage_target: str | None
+    nonce: str
+    binding: str
+
+
+def _derived(key: bytes, label: bytes, state: str, size: int = 32) -> str:
+    return _b64(hmac.new(key, label + state.encode(), hashlib.sha256).digest()[:size])
+
+
+def issue_state(
+    key: bytes, platform_id: int, storage_target: str | None, now_ts: float
+) -> LoginTicket:
+    """A new signed login state (``token.platform.expiry.frame.tag``)."""
+    token = secrets.token_urlsafe(16)
+    expires = int(now_ts + LOGIN_LIFETIME.total_seconds())
+    message = f"{token}.{platform_id}.{expires}.{storage_target or ''}"
+    state = f"{message}.{_derived(key, b'state:', message, 18)}"
+    return LoginTicket(
+        state=state,
+        token=token,
+        platform_id=platform_id,
+        expires_at=expires,
+        storage_target=storage_target,
+        nonce=_derived(key, b"nonce:", state),
+        binding=_derived(key, b"binding:", state),
+    )
+
+
+def read_state(key: bytes, state: str) -> LoginTicket | None:
+    """The login behind a state, or None when the state is not one this tool signed."""
+    if len(state) > 400:
+        return None
+    message, _, tag = state.rpartition(".")
+    if not message or not hmac.compare_digest(tag, _derived(key, b"state:", message, 18)):
+        return None
+    parts = message.split(".")
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return LoginTicket(
+        state=state,
+        token=parts[0],
+        platform_id=int(parts[1]),
+        expires_at=int(parts[2]),
+        storage_target=parts[3] or None,
+        nonce=_derived(key, b"nonce:", state),
+        binding=_derived(key, b"binding:", state),
+    )
+
+
 def start_login(
     session: Session,
     params: Mapping[str, str],
     *,
     redirect_uri: str,
     own_origins: frozenset[str],
+    registry: Registry,
+    state_key: bytes,
+    now_ts: float,
 ) -> LoginStart:
-    """Validate a third-party initiated login and record its state and nonce."""
+    """Validate a third-party initiated login and sign its state and nonce (no write)."""
     iss = (params.get("iss") or "").strip()
     login_hint = params.get("login_hint") or ""
     target = (params.get("target_link_uri") or "").strip()
@@ -99,7 +182,7 @@ def start_login(
             _l("The LMS did not send everything a login needs (missing: %(names)s)."),
             names=", ".join(missing),
         )
-    platform = find_platform(session, iss, client_id)
+    platform = registry.platform(session, iss, client_id)
     if platform is None:
         raise LoginError(
             _l(
@@ -114,57 +197,40 @@ def start_login(
     check_platform_active(platform)
     if _origin(target) not in own_origins:
         raise LoginError(_l("The target link %(url)s is not an address of this tool."), url=target)
-    _maybe_prune(session)
-    state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    binding = secrets.token_urlsafe(32)
     storage_target = storage_target_from(params.get("lti_storage_target"))
-    # Read the platform before the commit expires it: no second SELECT for two strings.
-    client_id_value, auth_login_url = platform.client_id, platform.auth_login_url
-    session.execute(
-        insert(LoginState).values(
-            state=state,
-            nonce=nonce,
-            binding=binding,
-            platform_id=platform.id,
-            target_link_uri=target,
-            storage_target=storage_target,
-            created_at=utcnow(),
-            expires_at=utcnow() + LOGIN_LIFETIME,
-        )
-    )
-    session.commit()
+    ticket = issue_state(state_key, platform.id, storage_target, now_ts)
     query = {
         "scope": "openid",
         "response_type": "id_token",
         "response_mode": "form_post",
         "prompt": "none",
-        "client_id": client_id_value,
+        "client_id": platform.client_id,
         "redirect_uri": redirect_uri,
-        "state": state,
-        "nonce": nonce,
+        "state": ticket.state,
+        "nonce": ticket.nonce,
         "login_hint": login_hint,
     }
     if params.get("lti_message_hint"):
         query["lti_message_hint"] = params["lti_message_hint"]
+    auth_login_url = platform.auth_login_url
     separator = "&" if "?" in auth_login_url else "?"
     return LoginStart(
         auth_url=auth_login_url + separator + urlencode(query),
-        state=state,
-        binding=binding,
-        cookie_name=STATE_COOKIE_PREFIX + state[:16],
+        state=ticket.state,
+        binding=ticket.binding,
+        cookie_name=STATE_COOKIE_PREFIX + ticket.token[:16],
         storage_target=storage_target,
         platform_origin=_origin(auth_login_url),
     )
 
 
-_logins_since_prune = itertools.count()
-PRUNE_EVERY = 200  # logins per process between two clean-ups of old login rows
+_launches_since_prune = itertools.count()
+PRUNE_EVERY = 200  # launches per process between two clean-ups of old login rows
 KEEP_USED_FOR = timedelta(days=1)  # a replay inside a day still gets "already used"
 
 
 def _maybe_prune(session: Session) -> None:
-    if next(_logins_since_prune) % PRUNE_EVERY == 0:
+    if next(_launches_since_prune) % PRUNE_EVERY == 0:
         prune_logins(session)
 
 
@@ -176,7 +242,7 @@ def prune_logins(session: Session) -> int:
     return int(removed or 0)
 
 
-def check_platform_active(platform: Platform) -> None:
+def check_platform_active(platform: PlatformInfo | Platform) -> None:
     if platform.status == PlatformStatus.PENDING:
         raise LoginError(
             _l(
@@ -198,6 +264,46 @@ def check_platform_active(platform: Platform) -> None:
 
 
 _PYLTI_HTTP = requests.Session()
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
+
+
+class _RS256JWS(PyJWS):
+    """PyJWT's JWS for RS256 only, checking each base64url segment with one regex.
+
+    PyJWT tests every character of a token against the alphabet in a Python loop, which costs
+    more than the RSA verification. This does the same checks (alphabet, at most two ``=``,
+    a length that can be base64, and the canonical encoding) in C.
+    """
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        stripped = segment.rstrip(b"=")
+        padding = len(segment) - len(stripped)
+        if (
+            padding > 2
+            or (padding and len(segment) % 4)
+            or len(stripped) % 4 == 1
+            or _BASE64URL.fullmatch(stripped) is None
+        ):
+            raise DecodeError(f"Invalid {name} padding")
+        try:
+            decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
+        except (TypeError, binascii.Error) as err:
+            raise DecodeError(f"Invalid {name} padding") from err
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped:
+            raise DecodeError(f"Invalid {name} padding")
+        return decoded
+
+
+class _IdTokenJWT(PyJWT):
+    """PyJWT's JWT decoder on top of _RS256JWS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jws = _RS256JWS(algorithms=["RS256"], options=self._jws.options)
+
+
+_ID_TOKEN = _IdTokenJWT()
 
 
 class StrictMessageLaunch(FlaskMessageLaunch):
@@ -217,8 +323,6 @@ class StrictMessageLaunch(FlaskMessageLaunch):
         super().__init__(request, tool_conf, requests_session=_PYLTI_HTTP)
         self.db = session
         self.platform_keys = keys
-        self.platform: Platform | None = None
-        self.deployment: Deployment | None = None
         self.body: dict[str, Any] = {}
 
     # pylti1p3 would validate on first claim access; we validate explicitly, once.
@@ -247,10 +351,16 @@ def validate_launch(
     *,
     tool_conf: DatabaseToolConf,
     keys: PlatformKeys,
+    registry: Registry,
+    state_key: bytes,
     browser_proof: str | None,
     now_ts: float,
-) -> tuple[c.Launch, LoginState]:
-    """Validate an id_token POST; returns the launch as plain data. Raises LaunchError."""
+) -> tuple[c.Launch, LoginTicket]:
+    """Validate an id_token POST and consume its login; returns the launch as plain data.
+
+    Raises LaunchError. The login row is inserted (consumed) in the session's transaction:
+    the caller commits it together with what the launch writes.
+    """
     id_token = form.get("id_token") or ""
     state = form.get("state") or ""
     if not id_token:
@@ -265,22 +375,16 @@ def validate_launch(
     if not state:
         raise _error(_l("The launch carries no state."))
 
-    # One query for the login and its platform (the later get() is served from the session).
-    found = session.execute(
-        select(LoginState, Platform)
-        .join(Platform, Platform.id == LoginState.platform_id)
-        .where(LoginState.state == state)
-    ).first()
-    login = found[0] if found else None
+    login = read_state(state_key, state)
     if login is None:
         raise _error(
             _l("This launch is unknown or has expired. Open the tool again from your course.")
         )
-    if login.used_at is not None:
-        raise _error(_l("This launch was already used. Open the tool again from your course."))
-    if login.expires_at.timestamp() < now_ts:
+    if login.expires_at < now_ts:
         raise _error(_l("This launch has expired. Open the tool again from your course."))
     if browser_proof is None or not hmac.compare_digest(browser_proof, login.binding):
+        if login_used(session, login):
+            raise _error(_l("This launch was already used. Open the tool again from your course."))
         raise _error(
             _l(
                 "This launch was started in another browser or your browser blocked the "
@@ -307,7 +411,7 @@ def validate_launch(
         raise _error(_l("The id_token has no issuer (iss)."))
     aud = body.get("aud")
     audiences = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
-    platform = session.get(Platform, login.platform_id)
+    platform = registry.platform_by_id(session, login.platform_id)
     if platform is None or platform.issuer != iss:
         raise _error(
             _l(
@@ -335,7 +439,7 @@ def validate_launch(
 
     public_key = keys.key_for(session, platform, kid)
     try:
-        jwt.decode(
+        _ID_TOKEN.decode(
             id_token,
             public_key,
             algorithms=["RS256"],
@@ -390,11 +494,7 @@ def validate_launch(
     deployment_id = body.get(c.DEPLOYMENT_ID)
     if not isinstance(deployment_id, str) or not deployment_id:
         raise _error(_l("The launch has no deployment id."))
-    deployment = session.scalar(
-        select(Deployment).where(
-            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
-        )
-    )
+    deployment = registry.deployment(session, platform.id, deployment_id)
     if deployment is None or not deployment.active:
         raise _error(
             _l(
@@ -425,19 +525,58 @@ def validate_launch(
     if not hmac.compare_digest(str(body.get("nonce")), login.nonce):
         raise _error(_l("The id_token's nonce does not match this login."), status=401)
     # Consume the login exactly once, atomically: a replayed id_token finds it used.
-    consumed = session.execute(  # type: ignore[attr-defined]
-        update(LoginState)
-        .where(LoginState.state == state, LoginState.used_at.is_(None))
-        .values(used_at=utcnow())
-    ).rowcount
-    if consumed != 1:
+    target = body.get(c.TARGET_LINK_URI)
+    if not consume_login(session, login, target if isinstance(target, str) else "", now_ts):
         session.rollback()
         raise _error(_l("This launch was already used. Open the tool again from your course."))
-    return _to_launch(platform, deployment, body, login.target_link_uri), login
+    _maybe_prune(session)
+    return _to_launch(platform, deployment, body, target if isinstance(target, str) else ""), login
+
+
+def login_used(session: Session, login: LoginTicket) -> bool:
+    """Whether a launch already consumed this login (read only on the refusal path)."""
+    return (
+        session.execute(select(LoginState.used_at).where(LoginState.state == login.token)).first()
+        is not None
+    )
+
+
+_CONSUME: dict[str, Any] = {}
+
+
+def _consume_statement(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _CONSUME.get(dialect)
+    if stmt is None:
+        table = LoginState.__table__
+        stmt = _CONSUME[dialect] = (
+            dialect_insert(session, table).on_conflict_do_nothing().returning(table.c.state)
+        )
+    return stmt
+
+
+def consume_login(session: Session, login: LoginTicket, target: str, now_ts: float) -> bool:
+    """Record the login as used; False when it already was (its state or nonce is taken)."""
+    now = datetime.fromtimestamp(now_ts, UTC)
+    result = session.connection().execute(
+        _consume_statement(session),
+        {
+            "state": login.token,
+            "nonce": login.nonce,
+            "binding": "",
+            "platform_id": login.platform_id,
+            "target_link_uri": target[:2000],
+            "storage_target": login.storage_target,
+            "created_at": now,
+            "expires_at": datetime.fromtimestamp(login.expires_at, UTC),
+            "used_at": now,
+        },
+    )
+    return result.first() is not None
 
 
 def _to_launch(
-    platform: Platform, deployment: Deployment, body: dict[str, Any], target: str
+    platform: PlatformInfo, deployment: DeploymentInfo, body: dict[str, Any], target: str
 ) -> c.Launch:
     custom_raw = body.get(c.CUSTOM)
     custom = {str(k): str(v) for k, v in custom_raw.items()} if isinstance(custom_raw, dict) else {}

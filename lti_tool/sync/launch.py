@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,13 @@ class RecentRows:
         self._rows: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...], fingerprint: Any) -> int | None:
+    def get(
+        self, key: tuple[Any, ...], fingerprint: Any, max_age: float | None = None
+    ) -> int | None:
         with self._lock:
             found = self._rows.get(key)
-        if found is None or found[1] != fingerprint or time.monotonic() - found[0] > self.ttl:
+        age = time.monotonic() - found[0] if found is not None else 0.0
+        if found is None or found[1] != fingerprint or age > min(self.ttl, max_age or self.ttl):
             return None
         return found[2]
 
@@ -64,15 +68,22 @@ class LaunchOutcome:
     widget: str
     locale: str | None
     deep_linking: bool
+    community_manager: bool = False
+    member: dict[str, Any] | None = None  # the member row's columns, as the launch left them
+    placement: dict[str, Any] | None = None  # the placement row's columns, likewise
 
 
 def handle_launch(
-    session: Session, launch: Launch, recent: RecentRows | None = None
+    session: Session,
+    launch: Launch,
+    recent: RecentRows | None = None,
+    redo: Callable[[], None] | None = None,
 ) -> LaunchOutcome:
     """Upsert member, course, enrolment and placement in one transaction, race-free.
 
     With ``recent`` (one per app and process), unchanged course and placement rows are not
-    written again; if a remembered row has gone, the launch is redone without the shortcut.
+    written again; if a remembered row has gone, the launch is redone without the shortcut,
+    after ``redo()`` has written again what the rolled-back transaction held before.
     """
     if recent is None:
         return _handle(session, launch, RecentRows(size=0))
@@ -81,13 +92,15 @@ def handle_launch(
     except IntegrityError:
         session.rollback()
         recent.clear()
+        if redo is not None:
+            redo()
         return _handle(session, launch, RecentRows(size=0))
 
 
 def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
-    member_id = services.upsert_member(
+    member = services.upsert_member_row(
         session,
         launch.platform_id,
         user.lms_id,
@@ -101,7 +114,11 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         ),
         seen_at=now,
     )
+    member_id = int(member["id"])
     course_id = enrolment_id = placement_id = None
+    placement: dict[str, Any] | None = None
+    community_manager = False
+    remember: list[tuple[tuple[Any, ...], str, int]] = []
     if launch.course is not None:
         info = services.CourseInfo(
             lms_id=launch.course.lms_id,
@@ -116,7 +133,8 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
             course_id = services.upsert_course(
                 session, launch.platform_id, launch.deployment_pk, info
             )
-        enrolment_id = services.upsert_enrolment(session, course_id, member_id, list(launch.roles))
+        enrolment = services.enrol(session, course_id, member_id, list(launch.roles))
+        enrolment_id, community_manager = enrolment.id, enrolment.community_manager
         if course_role(launch.roles) == CourseRole.LEARNER:
             # Peer groups: a student new to a formed random or balanced set is placed now.
             place_late_joiners(session, course_id, member_ids=[member_id])
@@ -129,8 +147,12 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                 [launch.widget, launch.placement.title, ags], sort_keys=True
             )
             placement_id = recent_rows.get(placement_key, placement_print)
-            if placement_id is None:
-                placement_id = services.upsert_placement(
+            if placement_id is not None:  # unchanged: read it (in this transaction)
+                placement = services.placement_row(session, placement_id)
+                if placement is None:
+                    raise IntegrityError("remembered placement is gone", None, Exception())
+            else:
+                placement = services.upsert_placement_row(
                     session,
                     course_id,
                     launch.placement.lms_id,
@@ -138,9 +160,12 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
                     launch.placement.title,
                     ags,
                 )
-                recent_rows.put(placement_key, placement_print, placement_id)
-        recent_rows.put(course_key, course_print, course_id)
+                placement_id = int(placement["id"])
+                remember.append((placement_key, placement_print, placement_id))
+        remember.append((course_key, course_print, course_id))
     session.commit()
+    for key, fingerprint, row_id in remember:  # only rows that are surely written
+        recent_rows.put(key, fingerprint, row_id)
     return LaunchOutcome(
         platform_id=launch.platform_id,
         member_id=member_id,
@@ -151,4 +176,7 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         widget=launch.widget,
         locale=launch.locale or user.locale,
         deep_linking=launch.is_deep_linking,
+        community_manager=community_manager,
+        member=member,
+        placement=placement,
     )

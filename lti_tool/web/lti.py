@@ -22,21 +22,32 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh as refresh_locale
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_tool.courses.access import launch_required, remember_launch
+from lti_tool.courses.access import Viewer, launch_required, open_launch, remember_launch
 from lti_tool.courses.models import Platform
 from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
+from lti_tool.lti.claims import Launch
 from lti_tool.lti.deep_linking import WidgetItem, build_response
 from lti_tool.lti.dynamic_registration import TOOL_CLAIMS, TOOL_SCOPES
-from lti_tool.lti.errors import LtiError
+from lti_tool.lti.errors import LaunchError, LtiError
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
-from lti_tool.lti.launch import STATE_COOKIE_PREFIX, start_login, validate_launch
-from lti_tool.lti.models import LoginState
+from lti_tool.lti.launch import (
+    STATE_COOKIE_PREFIX,
+    consume_login,
+    derive_state_key,
+    read_state,
+    start_login,
+    validate_launch,
+)
+from lti_tool.lti.registry import Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
-from lti_tool.sync.launch import handle_launch
+from lti_tool.sync.launch import LaunchOutcome, RecentRows, handle_launch
 from lti_tool.urls import base_url, public_url_for
 from lti_tool.web.roster import after_launch as roster_after_launch
 
@@ -54,6 +65,21 @@ def key_store() -> KeyStore:
 def platform_keys() -> PlatformKeys:
     keys: PlatformKeys = current_app.extensions["bottega_platform_keys"]
     return keys
+
+
+def registry() -> Registry:
+    found: Registry = current_app.extensions["bottega_registry"]
+    return found
+
+
+def state_key() -> bytes:
+    """The key login states are signed with, derived once from SECRET_KEY."""
+    key: bytes | None = current_app.extensions.get("bottega_state_key")
+    if key is None:
+        key = current_app.extensions["bottega_state_key"] = derive_state_key(
+            current_app.config["SECRET_KEY"]
+        )
+    return key
 
 
 def own_origins() -> frozenset[str]:
@@ -108,6 +134,9 @@ def login() -> BaseResponse:
             params,
             redirect_uri=public_url_for("lti.launch"),
             own_origins=own_origins(),
+            registry=registry(),
+            state_key=state_key(),
+            now_ts=time.time(),
         )
     except LtiError as error:
         return lti_error_page(error)
@@ -143,9 +172,9 @@ def launch() -> BaseResponse:
     if proof is None and form.get(STORAGE_PROOF_FIELD):
         proof = form[STORAGE_PROOF_FIELD]
     elif proof is None and state and STORAGE_PROOF_FIELD not in form:
-        login_row = db.session.get(LoginState, state)
-        if login_row is not None and login_row.storage_target and login_row.used_at is None:
-            platform = db.session.get(Platform, login_row.platform_id)
+        login_row = read_state(state_key(), state)
+        if login_row is not None and login_row.storage_target:
+            platform = registry().platform_by_id(db.session(), login_row.platform_id)
             origin = urlsplit(platform.auth_login_url) if platform else None
             # No cookie came back: read the proof from the platform's storage frame, then
             # post again. The final answer (page or 4xx) comes from that second POST.
@@ -161,28 +190,41 @@ def launch() -> BaseResponse:
             )
     session_db = db.session()
     try:
-        validated, login_row = validate_launch(
+        now_ts = time.time()
+        validated, login = validate_launch(
             session_db,
             form,
             tool_conf=DatabaseToolConf(session_db, key_store()),
             keys=platform_keys(),
+            registry=registry(),
+            state_key=state_key(),
             browser_proof=proof,
-            now_ts=time.time(),
+            now_ts=now_ts,
+        )
+
+        def consume_again() -> None:  # the upserts are retried in a new transaction
+            if not consume_login(session_db, login, validated.target_link_uri, now_ts):
+                raise LaunchError(
+                    _l("This launch was already used. Open the tool again from your course.")
+                )
+
+        outcome = handle_launch(
+            session_db, validated, current_app.extensions["bottega_recent_rows"], consume_again
         )
     except LtiError as error:
         session_db.rollback()
         return lti_error_page(error)
-    outcome = handle_launch(session_db, validated, current_app.extensions["bottega_recent_rows"])
-    lid = remember_launch(
-        platform_id=outcome.platform_id,
-        member_id=outcome.member_id,
-        course_id=outcome.course_id,
-        enrolment_id=outcome.enrolment_id,
-        placement_id=outcome.placement_id,
-        role=outcome.role,
-        widget=outcome.widget,
-        locale=outcome.locale,
-    )
+    fields: dict[str, Any] = {
+        "platform_id": outcome.platform_id,
+        "member_id": outcome.member_id,
+        "course_id": outcome.course_id,
+        "enrolment_id": outcome.enrolment_id,
+        "placement_id": outcome.placement_id,
+        "role": outcome.role,
+        "widget": outcome.widget,
+        "locale": outcome.locale,
+    }
+    lid = remember_launch(**fields)
     if validated.deep_linking is not None:
         session["dl_" + lid] = {
             "return_url": validated.deep_linking.return_url,
@@ -191,13 +233,13 @@ def launch() -> BaseResponse:
             "deployment_id": validated.deployment_id,
             "title": validated.deep_linking.title,
         }
-        target = url_for("lti.deep_link", lid=lid)
+        response = redirect(url_for("lti.deep_link", lid=lid), code=303)
     elif outcome.widget == "qa" and outcome.course_id is not None:
-        target = url_for("qa.index", lid=lid)  # straight there: no second redirect
+        response = redirect(url_for("qa.index", lid=lid), code=303)  # no second redirect
     else:
-        target = url_for("home.widget", lid=lid)
-    roster_after_launch(outcome.course_id)  # queues a sync if the roster is stale; never slow
-    response = redirect(target, code=303)  # a relative path: only ever our own pages
+        viewer = Viewer(lid=lid, community_manager=outcome.community_manager, **fields)
+        response = open_widget(viewer, outcome, validated)
+    _after_launch(outcome.course_id, with_roster_service="nrps" in validated.services)
     response.delete_cookie(
         STATE_COOKIE_PREFIX + state[:16],
         path="/lti/",
@@ -206,6 +248,71 @@ def launch() -> BaseResponse:
         httponly=True,
         partitioned=True,
     )
+    return response
+
+
+ROSTER_RECHECK = 60.0  # seconds between two roster checks of a course, when launches lack NRPS
+
+
+def _after_launch(course_id: int | None, *, with_roster_service: bool) -> None:
+    """Queue a roster sync if the course's roster is stale.
+
+    A launch with a roster service (NRPS) always checks. Launches without one check a course
+    at most once a minute per process: such a course has usually no roster to sync, and
+    looking that up costs two queries.
+    """
+    if course_id is None:
+        return
+    recent: RecentRows = current_app.extensions["bottega_recent_rows"]
+    key = ("roster checked", course_id)
+    if not with_roster_service and recent.get(key, True, max_age=ROSTER_RECHECK) is not None:
+        return
+    roster_after_launch(course_id)  # never slow; never fails
+    recent.put(key, True, 1)
+
+
+def open_widget(viewer: Viewer, outcome: LaunchOutcome, launch: Launch) -> BaseResponse:
+    """The widget page itself as the answer to the launch POST: no redirect, no second request.
+
+    The page says where it lives (``Content-Location``), and a script replaces the POST in the
+    browser's history with that address, so that a reload asks for the page again instead of
+    posting the spent id_token a second time. Whatever the widget view answers (a redirect
+    elsewhere, a 403 for a staff-only widget) is answered here.
+    """
+    course = None
+    if outcome.course_id is not None and launch.course is not None:
+        course = {
+            "id": outcome.course_id,
+            "platform_id": outcome.platform_id,
+            "deployment_id": launch.deployment_pk,
+            "lms_id": launch.course.lms_id,
+            "title": launch.course.title,
+            "label": launch.course.label,
+        }
+    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement)
+    lid = viewer.lid
+    page_url = url_for("home.widget", lid=lid)
+    g.launch_page_url = page_url
+    g.locale = viewer.locale
+    refresh_locale()  # the page's language is the launch's, whatever was looked up before
+    answer: Any = None
+    try:
+        # The widget's blueprint hooks run as they would for a GET of the page (the app-wide
+        # ones already ran for this request).
+        for hook in current_app.before_request_funcs.get("home", ()):
+            answer = hook()
+            if answer is not None:
+                break
+        if answer is None:
+            answer = current_app.view_functions["home.widget"](lid=lid)
+    except HTTPException as exc:
+        answer = current_app.handle_user_exception(exc)
+    response = current_app.make_response(answer)
+    if 300 <= response.status_code < 400:
+        response.status_code = 303  # a redirect after a POST: the browser follows with a GET
+        return response
+    response.headers["Content-Location"] = page_url
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..lti_harness import INSTRUCTOR, LEARNER, Lms
+from ..lti_harness import INSTRUCTOR, LEARNER, Lms, browser
 
 
 def test_learner_launch_lands_on_the_widget_page(lms: Lms) -> None:
     result = lms.launch(custom={"widget": "qa"})
-    assert result.status == 303, result.launch_response.text[:500]
+    assert result.ok, result.launch_response.text[:500]
     assert result.page is not None and result.page.status_code == 200
     assert "Giulia Rossi" in result.page.text
     assert "Questions and answers" in result.page.text
@@ -129,3 +129,33 @@ def test_staff_find_the_roster_sync_from_the_members_page(lms: Lms) -> None:
     assert "Sync the roster with the LMS" in members.text
     roster = teacher.get(result.page.url.rstrip("/") + "/roster", timeout=5)
     assert roster.status_code == 200
+
+
+def test_launch_answers_with_the_page_and_a_reload_gets_it_again(lms: Lms) -> None:
+    client = browser()
+    result = lms.launch(client, user={"sub": "s-reload", "name": "Marta Neri"})
+    assert result.status == 200 and result.page is result.launch_response  # no redirect
+    location = result.launch_response.headers["Content-Location"]
+    assert location.startswith("/w/") and result.page.url.endswith(location)
+    # The browser's history gets the page's own address, so a reload is a GET, not a POST.
+    assert f'history.replaceState(null, "", "{location}")' in result.page.text
+    again = client.get(result.page.url, timeout=5)
+    assert again.status_code == 200 and "Marta Neri" in again.text
+    assert browser().get(result.page.url, timeout=5).status_code == 401  # not another browser
+
+
+def test_a_qa_launch_redirects_straight_to_the_questions(lms: Lms) -> None:
+    result = lms.launch(custom={"widget": "qa"})
+    assert result.status == 303 and result.launch_response.headers["Location"].endswith("/qa/")
+
+
+def test_the_widget_blueprint_hooks_also_run_for_the_page_the_launch_answers(
+    lms: Lms,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    from flask import redirect
+
+    # e.g. a capability that first sends members to accept a code of conduct
+    app.before_request_funcs.setdefault("home", []).append(lambda: redirect("/healthz"))
+    result = lms.launch()
+    assert result.status == 303 and result.launch_response.headers["Location"] == "/healthz"

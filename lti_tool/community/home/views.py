@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.moderation.views import conduct_gate
 from lti_tool.community.welcome.services import should_prompt
-from lti_tool.courses.access import launch_required, role_label_for, staff_required
-from lti_tool.courses.models import Course, Member, Placement
+from lti_tool.courses.access import launch_required, page_rows, role_label_for, staff_required
+from lti_tool.courses.models import Course, Member
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.courses.services import course_members, find_enrolment, set_community_manager
 from lti_tool.extensions import db
@@ -22,14 +22,22 @@ bp = Blueprint("home", __name__, url_prefix="/w")
 STAFF_ONLY = frozenset({"dashboard"})
 
 
+_TITLES = {
+    "home": _l("Community home"),
+    "qa": _l("Questions and answers"),
+    "groups": _l("Peer groups"),
+    "kudos": _l("Kudos"),
+    "dashboard": _l("Community dashboard"),
+}
+
+
+def _title(widget: str) -> str:
+    """One widget's title, in the page's language (only that one is translated)."""
+    return str(_TITLES[widget])
+
+
 def _titles() -> dict[str, str]:
-    return {
-        "home": _("Community home"),
-        "qa": _("Questions and answers"),
-        "groups": _("Peer groups"),
-        "kudos": _("Kudos"),
-        "dashboard": _("Community dashboard"),
-    }
+    return {widget: str(title) for widget, title in _TITLES.items()}
 
 
 @bp.get("/<lid>/")
@@ -40,7 +48,7 @@ def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
     if viewer.widget in STAFF_ONLY and not viewer.can_manage_community:
         abort(403)
     # Members accept the course's code of conduct before anything else (one query once done).
-    gate = conduct_gate(viewer, _titles()[viewer.widget])
+    gate = conduct_gate(viewer, _title(viewer.widget))
     if gate is not None:
         return gate
     # A student who has not introduced themselves (nor chosen "later") sees a welcome prompt.
@@ -58,14 +66,7 @@ def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
         return redirect(url_for("kudos.wall", lid=lid, **extra))
     if viewer.widget == "groups" and viewer.course_id is not None:
         return redirect(url_for("groups.index", lid=lid, **extra))
-    # One SELECT for the member, the course and the placement of this launch.
-    row = db.session.execute(
-        select(Member, Course, Placement)
-        .select_from(Member)
-        .outerjoin(Course, Course.id == viewer.course_id)
-        .outerjoin(Placement, Placement.id == viewer.placement_id)
-        .where(Member.id == viewer.member_id)
-    ).first()
+    row = page_rows(viewer)  # one SELECT, or none right after the launch
     if row is None:
         abort(401)
     member, course, placement = row
@@ -76,7 +77,7 @@ def widget(lid: str) -> str | tuple[str, int] | BaseResponse:
         placement=placement,
         member=member,
         welcome_prompt=welcome,
-        widget_title=_titles()[viewer.widget],
+        widget_title=_title(viewer.widget),
     )
 
 

@@ -1,5 +1,5 @@
-"""Dashboard fixtures: the Q&A course world, plus helpers to age enrolments and add events."""
+"""Dashboard fixtures: the Q&A course world and the real-HTTP LMS."""
 
 from __future__ import annotations
 
-from ..qa.conftest import site, world  # noqa: F401  (same course world)
+from ..qa.conftest import lms, site, tool_server, world  # noqa: F401  (shared fixtures)

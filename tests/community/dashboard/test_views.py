@@ -15,7 +15,14 @@ from lti_tool.community.dashboard.models import ReachOut
 from lti_tool.courses.models import Enrolment
 from lti_tool.extensions import db, utcnow
 
-from ..qa.conftest import CourseWorld, form_token, make_course, make_platform, sign_in
+from ...lti_harness import Lms
+from ..qa.conftest import (
+    CourseWorld,
+    form_token,
+    make_course,
+    make_platform,
+    sign_in,
+)
 
 PAGES = ["/", "/at-risk", "/hanging", "/settings", "/export/overview.csv", "/export/at-risk.csv"]
 
@@ -274,3 +281,23 @@ def test_the_academy_overview_shows_only_this_lms(app: Flask, site: CourseWorld)
     admin = sign_in(app, site, "prof")
     page = admin.get(url("/academy"))
     assert page.status_code == 200 and "SQL 201" in page.get_data(as_text=True)
+
+
+def test_launches_are_recorded_per_enrolment_for_the_early_warning(app: Flask, lms: Lms) -> None:
+    """Over real HTTP: the first launch sets first_launch_at, later ones only last_launch_at."""
+    from ...lti_harness import browser
+
+    def dates() -> tuple[object, object]:
+        with app.app_context():
+            row = db.session.execute(
+                select(Enrolment.first_launch_at, Enrolment.last_launch_at)
+            ).one()
+            return row[0], row[1]
+
+    student = browser()
+    assert lms.launch(student).ok
+    first, last = dates()
+    assert first is not None and first == last
+    assert lms.launch(student).ok
+    again_first, again_last = dates()
+    assert again_first == first and again_last is not None and again_last > last  # type: ignore[operator]

@@ -1,0 +1,165 @@
+"""Platform registrations and deployments, read once and kept in each process for a short time.
+
+Logins and launches read the same few registration rows thousands of times; they change only
+when an administrator registers, activates, disables or removes an LMS. Each process keeps an
+immutable copy of what it read for ``ttl`` seconds. A change made through the ORM in this
+process is seen at once (mapper events bump a generation number); a change made by another
+process (the CLI, another worker) within ``ttl`` seconds. Nothing that must be shared between
+workers lives only here: state and nonce are consumed in the database, and platform keys are
+verified on every launch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from lti_tool.courses.models import Deployment, Platform, PlatformStatus
+
+DEFAULT_TTL = 30.0  # seconds a registration change made elsewhere may take to be seen
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """What a login and a launch need of a registration, copied out of the ORM row."""
+
+    id: int
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    auth_audience: str | None
+    status: PlatformStatus
+
+    @classmethod
+    def of(cls, row: Any) -> PlatformInfo:
+        return cls(
+            id=row.id,
+            issuer=row.issuer,
+            client_id=row.client_id,
+            auth_login_url=row.auth_login_url,
+            auth_token_url=row.auth_token_url,
+            key_set_url=row.key_set_url,
+            auth_audience=row.auth_audience,
+            status=PlatformStatus(row.status),
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    id: int
+    platform_id: int
+    deployment_id: str
+    active: bool
+
+
+_generation = itertools.count(1)
+_current = [next(_generation)]
+
+
+def registrations_changed(*_args: Any) -> None:
+    """Forget every cached registration in this process (another generation begins)."""
+    _current[0] = next(_generation)
+
+
+for _model in (Platform, Deployment):
+    for _name in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _name, registrations_changed)
+
+_PLATFORM_COLUMNS = (
+    Platform.id,
+    Platform.issuer,
+    Platform.client_id,
+    Platform.auth_login_url,
+    Platform.auth_token_url,
+    Platform.key_set_url,
+    Platform.auth_audience,
+    Platform.status,
+)
+
+
+class Registry:
+    """A per-process, time-limited cache of platform and deployment rows."""
+
+    def __init__(self, ttl: float = DEFAULT_TTL) -> None:
+        self.ttl = ttl
+        self._items: dict[tuple[Any, ...], tuple[float, int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def _get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        found = self._items.get(key)
+        if found is None:
+            return False, None
+        stamp, generation, value = found
+        if generation != _current[0] or time.monotonic() - stamp > self.ttl:
+            return False, None
+        return True, value
+
+    def _put(self, key: tuple[Any, ...], value: Any, generation: int) -> None:
+        with self._lock:
+            if len(self._items) > 10000:
+                self._items.clear()
+            self._items[key] = (time.monotonic(), generation, value)
+
+    def platform(self, session: Session, iss: str, client_id: str | None) -> PlatformInfo | None:
+        """The registration for (issuer, client id); with no client id, the issuer's only one."""
+        key = ("p", iss, client_id)
+        hit, value = self._get(key)
+        if hit:
+            return value
+        generation = _current[0]
+        query = select(*_PLATFORM_COLUMNS).where(Platform.issuer == iss)
+        if client_id:
+            rows = session.execute(query.where(Platform.client_id == client_id)).all()
+        else:
+            rows = session.execute(query.limit(2)).all()
+        info = PlatformInfo.of(rows[0]) if len(rows) == 1 else None
+        if info is not None:  # an unknown LMS is looked up again next time
+            self._put(key, info, generation)
+            self._put(("id", info.id), info, generation)
+        return info
+
+    def platform_by_id(self, session: Session, platform_id: int) -> PlatformInfo | None:
+        key = ("id", platform_id)
+        hit, value = self._get(key)
+        if hit:
+            return value
+        generation = _current[0]
+        row = session.execute(
+            select(*_PLATFORM_COLUMNS).where(Platform.id == platform_id)
+        ).one_or_none()
+        info = PlatformInfo.of(row) if row is not None else None
+        if info is not None:
+            self._put(key, info, generation)
+        return info
+
+    def deployment(
+        self, session: Session, platform_id: int, deployment_id: str
+    ) -> DeploymentInfo | None:
+        key = ("d", platform_id, deployment_id)
+        hit, value = self._get(key)
+        if hit:
+            return value
+        generation = _current[0]
+        row = session.execute(
+            select(
+                Deployment.id, Deployment.platform_id, Deployment.deployment_id, Deployment.active
+            ).where(
+                Deployment.platform_id == platform_id, Deployment.deployment_id == deployment_id
+            )
+        ).one_or_none()
+        info = DeploymentInfo(row[0], row[1], row[2], bool(row[3])) if row is not None else None
+        if info is not None:
+            self._put(key, info, generation)
+        return info
