@@ -96,6 +96,10 @@ SUBJECT_TYPE = {
     "group_facilitator": "group",
 }
 GROUPS_PER_COURSE = 12
+SQLITE_EVENT_INSERT = (
+    "INSERT INTO engagement_event (id, course_id, member_id, kind, subject_type, subject_id, "
+    "actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 EVENT_COLUMNS = (
     "id",
     "course_id",
@@ -169,7 +173,9 @@ def make_students(size: Size, first_member: int, now: float, rng: random.Random)
                 end = first + rng.random() * (now - first) if rng.random() < 0.3 else now
                 last = max(first, end - rng.random() * 3 * 86400)
                 weight = rng.lognormvariate(0, 1.4)
-                students.append(Student(member_id, course, enrolled, first, last, first, end, weight))
+                students.append(
+                    Student(member_id, course, enrolled, first, last, first, end, weight)
+                )
             member_id += 1
     return students
 
@@ -182,7 +188,6 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
     """Bulk-insert the academy. Ids are given by the bench; sequences are moved past them."""
     from sqlalchemy import create_engine, insert, text
 
-    from lti_tool.community.engagement.models import ParticipationEvent
     from lti_tool.community.qa.models import Question
     from lti_tool.courses.models import Course, Deployment, Enrolment, Member, Platform
 
@@ -319,7 +324,12 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
         ).scalar_one()
         deployment_id = conn.execute(
             insert(Deployment.__table__).returning(Deployment.__table__.c.id),
-            {"platform_id": platform_id, "deployment_id": "1", "active": True, "created_at": now_dt},
+            {
+                "platform_id": platform_id,
+                "deployment_id": "1",
+                "active": True,
+                "created_at": now_dt,
+            },
         ).scalar_one()
         conn.execute(
             insert(Course.__table__),
@@ -341,17 +351,17 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
         def stamp(ts: float | None) -> datetime | None:
             return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
-        members = [
+        members: list[dict[str, Any]] = [
             {"id": s.member_id, "lms_id": f"s{s.member_id}", "name": f"Student {s.member_id}"}
             for s in students
         ]
         members += [{"id": m, "lms_id": f"t{m}", "name": f"Teacher {m}"} for m, _ in staff]
         members.append({"id": manager_id, "lms_id": "cm", "name": "Community Manager"})
-        for row in members:
-            row.update(platform_id=platform_id, created_at=created)
+        for person in members:
+            person.update(platform_id=platform_id, created_at=created)
         for start in range(0, len(members), 10_000):
             conn.execute(insert(Member.__table__), members[start : start + 10_000])
-        enrolments = [
+        enrolments: list[dict[str, Any]] = [
             {
                 "course_id": course_id[s.course],
                 "member_id": s.member_id,
@@ -389,8 +399,8 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
             }
             for c in range(size.courses)
         ]
-        for n, row in enumerate(enrolments):
-            row.update(id=n + 1, status="active", updated_at=row["created_at"])
+        for n, enrolment in enumerate(enrolments):
+            enrolment.update(id=n + 1, status="active", updated_at=enrolment["created_at"])
         for start in range(0, len(enrolments), 10_000):
             conn.execute(insert(Enrolment.__table__), enrolments[start : start + 10_000])
         timings["people"] = time.perf_counter() - begin
@@ -408,10 +418,14 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
                 for row in rows:
                     copy.write_row(row)
         else:
-            table = ParticipationEvent.__table__
-            for start in range(0, len(rows), 50_000):
-                chunk = rows[start : start + 50_000]
-                conn.execute(insert(table), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in chunk])
+            # The DB-API directly, timestamps written the way SQLAlchemy stores them in SQLite
+            # (UTC, no offset): five times faster than executemany through Core.
+            raw_cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            raw_cursor.executemany(
+                SQLITE_EVENT_INSERT,
+                ((*r[:-1], r[-1].strftime("%Y-%m-%d %H:%M:%S.%f")) for r in rows),
+            )
+            raw_cursor.close()
         timings["events"] = time.perf_counter() - begin
         if conn.dialect.name == "postgresql":
             for name in ("course", "member", "enrolment", "qa_question", "engagement_event"):
@@ -486,7 +500,9 @@ class PageStats:
     functions: str = ""
 
 
-def inspect_pages(env: dict[str, str], cookie: str, lid: str, profile: bool) -> dict[str, PageStats]:
+def inspect_pages(
+    env: dict[str, str], cookie: str, lid: str, profile: bool
+) -> dict[str, PageStats]:
     """Per page, in-process: SQL statements (counted with an event listener), the page size,
     and with ``profile`` each statement replayed alone and timed, and cProfile's top functions."""
     from sqlalchemy import event
@@ -573,13 +589,15 @@ def rollup_prototype(database_url: str) -> dict[str, float]:
     postgres = engine.dialect.name == "postgresql"
     day = "(created_at AT TIME ZONE 'UTC')::date" if postgres else "date(created_at)"
     kinds = ", ".join(f"'{k}'" for k in ACTIVITY_KINDS)  # constants of the tool, not input
-    select_sql = (
-        f"SELECT course_id, member_id, {day} AS day, "
-        f"SUM(CASE WHEN kind IN ({kinds}) THEN 1 ELSE 0 END) AS actions, "
-        f"SUM(CASE WHEN kind IN ({kinds}) THEN 0 ELSE 1 END) AS recognitions "
+    # Built from the constants above only, never from input.
+    template = (
+        "SELECT course_id, member_id, %(day)s AS day, "
+        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 1 ELSE 0 END) AS actions, "
+        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 0 ELSE 1 END) AS recognitions "
         "FROM engagement_event WHERE created_at >= :low AND created_at < :high "
-        "GROUP BY course_id, member_id, " + day
+        "GROUP BY course_id, member_id, %(day)s"
     )
+    select_sql = template % {"day": day, "kinds": kinds}
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     low_all = today - timedelta(days=3650)
     high_all = today + timedelta(days=1)
@@ -599,7 +617,9 @@ def rollup_prototype(database_url: str) -> dict[str, float]:
         )
     timings["full build s"] = time.perf_counter() - begin
     with engine.connect() as conn:
-        timings["rollup rows"] = float(conn.execute(text("SELECT count(*) FROM bench_daily")).scalar_one())
+        timings["rollup rows"] = float(
+            conn.execute(text("SELECT count(*) FROM bench_daily")).scalar_one()
+        )
     yesterday = today - timedelta(days=1)
     day_value: Any = yesterday.date() if postgres else yesterday.date().isoformat()
     begin = time.perf_counter()
@@ -741,6 +761,12 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
 # -- output -----------------------------------------------------------------------------------
 
 
+def other_load(p: Phase) -> float:
+    """CPUs used by other programs during the phase. measured() was given the tool's pid as the
+    "platform" too (there is no LMS here), so it subtracted the tool's CPU twice: add it back."""
+    return (p.others_cpu_s + p.platform_cpu_s) / p.wall_s if p.wall_s else 0.0
+
+
 def rows(result: DbResult) -> list[dict[str, Any]]:
     base_rate = result.phases["bare endpoint (/healthz)"].per_second()
     table = []
@@ -759,7 +785,7 @@ def rows(result: DbResult) -> list[dict[str, Any]]:
                 "SQL (largest course)": str(large.statements) if large else "-",
                 "SQL (smallest)": str(small.statements) if small else "-",
                 "page KB": f"{large.page_kb:.0f}" if large else "-",
-                "other load": f"{p.others_cpu_s / p.wall_s:.2f} CPUs" if p.wall_s else "-",
+                "other load": f"{other_load(p):.2f} CPUs",
             }
         )
     return table
