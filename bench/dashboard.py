@@ -414,9 +414,18 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
             raw = conn.connection.driver_connection
             assert raw is not None
             copy_sql = f"COPY engagement_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+            # Rows are consistent by construction: skip the three per-row foreign-key triggers
+            # during the load (a superuser setting; without it the load takes twice as long).
+            replica = conn.execute(
+                text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
+            if replica:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
             with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+            if replica:
+                conn.execute(text("SET LOCAL session_replication_role = DEFAULT"))
         else:
             # The DB-API directly, timestamps written the way SQLAlchemy stores them in SQLite
             # (UTC, no offset): five times faster than executemany through Core.
@@ -575,9 +584,17 @@ def replay(engine: Any, statements: list[tuple[str, Any]]) -> list[tuple[float, 
 # -- the rollup prototype ---------------------------------------------------------------------
 
 
-def rollup_prototype(database_url: str) -> dict[str, float]:
-    """Time a daily rollup (course, member, day: activity and recognition counts) in a scratch
-    table: the full build, one day's refresh, and the academy's 7/30-day active counts."""
+def rollup_prototype(database_url: str, course_id: int) -> dict[str, tuple[float, int]]:
+    """Time pre-aggregated tables the dashboard could read instead of engagement_event, in
+    scratch tables of the bench (the tool has none yet):
+
+    - daily: (course, member, day) -> actions, recognitions; refreshed a day at a time by a job;
+    - weekly: (course, week) -> active members, actions; built from daily;
+    - member: (course, member) -> last activity, recognised; what two enrolment columns kept
+      up to date by ``record()`` would hold.
+
+    Each read is what a page would run instead of today's statements (``course_id``: the largest
+    course), timed as the median of 5 runs."""
     from sqlalchemy import create_engine, text
 
     from lti_tool.community.dashboard.metrics import ACTIVITY_KINDS
@@ -588,67 +605,118 @@ def rollup_prototype(database_url: str) -> dict[str, float]:
     engine = create_engine(url)
     postgres = engine.dialect.name == "postgresql"
     day = "(created_at AT TIME ZONE 'UTC')::date" if postgres else "date(created_at)"
-    kinds = ", ".join(f"'{k}'" for k in ACTIVITY_KINDS)  # constants of the tool, not input
-    # Built from the constants above only, never from input.
-    template = (
-        "SELECT course_id, member_id, %(day)s AS day, "
-        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 1 ELSE 0 END) AS actions, "
-        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 0 ELSE 1 END) AS recognitions "
+    week = "date_trunc('week', day)::date" if postgres else "date(day, 'weekday 0', '-6 days')"
+    # Every piece of SQL below is built from these constants only, never from input.
+    parts = {"day": day, "week": week, "kinds": ", ".join(f"'{k}'" for k in ACTIVITY_KINDS)}
+
+    def fill(template: str) -> str:
+        return template % parts
+
+    daily_sql = fill(
+        "INSERT INTO bench_daily SELECT course_id, member_id, %(day)s, "
+        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN kind IN (%(kinds)s) THEN 0 ELSE 1 END) "
         "FROM engagement_event WHERE created_at >= :low AND created_at < :high "
         "GROUP BY course_id, member_id, %(day)s"
     )
-    select_sql = template % {"day": day, "kinds": kinds}
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    low_all = today - timedelta(days=3650)
-    high_all = today + timedelta(days=1)
-    timings: dict[str, float] = {}
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TABLE bench_daily (course_id INTEGER NOT NULL, member_id INTEGER NOT NULL, "
-                "day DATE NOT NULL, actions INTEGER NOT NULL, recognitions INTEGER NOT NULL, "
-                "PRIMARY KEY (course_id, day, member_id))"
-            )
-        )
-    begin = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO bench_daily " + select_sql), {"low": low_all, "high": high_all}
-        )
-    timings["full build s"] = time.perf_counter() - begin
-    with engine.connect() as conn:
-        timings["rollup rows"] = float(
-            conn.execute(text("SELECT count(*) FROM bench_daily")).scalar_one()
-        )
-    yesterday = today - timedelta(days=1)
-    day_value: Any = yesterday.date() if postgres else yesterday.date().isoformat()
-    begin = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM bench_daily WHERE day = :day"), {"day": day_value})
-        conn.execute(
-            text("INSERT INTO bench_daily " + select_sql), {"low": yesterday, "high": today}
-        )
-    timings["one day refresh ms"] = (time.perf_counter() - begin) * 1000
-    month_ago = (today - timedelta(days=30)).date()
-    week_ago = (today - timedelta(days=7)).date()
-    academy_sql = text(
-        "SELECT course_id, COUNT(DISTINCT member_id), "
-        "COUNT(DISTINCT CASE WHEN day >= :week THEN member_id END) "
-        "FROM bench_daily WHERE day >= :month AND actions > 0 GROUP BY course_id"
+    weekly_sql = fill(
+        "INSERT INTO bench_weekly SELECT course_id, %(week)s, "
+        "COUNT(DISTINCT CASE WHEN actions > 0 THEN member_id END), SUM(actions) "
+        "FROM bench_daily GROUP BY course_id, %(week)s"
     )
-    params = {
-        "week": week_ago if postgres else week_ago.isoformat(),
-        "month": month_ago if postgres else month_ago.isoformat(),
+    member_sql = fill(
+        "INSERT INTO bench_member SELECT course_id, member_id, "
+        "MAX(CASE WHEN kind IN (%(kinds)s) THEN created_at END), "
+        "MAX(CASE WHEN kind IN (%(kinds)s) THEN 0 ELSE 1 END) "
+        "FROM engagement_event GROUP BY course_id, member_id"
+    )
+    tables = {
+        "bench_daily": "course_id INTEGER NOT NULL, member_id INTEGER NOT NULL, day DATE NOT NULL, "
+        "actions INTEGER NOT NULL, recognitions INTEGER NOT NULL, "
+        "PRIMARY KEY (course_id, day, member_id)",
+        "bench_weekly": "course_id INTEGER NOT NULL, week DATE NOT NULL, active INTEGER NOT NULL, "
+        "actions INTEGER NOT NULL, PRIMARY KEY (course_id, week)",
+        "bench_member": "course_id INTEGER NOT NULL, member_id INTEGER NOT NULL, "
+        "last_active TIMESTAMP WITH TIME ZONE, recognised INTEGER NOT NULL, "
+        "PRIMARY KEY (course_id, member_id)",
     }
-    with engine.connect() as conn:
-        conn.execute(academy_sql, params).all()  # warm
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def moment(value: datetime) -> Any:
+        # SQLite compares the text SQLAlchemy stored: UTC, no offset.
+        return value if postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def date_of(value: datetime) -> Any:
+        return value.date() if postgres else value.date().isoformat()
+
+    timings: dict[str, tuple[float, int]] = {}  # label -> (ms, rows written or read)
+
+    def write(label: str, sql: str, params: dict[str, Any]) -> None:
         begin = time.perf_counter()
-        for _ in range(5):
-            conn.execute(academy_sql, params).all()
-        timings["academy actives from rollup ms"] = (time.perf_counter() - begin) * 200
+        with engine.begin() as conn:
+            written = conn.execute(text(sql), params).rowcount
+        timings[label] = ((time.perf_counter() - begin) * 1000, written)
+
+    def read(label: str, sql: str, params: dict[str, Any]) -> None:
+        with engine.connect() as conn:
+            count = len(conn.execute(text(sql), params).all())  # warm
+            runs = []
+            for _ in range(5):
+                begin = time.perf_counter()
+                conn.execute(text(sql), params).all()
+                runs.append(time.perf_counter() - begin)
+        timings[label] = (statistics.median(runs) * 1000, count)
+
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE bench_daily"))
-    engine.dispose()
+        for name, columns in tables.items():
+            conn.execute(text(f"CREATE TABLE {name} ({columns})"))
+    try:
+        everything = {"low": moment(today - timedelta(days=3650)), "high": moment(now)}
+        write("build daily (course, member, day), all events", daily_sql, everything)
+        yesterday = today - timedelta(days=1)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM bench_daily WHERE day = :d"), {"d": date_of(yesterday)})
+        write(
+            "refresh daily: one day",
+            daily_sql,
+            {"low": moment(yesterday), "high": moment(today)},
+        )
+        write("build weekly (course, week) from daily", weekly_sql, {})
+        write("build member (course, member), all events", member_sql, {})
+        read(
+            "read: course weekly chart, 13 weeks",
+            "SELECT week, active, actions FROM bench_weekly WHERE course_id = :c AND week >= :w",
+            {"c": course_id, "w": date_of(today - timedelta(weeks=13))},
+        )
+        read(
+            "read: at-risk this/last week counts",
+            "SELECT member_id, SUM(CASE WHEN day >= :d7 THEN actions ELSE 0 END), "
+            "SUM(CASE WHEN day < :d7 THEN actions ELSE 0 END) FROM bench_daily "
+            "WHERE course_id = :c AND day >= :d14 GROUP BY member_id",
+            {
+                "c": course_id,
+                "d7": date_of(today - timedelta(days=6)),
+                "d14": date_of(today - timedelta(days=13)),
+            },
+        )
+        read(
+            "read: at-risk last activity, recognised",
+            "SELECT member_id, last_active, recognised FROM bench_member WHERE course_id = :c",
+            {"c": course_id},
+        )
+        read(
+            "read: academy 7/30-day actives",
+            "SELECT course_id, SUM(CASE WHEN last_active >= :w THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN last_active >= :m THEN 1 ELSE 0 END) FROM bench_member "
+            "GROUP BY course_id",
+            {"w": moment(now - timedelta(days=7)), "m": moment(now - timedelta(days=30))},
+        )
+    finally:
+        with engine.begin() as conn:
+            for name in tables:
+                conn.execute(text(f"DROP TABLE {name}"))
+        engine.dispose()
     return timings
 
 
@@ -682,7 +750,7 @@ class DbResult:
     phases: dict[str, Phase]
     large: dict[str, PageStats]
     small: dict[str, PageStats]
-    rollup: dict[str, float]
+    rollup: dict[str, tuple[float, int]]
 
 
 def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) -> DbResult:
@@ -754,7 +822,7 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
     rollup = {}
     if options.rollup:
         print(f"[{db}] timing the rollup prototype ...", flush=True)
-        rollup = rollup_prototype(database_url)
+        rollup = rollup_prototype(database_url, seeded.course_ids[0])
     return DbResult(db, seeded, seed_s, phases, large, small, rollup)
 
 
@@ -802,12 +870,17 @@ def verdicts(result: DbResult) -> list[str]:
             lines.append(f"{result.db}: {p.failed} {name} requests failed, e.g. {p.errors[0]}")
         if p.workers_changed:
             lines.append(f"{result.db}: a gunicorn worker was replaced during {name}")
-    if result.rollup:
-        parts = ", ".join(f"{k} {v:,.1f}" for k, v in result.rollup.items())
-        lines.append(f"{result.db}: rollup prototype: {parts}")
-    else:
+    if not result.rollup:
         lines.append(f"{result.db}: rollup cost: no rollup in this checkout (see --rollup)")
     return lines
+
+
+def rollup_rows(results: list[DbResult]) -> list[dict[str, Any]]:
+    return [
+        {"db": r.db, "rollup prototype step": step, "ms": f"{ms:,.1f}", "rows": f"{rows:,}"}
+        for r in results
+        for step, (ms, rows) in r.rollup.items()
+    ]
 
 
 def profile_report(result: DbResult, top: int) -> str:
@@ -907,6 +980,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result in results:
         for line in verdicts(result):
             print(line)
+    if options.rollup:
+        print()
+        print(markdown_table(rollup_rows(results)))
     return 0
 
 
