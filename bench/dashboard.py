@@ -31,12 +31,13 @@ import os
 import pstats
 import random
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -939,25 +940,24 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return options, dbs
 
 
-@contextlib.contextmanager
-def _stack() -> Iterator[contextlib.ExitStack]:
-    with contextlib.ExitStack() as stack:
-        yield stack
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: servers stopped, database dropped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options, dbs = parse(argv)
-    results = []
-    for db in dbs:
-        try:
-            with _stack() as stack:
+    signal.signal(signal.SIGTERM, _terminate)
+    results: list[DbResult] = []
+    try:
+        for db in dbs:
+            with contextlib.ExitStack() as stack:
                 results.append(run_db(db, options, stack))
-        except BenchError as exc:
-            print(f"[{db}] failed: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
+    except BenchError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, databases removed", file=sys.stderr)
+        return 130
     if not results:
         return 0
     size: Size = options.size
