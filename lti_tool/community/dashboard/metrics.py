@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
+from lti_tool.community.groups.models import GroupPost
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.courses.models import Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole, course_role
@@ -141,12 +142,10 @@ def overview(
         )
     )
     groups = session.scalar(
-        select(func.count(func.distinct(ParticipationEvent.subject_id))).where(
-            ParticipationEvent.course_id == course_id,
-            ParticipationEvent.kind == EventKind.GROUP_POST.value,
-            ParticipationEvent.subject_type == "group",
-            ParticipationEvent.created_at >= low,
-            ParticipationEvent.created_at < high,
+        select(func.count(func.distinct(GroupPost.group_id))).where(
+            GroupPost.course_id == course_id,
+            GroupPost.created_at >= low,
+            GroupPost.created_at < high,
         )
     )
     return Overview(

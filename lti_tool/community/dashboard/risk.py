@@ -22,6 +22,7 @@ from lti_tool.community.dashboard.metrics import (
 from lti_tool.community.dashboard.models import ReachOut, ReachOutOutcome
 from lti_tool.community.dashboard.settings import Thresholds, thresholds
 from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.groups.models import Group, GroupSet, Membership
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.community.sentiment.models import PostSentiment
@@ -46,6 +47,8 @@ class Reason(enum.StrEnum):
     UNANSWERED = "unanswered"
     NO_RECOGNITION = "no_recognition"
     NEGATIVE = "negative_sentiment"
+    NO_GROUP = "no_group"
+    QUIET_GROUP = "quiet_group"
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,33 @@ def _negative_posts(session: Session, course_id: int, now: datetime) -> dict[int
     return {member_id: int(count) for member_id, count in rows}
 
 
+@dataclass(frozen=True)
+class GroupState:
+    """The course's peer groups as the rules need them."""
+
+    has_sets: bool
+    # member -> the latest activity of any of their groups (None: never any)
+    members: dict[int, datetime | None]
+
+
+def _groups(session: Session, course_id: int) -> GroupState:
+    has_sets = (
+        session.scalar(select(GroupSet.id).where(GroupSet.course_id == course_id).limit(1))
+        is not None
+    )
+    members: dict[int, datetime | None] = {}
+    if has_sets:
+        for member_id, last, created in session.execute(
+            select(Membership.member_id, Group.last_activity_at, Group.created_at)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Membership.course_id == course_id)
+        ):
+            moment = last or created
+            known = members.get(member_id)
+            members[member_id] = moment if known is None or moment > known else known
+    return GroupState(has_sets, members)
+
+
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max((d for d in (a, b) if d is not None), default=None)
 
@@ -166,6 +196,7 @@ def findings_for(
     limits: Thresholds,
     now: datetime,
     negative: int = 0,
+    groups: GroupState | None = None,
 ) -> list[Finding]:
     """The rules, applied to one student."""
     found: list[Finding] = []
@@ -192,6 +223,13 @@ def findings_for(
         found.append(Finding(Reason.NO_RECOGNITION, since=enrolment.created_at))
     if negative >= NEGATIVE_POSTS:
         found.append(Finding(Reason.NEGATIVE, count=negative))
+    if groups is not None and groups.has_sets and now - enrolment.created_at >= LAUNCH_GRACE:
+        if enrolment.member_id not in groups.members:
+            found.append(Finding(Reason.NO_GROUP))
+        else:
+            last = groups.members[enrolment.member_id]
+            if last is not None and now - last >= timedelta(days=limits.inactive_days):
+                found.append(Finding(Reason.QUIET_GROUP, since=last, count=(now - last).days))
     return found
 
 
@@ -239,6 +277,7 @@ def at_risk(session: Session, course_id: int, now: datetime | None = None) -> li
         session, course_id, now - timedelta(hours=limits.unanswered_hours)
     )
     negative = _negative_posts(session, course_id, now)
+    groups = _groups(session, course_id)
     students: dict[int, Student] = {}
     for enrolment in enrolments:
         seen = activity.get(enrolment.member_id)
@@ -249,6 +288,7 @@ def at_risk(session: Session, course_id: int, now: datetime | None = None) -> li
             limits,
             now,
             negative.get(enrolment.member_id, 0),
+            groups,
         )
         if findings:
             students[enrolment.member_id] = Student(

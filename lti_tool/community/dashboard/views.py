@@ -60,6 +60,8 @@ def reason_labels() -> dict[str, str]:
         risk.Reason.UNANSWERED: _("Question unanswered"),
         risk.Reason.NO_RECOGNITION: _("No recognition yet"),
         risk.Reason.NEGATIVE: _("Negative tone in recent posts"),
+        risk.Reason.NO_GROUP: _("Not in a peer group"),
+        risk.Reason.QUIET_GROUP: _("Their group went quiet"),
     }
 
 
@@ -88,6 +90,10 @@ def describe(finding: risk.Finding) -> str:
             count=finding.count,
             days=risk.NEGATIVE_DAYS,
         )
+    if finding.reason == risk.Reason.NO_GROUP:
+        return _("The course has peer groups, and this student has joined none")
+    if finding.reason == risk.Reason.QUIET_GROUP:
+        return _("No activity in their group for %(days)s days", days=finding.count)
     if finding.reason == risk.Reason.NO_RECOGNITION:
         return _("No upvote, endorsement or kudos received since enrolling")
     return reason_labels()[finding.reason]

@@ -458,3 +458,47 @@ def test_negative_tone_in_recent_posts_is_a_reason(world: CourseWorld) -> None:
     assert list(found) == ["Giulia Rossi"]
     assert found["Giulia Rossi"].reasons == ["negative_sentiment"]
     assert found["Giulia Rossi"].findings[0].count == 2
+
+
+def test_peer_group_reasons(world: CourseWorld) -> None:
+    from lti_tool.community.groups.models import AssignMode, Group, GroupSet, Membership
+
+    everyone_fine(world)
+    assert reasons_of(world) == {}  # no group sets in the course: nobody is missing a group
+    group_set = GroupSet(
+        course_id=world.course_id, name="Study groups", group_size=3, mode=AssignMode.MANUAL
+    )
+    db.session.add(group_set)
+    db.session.flush()
+    quiet = Group(
+        course_id=world.course_id,
+        set_id=group_set.id,
+        number=1,
+        created_at=NOW - timedelta(days=30),
+        last_activity_at=NOW - timedelta(days=10),
+    )
+    lively = Group(
+        course_id=world.course_id,
+        set_id=group_set.id,
+        number=2,
+        created_at=NOW - timedelta(days=30),
+        last_activity_at=NOW - timedelta(days=1),
+    )
+    db.session.add_all([quiet, lively])
+    db.session.flush()
+    for key, group in (("giulia", quiet), ("marco", lively)):
+        db.session.add(
+            Membership(
+                course_id=world.course_id,
+                set_id=group_set.id,
+                group_id=group.id,
+                member_id=world[key].member_id,
+            )
+        )
+    db.session.commit()
+    found = {s.name: s for s in risk.at_risk(db.session, world.course_id, NOW)}
+    assert {name: s.reasons for name, s in found.items()} == {
+        "Giulia Rossi": ["quiet_group"],
+        "Sara Verdi": ["no_group"],
+    }
+    assert found["Giulia Rossi"].findings[0].count == 10
