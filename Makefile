@@ -33,7 +33,7 @@ lint: $(STAMP)
 
 test: $(STAMP) translations lint
 	bash scripts/browser-deps.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
