@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_date, format_timedelta
 from flask_babel import gettext as _
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.dashboard import (
@@ -29,12 +42,53 @@ from lti_tool.community.dashboard.settings import (
     thresholds,
 )
 from lti_tool.community.welcome.services import unanswered_count
-from lti_tool.courses.access import launch_required, staff_required
+from lti_tool.courses.access import Viewer, as_dict, launch_required, staff_required, viewer_for
 from lti_tool.courses.models import Enrolment, Member
-from lti_tool.courses.roles import is_lms_admin
+from lti_tool.courses.roles import CourseRole, is_lms_admin
 from lti_tool.extensions import db, utcnow
 
 bp = Blueprint("dashboard", __name__, url_prefix="/w/<lid>/dashboard")
+
+# CSV downloads carry a short-lived signed copy of the launch in their URL: a browser downloads
+# outside the LMS iframe's cookie partition, so the session cookie does not come along.
+EXPORT_SALT = "bottega-dashboard-export"
+EXPORT_MAX_AGE = 600  # seconds
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=EXPORT_SALT)
+
+
+def export_url(endpoint: str, **values: Any) -> str:
+    """The URL of a CSV download for the current viewer (valid EXPORT_MAX_AGE seconds)."""
+    token = _signer().dumps(as_dict(g.viewer))
+    return url_for(endpoint, lid=g.viewer.lid, t=token, **values)
+
+
+def export_access(view: F) -> F:
+    """Like launch_required, also accepting the signed launch of an export_url()."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        lid = kwargs.get("lid", "")
+        viewer = viewer_for(lid)
+        token = request.args.get("t")
+        if viewer is None and token:
+            try:
+                data = _signer().loads(token, max_age=EXPORT_MAX_AGE)
+            except BadData:
+                abort(401)
+            if not isinstance(data, dict) or data.get("lid") != lid:
+                abort(401)
+            viewer = Viewer(**{**data, "role": CourseRole(data["role"])})
+        if viewer is None:
+            abort(401)
+        g.viewer, g.locale = viewer, viewer.locale
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
 
 DEFAULT_WEEKS = 12
 MAX_DAYS = 366 * 2
@@ -131,6 +185,7 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
         template,
         viewer=g.viewer,
         academy_allowed=_academy_allowed(),
+        export_url=export_url,
         me=db.session.get(Member, g.viewer.member_id),
         duration=_duration,
         widget_title=_("Community dashboard"),
@@ -445,7 +500,7 @@ def _hours(delta: timedelta | None) -> str:
 
 
 @bp.get("/export/academy.csv")
-@launch_required
+@export_access
 def export_academy(lid: str) -> Response:
     if not _academy_allowed():
         abort(403)
@@ -481,8 +536,10 @@ def export_academy(lid: str) -> Response:
 
 
 @bp.get("/export/<name>.csv")
-@staff_required
+@export_access
 def export(lid: str, name: str) -> Response:
+    if not g.viewer.can_manage_community:
+        abort(403)
     if name not in EXPORTS:
         abort(404)
     course_id = _course_id()

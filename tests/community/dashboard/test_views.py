@@ -301,3 +301,26 @@ def test_launches_are_recorded_per_enrolment_for_the_early_warning(app: Flask, l
     assert lms.launch(student).ok
     again_first, again_last = dates()
     assert again_first == first and again_last is not None and again_last > last  # type: ignore[operator]
+
+
+def test_csv_links_work_without_the_session_cookie_but_not_forged(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Browsers download outside the LMS iframe's cookie partition: the link carries a signed,
+    short-lived copy of the launch instead."""
+    import re
+
+    never_launched(app, site, "sara")
+    page = sign_in(app, site, "prof").get(url("/at-risk")).get_data(as_text=True)
+    match = re.search(r'href="(/w/L1/dashboard/export/at-risk\.csv\?t=[^"]+)"', page)
+    assert match
+    link = match.group(1).replace("&amp;", "&")
+    stranger = app.test_client()  # no cookie at all
+    response = stranger.get(link)
+    assert response.status_code == 200 and "Sara Verdi" in response.get_data(as_text=True)
+    assert stranger.get(link[:-3] + "abc").status_code == 401  # tampered
+    assert stranger.get(link.replace("/w/L1/", "/w/L2/")).status_code == 401  # another launch
+    assert stranger.get(url("/export/at-risk.csv")).status_code == 401  # no token
+    # A student's own token never opens staff exports.
+    learner_page = sign_in(app, site, "giulia").get("/w/L1/welcome/").get_data(as_text=True)
+    assert "export" not in learner_page

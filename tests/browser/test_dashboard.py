@@ -1,0 +1,134 @@
+"""The community dashboard in Chromium, inside the cross-site LMS iframe (third-party cookies
+blocked): an instructor sees the students at risk with their reasons, logs a reach-out, resolves
+a flag and downloads a CSV; the overview is photographed in English and Italian."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import FrameLocator, Page, expect
+from sqlalchemy import select
+
+from lti_tool.community.moderation.services import flag_content
+from lti_tool.community.qa import services
+from lti_tool.courses.models import Course, Enrolment, Member
+from lti_tool.extensions import db, utcnow
+
+from ..lti_harness import CLIENT_ID, INSTRUCTOR, LEARNER
+from .test_qa import COURSE, GIULIA, Lms, Person, actor_for, tool_frame
+
+pytestmark = pytest.mark.browser
+
+ANNA = Person("t1", "Anna Neri", [INSTRUCTOR])
+# The test run keeps these as artefacts (ignored by git); the admin guides use docs/screenshots.
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+
+
+@pytest.fixture
+def lms(cross_site: Any) -> Lms:
+    return Lms(cross_site)
+
+
+def launch_dashboard(lms: Lms, page: Page, who: Person, locale: str | None = None) -> str:
+    """Launch ``who`` into the dashboard widget; the dashboard's base URL."""
+    presentation: dict[str, Any] = {"document_target": "iframe"}
+    if locale:
+        presentation["locale"] = locale
+    prepared = lms.cross_site.lms.platform.prepare_launch(
+        CLIENT_ID,
+        user={"sub": who.sub, "name": who.name},
+        roles=who.roles,
+        context=COURSE,
+        resource_link={"id": "rl-dash", "title": "Cruscotto"},
+        custom={"widget": "dashboard"},
+        launch_presentation=presentation,
+    )
+    lms.show(page, prepared.login_url)
+    landed = tool_frame(page, lms.tool_url)
+    landed.wait_for_url(re.compile(r"/w/[^/]+/dashboard/$"))
+    return landed.url
+
+
+def seed(app: Flask) -> None:
+    """A student on the roster who never opened Bottega, and a flagged question."""
+    with app.app_context():
+        course_id = db.session.scalar(select(Course.id).where(Course.lms_id == COURSE["id"]))
+        assert course_id is not None
+        platform_id = db.session.scalar(select(Course.platform_id).where(Course.id == course_id))
+        silent = Member(platform_id=platform_id, lms_id="s9", name="Sara Verdi")
+        db.session.add(silent)
+        db.session.flush()
+        db.session.add(
+            Enrolment(
+                course_id=course_id,
+                member_id=silent.id,
+                roles=[LEARNER],
+                created_at=utcnow() - timedelta(days=6),
+            )
+        )
+        db.session.commit()
+        giulia = actor_for(app, GIULIA)
+        question = services.ask(
+            db.session(), giulia, services.QuestionInput(title="Compra follower a poco prezzo")
+        )
+        flag_content(
+            db.session(),
+            course_id=course_id,
+            reporter_id=giulia.member_id,
+            subject_type="qa_question",
+            subject_id=question.id,
+            reason="spam",
+        )
+        db.session.commit()
+
+
+def test_an_instructor_works_the_dashboard(app: Flask, lms: Lms, page: Page) -> None:
+    lms.launch(page, GIULIA)  # a student, so the course and a flagger exist
+    base = launch_dashboard(lms, page, ANNA)
+    seed(app)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+
+    frame: FrameLocator = lms.show(page, base)
+    expect(frame.locator("main h1")).to_have_text("Engagement overview")
+    expect(frame.locator("table.dash-table caption")).to_have_text("Weekly figures")
+    page.screenshot(path=ARTEFACTS / "dashboard-overview-en.png")
+
+    frame = lms.show(page, base + "at-risk")
+    student = frame.locator("li.dash-student").filter(has_text="Sara Verdi")
+    expect(student.locator("[data-reason='never_launched']")).to_contain_text(
+        "Never opened Bottega"
+    )
+    student.get_by_text("Log a reach-out").click()
+    student.get_by_label("Note for staff").fill("Phoned Sara: she will log in tonight.")
+    student.get_by_label("Message to the student").fill("Ciao Sara, ti aspettiamo!")
+    student.get_by_role("button", name="Log reach-out").click()
+    expect(frame.get_by_role("status")).to_contain_text("Reach-out logged and message sent.")
+    expect(frame.locator("li.dash-student").filter(has_text="Sara Verdi")).to_contain_text(
+        "1 reach-out logged"
+    )
+
+    with page.expect_download() as download:
+        frame.get_by_role("link", name="Download this list (CSV)").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
+    assert rows[0][:2] == ["Student", "Enrolled"]
+    assert any(row[0] == "Sara Verdi" and "Never opened Bottega" in row[3] for row in rows[1:])
+
+    frame = lms.show(page, base.replace("/dashboard/", "/moderation/"))
+    frame.get_by_role("link", name=re.compile("Compra follower")).click()
+    expect(frame.locator("main h1")).to_have_text("Flagged post")
+    frame.get_by_label("Why").fill("Spam: removed the link and warned the author.")
+    frame.get_by_role("button", name="Resolve (action taken)").click()
+    expect(frame.locator("main")).to_contain_text("Resolved")
+
+    italian = launch_dashboard(lms, page, ANNA, locale="it-IT")
+    frame = lms.show(page, italian)
+    expect(frame.locator("main h1")).to_have_text("Panoramica della partecipazione")
+    page.screenshot(path=ARTEFACTS / "dashboard-overview-it.png")
+    assert (ARTEFACTS / "dashboard-overview-en.png").stat().st_size > 10_000
