@@ -125,3 +125,18 @@
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
   else { start(); }
 })();
+
+// Staff insert one of the course's reply templates into the answer at the cursor.
+document.addEventListener("click", function (event) {
+  var button = event.target instanceof Element ? event.target.closest("[data-insert-template]") : null;
+  if (!button) return;
+  var select = document.getElementById(button.getAttribute("data-template-select"));
+  var area = document.getElementById(button.getAttribute("data-insert-template"));
+  if (!select || !area || select.selectedIndex < 0) return;
+  var text = select.options[select.selectedIndex].getAttribute("data-body") || "";
+  var start = area.selectionStart || 0, end = area.selectionEnd || 0;
+  area.value = area.value.slice(0, start) + text + area.value.slice(end);
+  area.selectionStart = area.selectionEnd = start + text.length;
+  area.focus();
+  area.dispatchEvent(new Event("input", { bubbles: true }));  // the draft keeps it too
+});

@@ -16,6 +16,7 @@ from flask import Flask
 from playwright.sync_api import FrameLocator, Page, expect
 from sqlalchemy import select
 
+from lti_tool.community.dashboard.playbook import add_template
 from lti_tool.community.moderation.services import flag_content
 from lti_tool.community.qa import services
 from lti_tool.courses.models import Course, Enrolment, Member
@@ -56,8 +57,9 @@ def launch_dashboard(lms: Lms, page: Page, who: Person, locale: str | None = Non
     return landed.url
 
 
-def seed(app: Flask) -> None:
-    """A student on the roster who never opened Bottega, and a flagged question."""
+def seed(app: Flask) -> int:
+    """A student on the roster who never opened Bottega, a flagged question (its id) and a
+    reply template."""
     with app.app_context():
         course_id = db.session.scalar(select(Course.id).where(Course.lms_id == COURSE["id"]))
         assert course_id is not None
@@ -87,12 +89,14 @@ def seed(app: Flask) -> None:
             reason="spam",
         )
         db.session.commit()
+        add_template(db.session, course_id, giulia.member_id, "Syllabus", "See the syllabus, §2.")
+        return question.id
 
 
 def test_an_instructor_works_the_dashboard(app: Flask, lms: Lms, page: Page) -> None:
     lms.launch(page, GIULIA)  # a student, so the course and a flagger exist
     base = launch_dashboard(lms, page, ANNA)
-    seed(app)
+    question_id = seed(app)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
 
     frame: FrameLocator = lms.show(page, base)
@@ -126,6 +130,12 @@ def test_an_instructor_works_the_dashboard(app: Flask, lms: Lms, page: Page) -> 
     frame.get_by_label("Why").fill("Spam: removed the link and warned the author.")
     frame.get_by_role("button", name="Resolve (action taken)").click()
     expect(frame.locator("main")).to_contain_text("Resolved")
+
+    # Answering, staff insert one of the playbook's reply templates.
+    frame = lms.show(page, base.replace("/dashboard/", "/qa/") + str(question_id))
+    frame.get_by_label("Reply template").select_option(label="Syllabus")
+    frame.get_by_role("button", name="Insert the template").click()
+    expect(frame.get_by_label("Answer", exact=True)).to_have_value("See the syllabus, §2.")
 
     italian = launch_dashboard(lms, page, ANNA, locale="it-IT")
     frame = lms.show(page, italian)

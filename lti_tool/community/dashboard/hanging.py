@@ -7,7 +7,6 @@ is the moment a newcomer decides whether anyone is there.
 from __future__ import annotations
 
 import enum
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from lti_tool.community.dashboard.metrics import ACTIVITY_KINDS
 from lti_tool.community.dashboard.settings import thresholds
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.qa.models import Answer, QASettings, Question, QuestionState
+from lti_tool.community.qa.queries import typical_reply_time  # noqa: F401  (re-exported)
 from lti_tool.courses.models import Member
 from lti_tool.extensions import utcnow
 
@@ -106,23 +106,3 @@ def hanging_questions(
     return sorted(
         items, key=lambda q: (not q.first_post, q.waiting != Waiting.NO_REPLY, q.created_at)
     )
-
-
-def typical_reply_time(
-    session: Session, course_id: int, now: datetime | None = None, days: int = 30
-) -> timedelta | None:
-    """The median time to a first answer over the last ``days`` days (what students can expect)."""
-    now = now or utcnow()
-    rows = session.execute(
-        select(Question.created_at, Question.first_answer_at).where(
-            Question.course_id == course_id,
-            Question.first_answer_at.is_not(None),
-            Question.created_at >= now - timedelta(days=days),
-        )
-    ).all()
-    if len(rows) < 3:
-        return None
-    seconds = statistics.median(
-        (answered - asked).total_seconds() for asked, answered in rows if answered is not None
-    )
-    return timedelta(seconds=seconds)

@@ -9,6 +9,7 @@ the viewer, so an anonymous author can only reach a page, search result or notif
 from __future__ import annotations
 
 import enum
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -545,3 +546,22 @@ def notifications(session: Session, actor: Actor, limit: int = 50) -> list[Notif
     rows = recent(session, actor.member_id, actor.course_id, limit=limit)
     names = member_names(session, [n.actor_id for n in rows])
     return [NotificationView(n, names.get(n.actor_id) if n.actor_id else None) for n in rows]
+
+
+def typical_reply_time(
+    session: Session, course_id: int, now: datetime | None = None, days: int = 30
+) -> timedelta | None:
+    """The median time to a first answer over the last ``days`` days (what an asker can expect);
+    None with fewer than three answered questions to go by."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Question.created_at, Question.first_answer_at).where(
+            Question.course_id == course_id,
+            Question.first_answer_at.is_not(None),
+            Question.created_at >= now - timedelta(days=days),
+        )
+    ).all()
+    waits = [(answered - asked).total_seconds() for asked, answered in rows if answered]
+    if len(waits) < 3:
+        return None
+    return timedelta(seconds=statistics.median(waits))

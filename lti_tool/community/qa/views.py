@@ -35,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.content import render_markdown
+from lti_tool.community.dashboard.playbook import templates as reply_templates
 from lti_tool.community.moderation.services import hidden_keys
 from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read, unread_count
@@ -211,6 +212,7 @@ def _ask_page(
         error=error,
         errors=errors or {},
         question=None,
+        typical_reply=queries.typical_reply_time(db.session(), actor.course_id),
     )
 
 
@@ -250,10 +252,17 @@ def _question_page(
     """The question page; ``failed="answer"`` when the answer form's text came back."""
     actor = _actor()
     thread = queries.question_thread(db.session(), actor, question_id)
+    waiting = thread.question.state == QuestionState.UNANSWERED and not thread.question.deleted_at
     return _page(
         "qa/question.html",
         status,
         thread=thread,
+        # What an asker can expect, while nobody has answered yet.
+        typical_reply=(
+            queries.typical_reply_time(db.session(), actor.course_id) if waiting else None
+        ),
+        # Staff answer faster with the course's reply templates (the community manager's).
+        reply_templates=reply_templates(db.session(), actor.course_id) if actor.is_staff else [],
         question=thread.question,
         failed=failed,
         form=request.form if failed else {},

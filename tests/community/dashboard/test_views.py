@@ -324,3 +324,49 @@ def test_csv_links_work_without_the_session_cookie_but_not_forged(
     # A student's own token never opens staff exports.
     learner_page = sign_in(app, site, "giulia").get("/w/L1/welcome/").get_data(as_text=True)
     assert "export" not in learner_page
+
+
+def test_askers_see_when_to_expect_a_reply_and_staff_get_reply_templates(
+    app: Flask, site: CourseWorld
+) -> None:
+    from lti_tool.community.dashboard import playbook
+    from lti_tool.community.qa.models import Question, QuestionState
+
+    with app.app_context():
+        now = utcnow()
+        for hours in (1, 2, 5):  # answered after 1 h, 2 h and 5 h: typically 2 hours
+            asked = now - timedelta(days=1)
+            db.session.add(
+                Question(
+                    course_id=site.course_id,
+                    author_id=site["marco"].member_id,
+                    title=f"Answered after {hours} h",
+                    state=QuestionState.ANSWERED,
+                    created_at=asked,
+                    updated_at=asked,
+                    last_activity_at=asked,
+                    first_answer_at=asked + timedelta(hours=hours),
+                )
+            )
+        waiting = Question(
+            course_id=site.course_id,
+            author_id=site["giulia"].member_id,
+            title="Still waiting",
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+        )
+        db.session.add(waiting)
+        db.session.commit()
+        waiting_id = waiting.id
+        playbook.add_template(
+            db.session, site.course_id, site["cm"].member_id, "Syllabus", "See the syllabus, §2."
+        )
+    giulia = sign_in(app, site, "giulia")
+    ask = giulia.get("/w/L1/qa/ask").get_data(as_text=True)
+    assert "Questions here usually get a first answer within 2 hours." in ask
+    page = giulia.get(f"/w/L1/qa/{waiting_id}").get_data(as_text=True)
+    assert "No answer yet. Questions here usually get a first answer within 2 hours." in page
+    assert "Reply template" not in page  # students get no staff templates
+    staff = sign_in(app, site, "ta").get(f"/w/L1/qa/{waiting_id}").get_data(as_text=True)
+    assert 'data-body="See the syllabus, §2."' in staff and "Insert the template" in staff
