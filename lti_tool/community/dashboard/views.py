@@ -210,6 +210,29 @@ def overview(lid: str) -> tuple[str, int]:
     )
 
 
+RISK_PAGE = 50
+
+
+def _risk_page(students: list[risk.Student]) -> dict[str, Any]:
+    """One page of the at-risk list (``?page=``), with the count of each reason over all."""
+    pages = max(1, -(-len(students) // RISK_PAGE))
+    try:
+        number = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        number = 1
+    totals: dict[str, int] = {}
+    for student in students:
+        for finding in student.findings:
+            totals[finding.reason] = totals.get(finding.reason, 0) + 1
+    return {
+        "students": students[(number - 1) * RISK_PAGE : number * RISK_PAGE],
+        "total_students": len(students),
+        "reason_totals": totals,
+        "page_number": number,
+        "pages": pages,
+    }
+
+
 @bp.get("/at-risk")
 @staff_required
 def at_risk(lid: str) -> tuple[str, int]:
@@ -217,7 +240,7 @@ def at_risk(lid: str) -> tuple[str, int]:
     session = db.session()
     return _page(
         "dashboard/at_risk.html",
-        students=risk.at_risk(session, course_id),
+        **_risk_page(risk.at_risk(session, course_id)),
         recovered=risk.back_on_track(session, course_id),
         describe=describe,
         labels=reason_labels(),
@@ -250,10 +273,13 @@ def reach_out(lid: str, member_id: int) -> BaseResponse | tuple[str, int]:
             else _("Keep notes and messages under %(max)s characters.", max=risk.NOTE_MAX)
         )
         # The page again, with what was typed kept in the form of this student.
+        everyone = risk.at_risk(session, course_id)
         return _page(
             "dashboard/at_risk.html",
             422,
-            students=risk.at_risk(session, course_id),
+            # The page that holds this student's form, so that the text comes back in it.
+            **_risk_page(everyone)
+            | {"students": [s for s in everyone if s.member_id == member_id] or everyone[:1]},
             recovered=risk.back_on_track(session, course_id),
             describe=describe,
             labels=reason_labels(),

@@ -370,3 +370,31 @@ def test_askers_see_when_to_expect_a_reply_and_staff_get_reply_templates(
     assert "Reply template" not in page  # students get no staff templates
     staff = sign_in(app, site, "ta").get(f"/w/L1/qa/{waiting_id}").get_data(as_text=True)
     assert 'data-body="See the syllabus, §2."' in staff and "Insert the template" in staff
+
+
+def test_a_long_at_risk_list_comes_in_pages_with_totals(app: Flask, site: CourseWorld) -> None:
+    from lti_tool.courses.models import Member
+
+    with app.app_context():
+        for i in range(55):
+            member = Member(
+                platform_id=site.platform_id, lms_id=f"quiet-{i}", name=f"Quiet {i:02d}"
+            )
+            db.session.add(member)
+            db.session.flush()
+            db.session.add(
+                Enrolment(
+                    course_id=site.course_id,
+                    member_id=member.id,
+                    roles=["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+                    created_at=utcnow() - timedelta(days=4),
+                )
+            )
+        db.session.commit()
+    client = sign_in(app, site, "prof")
+    first = client.get(url("/at-risk")).get_data(as_text=True)
+    assert "55 students at risk: Never opened Bottega (55)" in " ".join(first.split())
+    assert first.count('class="dash-student"') == 50 and "Page 1 of 2" in first
+    second = client.get(url("/at-risk?page=2")).get_data(as_text=True)
+    assert second.count('class="dash-student"') == 5
+    assert client.get(url("/at-risk?page=abc")).status_code == 200
