@@ -188,7 +188,9 @@ def _moment(rng: random.Random, low: float, high: float) -> datetime:
 def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
     """Bulk-insert the academy. Ids are given by the bench; sequences are moved past them."""
     from sqlalchemy import create_engine, insert, text
+    from sqlalchemy.orm import Session
 
+    from lti_tool.community.engagement.services import backfill_enrolment_activity
     from lti_tool.community.qa.models import Question
     from lti_tool.courses.models import Course, Deployment, Enrolment, Member, Platform
 
@@ -442,6 +444,13 @@ def seed(database_url: str, size: Size, seed_value: int = 8) -> Seeded:
                 # Table names from the list just above, never from input.
                 sql = "SELECT setval(pg_get_serial_sequence('%s', 'id'), max(id)) FROM %s"
                 conn.execute(text(sql % (name, name)))
+    # Events inserted in bulk bypass engagement.record(), which keeps each enrolment's last
+    # activity and first recognition: fill them once, as the migration does for old events.
+    begin = time.perf_counter()
+    with Session(engine) as session:
+        backfill_enrolment_activity(session)
+        session.commit()
+    timings["enrolment activity"] = time.perf_counter() - begin
     begin = time.perf_counter()
     # Planner statistics, as a database in service has them.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -166,6 +166,11 @@ class Enrolment(db.Model):  # type: ignore[name-defined]
     # Launches into this course; NULL first_launch_at = on the roster but never opened Bottega.
     first_launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Kept by engagement.record(): the last time they took part, the first time they were
+    # recognised (an upvote, endorsement, accepted answer or kudos received). The dashboard reads
+    # these instead of scanning every event.
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    recognised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     course: Mapped[Course] = relationship()
     member: Mapped[Member] = relationship()

@@ -11,11 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.dashboard.metrics import ACTIVITY_KINDS, bounds
-from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.dashboard.metrics import bounds
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole, course_role
@@ -73,41 +72,26 @@ def academy(
         learners[course_id].add(member_id)
         rows[course_id].learners += 1
         rows[course_id].never_launched += first_launch is None
+    # Active: launched or took part, read from the enrolments (kept by engagement.record).
     month_ago, week_ago = now - timedelta(days=30), now - timedelta(days=7)
-    active = session.execute(
+    for course_id, member_id, last_active, last_launch in session.execute(
         select(
-            ParticipationEvent.course_id,
-            ParticipationEvent.member_id,
-            func.max(ParticipationEvent.created_at),
+            Enrolment.course_id,
+            Enrolment.member_id,
+            Enrolment.last_active_at,
+            Enrolment.last_launch_at,
         )
-        .join(Course, Course.id == ParticipationEvent.course_id)
+        .join(Course, Course.id == Enrolment.course_id)
         .where(
             in_platform,
-            ParticipationEvent.created_at >= month_ago,
-            ParticipationEvent.kind.in_(ACTIVITY_KINDS),
+            or_(Enrolment.last_active_at >= month_ago, Enrolment.last_launch_at >= month_ago),
         )
-        .group_by(ParticipationEvent.course_id, ParticipationEvent.member_id)
-    ).all()
-    launched = session.execute(
-        select(Enrolment.course_id, Enrolment.member_id, Enrolment.last_launch_at)
-        .join(Course, Course.id == Enrolment.course_id)
-        .where(in_platform, Enrolment.last_launch_at >= month_ago)
-    ).all()
-    latest: dict[tuple[int, int], datetime] = {}
-    for course_id, member_id, moment in [*active, *launched]:
-        if moment is None:
+    ):
+        if member_id not in learners.get(course_id, ()):
             continue
-        if isinstance(moment, str):  # SQLite's max() of a timestamp comes back as text
-            moment = datetime.fromisoformat(moment)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=now.tzinfo)
-        key = (course_id, member_id)
-        if key not in latest or moment > latest[key]:
-            latest[key] = moment
-    for (course_id, member_id), moment in latest.items():
-        if member_id in learners.get(course_id, ()):
-            rows[course_id].active_30 += 1
-            rows[course_id].active_7 += moment >= week_ago
+        latest = max(d for d in (last_active, last_launch) if d is not None)
+        rows[course_id].active_30 += 1
+        rows[course_id].active_7 += latest >= week_ago
     waits: dict[int, list[float]] = defaultdict(list)
     for course_id, state, asked, answered in session.execute(
         select(Question.course_id, Question.state, Question.created_at, Question.first_answer_at)

@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from lti_tool.community.dashboard.metrics import ACTIVITY_KINDS
 from lti_tool.community.dashboard.settings import thresholds
-from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.engagement.models import ACTIVITY_KINDS, ParticipationEvent
 from lti_tool.community.qa.models import Answer, QASettings, Question, QuestionState
 from lti_tool.community.qa.queries import typical_reply_time  # noqa: F401  (re-exported)
 from lti_tool.courses.models import Member

@@ -12,25 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.engagement.models import EventKind, ParticipationEvent
+from lti_tool.community.engagement.models import (
+    ACTIVITY_KINDS,
+    EventKind,
+    ParticipationEvent,
+)
 from lti_tool.community.groups.models import GroupPost
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.courses.models import Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
-
-RECOGNITION_KINDS = frozenset(
-    {
-        EventKind.ANSWER_ACCEPTED,
-        EventKind.ENDORSEMENT_RECEIVED,
-        EventKind.UPVOTE_RECEIVED,
-        EventKind.KUDOS_RECEIVED,
-    }
-)
-ACTIVITY_KINDS = tuple(sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS))
 
 
 @dataclass(frozen=True)
@@ -85,6 +79,17 @@ def learner_enrolments(session: Session, course_id: int) -> list[Enrolment]:
 def _active_members(
     session: Session, course_id: int, member_ids: set[int], since: datetime, until: datetime
 ) -> set[int]:
+    """Members who launched or took part in [since, until)."""
+    if until >= utcnow() - timedelta(minutes=1):
+        # Up to now: the enrolments' own last activity and launch say it, no event to scan.
+        recent = or_(
+            and_(Enrolment.last_active_at >= since, Enrolment.last_active_at < until),
+            and_(Enrolment.last_launch_at >= since, Enrolment.last_launch_at < until),
+        )
+        active = session.scalars(
+            select(Enrolment.member_id).where(Enrolment.course_id == course_id, recent)
+        )
+        return set(active) & member_ids
     took_part = session.scalars(
         select(ParticipationEvent.member_id)
         .where(

@@ -14,14 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.dashboard.metrics import (
-    ACTIVITY_KINDS,
-    RECOGNITION_KINDS,
-    learner_enrolments,
-)
+from lti_tool.community.dashboard.metrics import learner_enrolments
 from lti_tool.community.dashboard.models import ReachOut, ReachOutOutcome
 from lti_tool.community.dashboard.settings import Thresholds, thresholds
-from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.engagement.models import (
+    ACTIVITY_KINDS,
+    ParticipationEvent,
+)
 from lti_tool.community.groups.models import Group, GroupSet, Membership
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.qa.models import Question, QuestionState
@@ -82,41 +81,37 @@ class Activity:
 
 
 def _activity(session: Session, course_id: int, now: datetime) -> dict[int, Activity]:
+    """Each enrolled member's last activity and recognition (kept on the enrolment by
+    engagement.record), and their actions this week and the week before (two weeks of events)."""
     week_ago, fortnight_ago = now - timedelta(days=7), now - timedelta(days=14)
-    is_activity = ParticipationEvent.kind.in_(ACTIVITY_KINDS)
-    rows = session.execute(
-        select(
-            ParticipationEvent.member_id,
-            func.max(case((is_activity, ParticipationEvent.created_at))),
-            func.sum(case((is_activity & (ParticipationEvent.created_at >= week_ago), 1), else_=0)),
-            func.sum(
-                case(
-                    (
-                        is_activity
-                        & (ParticipationEvent.created_at >= fortnight_ago)
-                        & (ParticipationEvent.created_at < week_ago),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ),
-            func.sum(
-                case(
-                    (ParticipationEvent.kind.in_([k.value for k in RECOGNITION_KINDS]), 1), else_=0
-                )
-            ),
+    counts = {
+        member_id: (int(this_week or 0), int(last_week or 0))
+        for member_id, this_week, last_week in session.execute(
+            select(
+                ParticipationEvent.member_id,
+                func.sum(case((ParticipationEvent.created_at >= week_ago, 1), else_=0)),
+                func.sum(case((ParticipationEvent.created_at < week_ago, 1), else_=0)),
+            )
+            .where(
+                ParticipationEvent.course_id == course_id,
+                ParticipationEvent.kind.in_(ACTIVITY_KINDS),
+                ParticipationEvent.created_at >= fortnight_ago,
+                ParticipationEvent.created_at < now,
+            )
+            .group_by(ParticipationEvent.member_id)
         )
-        .where(ParticipationEvent.course_id == course_id)
-        .group_by(ParticipationEvent.member_id)
-    ).all()
+    }
     found = {}
-    for member_id, last, this_week, last_week, recognised in rows:
-        if isinstance(last, str):  # SQLite's max() of a timestamp column comes back as text
-            last = datetime.fromisoformat(last)
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=now.tzinfo)
+    for member_id, last, recognised in session.execute(
+        select(Enrolment.member_id, Enrolment.last_active_at, Enrolment.recognised_at).where(
+            Enrolment.course_id == course_id
+        )
+    ):
+        this_week, last_week = counts.get(member_id, (0, 0))
+        if last is None and recognised is None and not this_week and not last_week:
+            continue
         found[member_id] = Activity(
-            last, int(this_week or 0), int(last_week or 0), bool(recognised)
+            last, this_week, last_week, recognised is not None and recognised <= now
         )
     return found
 

@@ -32,6 +32,18 @@ class EventKind(enum.StrEnum):
     WELCOME = "welcome"  # replied to someone's introduction
 
 
+# Being on the receiving end: recognition, not activity.
+RECOGNITION_KINDS = frozenset(
+    {
+        EventKind.ANSWER_ACCEPTED,
+        EventKind.ENDORSEMENT_RECEIVED,
+        EventKind.UPVOTE_RECEIVED,
+        EventKind.KUDOS_RECEIVED,
+    }
+)
+ACTIVITY_KINDS = tuple(sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS))
+
+
 class ParticipationEvent(db.Model):  # type: ignore[name-defined]
     __tablename__ = "engagement_event"
     __table_args__ = (
