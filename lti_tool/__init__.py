@@ -24,6 +24,7 @@ from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
+from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
 from lti_tool.extensions import babel, csrf, db, limiter, migrate
@@ -89,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(recognition_bp)
     app.register_blueprint(groups_bp)
     app.add_template_global(role_label)
+    install_security_headers(app, hsts=settings.production)
     register_error_handlers(app)
     register_cli(app)
     # Jobs: a worker thread starts on the first request when JOBS_IN_PROCESS is on (never for

@@ -137,14 +137,30 @@ def no_cookies_page(no_cookies_context: BrowserContext) -> Iterator[Page]:
 
 
 @pytest.fixture
-def page(browser_context: BrowserContext) -> Iterator[Page]:
-    """A new tab with no cookies left over from another test."""
+def csp_refused() -> list[str]:
+    """What the page fixture's tab was refused by a Content-Security-Policy; a test that
+    provokes a refusal on purpose checks and clears it."""
+    return []
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext, csp_refused: list[str]) -> Iterator[Page]:
+    """A new tab with no cookies left over from another test; fails the test when the page
+    broke the tool's Content-Security-Policy (Chromium reports it on the console)."""
     browser_context.clear_cookies()
     tab = new_tab(browser_context)
+    refused = csp_refused
+    tab.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     try:
         yield tab
     finally:
         tab.close()
+    assert refused == [], refused
 
 
 @pytest.fixture

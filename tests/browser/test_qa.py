@@ -212,7 +212,9 @@ def _seed_hostile(app: Flask, author: Actor) -> list[int]:
     return ids
 
 
-def test_hostile_posts_do_not_run_in_the_browser(page: Page, lms: Lms, app: Flask) -> None:
+def test_hostile_posts_do_not_run_in_the_browser(
+    page: Page, lms: Lms, app: Flask, csp_refused: list[str]
+) -> None:
     dialogs: list[str] = []
     console: list[str] = []
     evil: list[str] = []
@@ -257,7 +259,8 @@ def test_hostile_posts_do_not_run_in_the_browser(page: Page, lms: Lms, app: Flas
     frame = lms.show(page, f"{qa_url}{ids[0]}")
     expect(frame.locator("main .qa-body").first).to_contain_text("<script>alert(1)</script>")
 
-    # Self-check: a script that does run in the tool's frame trips the sentinel.
+    # Self-check: a script that does run in the tool's frame trips the sentinel; an inline
+    # script injected into the page is refused by the Content-Security-Policy as well.
     tool = tool_frame(page, lms.tool_url)
     tool.evaluate(
         """() => {
@@ -267,7 +270,10 @@ def test_hostile_posts_do_not_run_in_the_browser(page: Page, lms: Lms, app: Flas
             confirm(2);
         }"""
     )
-    assert tool.evaluate("() => window.__xss") == ["alert:1", "confirm:2"]
+    assert tool.evaluate("() => window.__xss") == ["confirm:2"]
+    page.wait_for_timeout(100)
+    assert len(csp_refused) == 1 and "Content Security Policy" in csp_refused[0]
+    csp_refused.clear()
 
 
 # --- 2. the flow, one browser profile per person ---------------------------------------------

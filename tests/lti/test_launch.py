@@ -139,6 +139,10 @@ def test_launch_answers_with_the_page_and_a_reload_gets_it_again(lms: Lms) -> No
     assert location.startswith("/w/") and result.page.url.endswith(location)
     # The browser's history gets the page's own address, so a reload is a GET, not a POST.
     assert f'history.replaceState(null, "", "{location}")' in result.page.text
+    # The inline script carries the nonce of the page's Content-Security-Policy.
+    policy = result.launch_response.headers["Content-Security-Policy"]
+    nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">history.replaceState' in result.page.text
     again = client.get(result.page.url, timeout=5)
     assert again.status_code == 200 and "Marta Neri" in again.text
     assert browser().get(result.page.url, timeout=5).status_code == 401  # not another browser
