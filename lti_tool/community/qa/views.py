@@ -1136,6 +1136,7 @@ def _notification_labels() -> dict[str, str]:
         "digest": _("Your weekly community digest is ready: week of"),
         "welcome": _("Someone welcomed you in Introductions:"),
         "moderation_warning": _("A message from the moderators:"),
+        "group_post": _("New message in your group:"),
         "kudos": _("You received kudos:"),
         "badge": _("You earned a badge:"),
         "mentor": _("You are now a peer mentor in this course."),
