@@ -157,6 +157,7 @@ def test_staff_queue_settings_and_tags(app: Flask, site: CourseWorld) -> None:
     queue = staff.get("/w/L1/qa/unanswered")
     assert queue.status_code == 200 and "Still waiting" in queue.text
     settings = staff.get("/w/L1/qa/settings")
+    assert 'href="/w/L1/grades/"' in settings.text  # the widget's participation grade settings
     token = form_token(settings.text)
     added = staff.post(
         "/w/L1/qa/settings/tags", data={"csrf_token": token, "name": "Limiti", "label": "Modulo 1"}
