@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from lti_tool.community.recognition import evaluation as badge_evaluation
+from lti_tool.community.sentiment import services as sentiment_services
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
@@ -490,6 +491,32 @@ def badges_evaluate(
     _emit(as_json, results, text or "No course has participation yet.")
 
 
+# -- sentiment --------------------------------------------------------------------------------
+
+sentiment_cli = AppGroup("sentiment", help="Offline sentiment of Q&A posts (staff signals).")
+
+
+@sentiment_cli.command("rescore", cls=OneLineCommand)
+@_course_options
+@click.option("--all", "all_courses", is_flag=True, help="Every course.")
+@json_option
+def sentiment_rescore(
+    as_json: bool,
+    issuer: str | None,
+    context_id: str | None,
+    client_id: str | None,
+    deployment_id: str | None,
+    all_courses: bool,
+) -> None:
+    """Score posts again: after a lexicon change, or for posts written before sentiment existed."""
+    session = db.session()
+    if all_courses and context_id:
+        raise CliError("give either --context or --all, not both")
+    course_id = None if all_courses else _course_id(issuer, context_id, client_id, deployment_id)
+    scored = sentiment_services.rescore(session, course_id)
+    _emit(as_json, {"course_id": course_id, "scored": scored}, f"{scored} posts scored")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(platform_cli)
     app.cli.add_command(keys_cli)
@@ -497,3 +524,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(roster_cli)
     app.cli.add_command(grades_cli)
     app.cli.add_command(badges_cli)
+    app.cli.add_command(sentiment_cli)

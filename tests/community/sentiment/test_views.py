@@ -89,3 +89,35 @@ def test_a_mood_drop_shows_an_alert(app: Flask, site: CourseWorld) -> None:
 def test_no_alert_on_a_calm_week(app: Flask, site: CourseWorld) -> None:
     seed(app, site)
     assert 'role="alert"' not in sign_in(app, site, "prof").get("/w/L1/sentiment/").text
+
+
+def test_the_rescore_command_scores_posts_written_before_sentiment(
+    app: Flask,
+    site: CourseWorld,
+) -> None:
+    from sqlalchemy import delete, func, select
+
+    from lti_tool.community.qa import services as qa
+    from lti_tool.community.sentiment.models import PostSentiment
+
+    with app.app_context():
+        qa.ask(db.session(), site["giulia"], qa.QuestionInput(title="Non capisco niente, aiuto"))
+        db.session.execute(delete(PostSentiment))  # as if written before sentiment existed
+        db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "sentiment",
+            "rescore",
+            "--issuer",
+            "https://moodle.example.org",
+            "--context",
+            "course-1",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 posts scored"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PostSentiment)) == 1
+    both = runner.invoke(args=["sentiment", "rescore", "--all", "--context", "course-1"])
+    assert both.exit_code == 2 and "either --context or --all" in both.output
