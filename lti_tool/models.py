@@ -1,7 +1,7 @@
 """Imports every model module so Alembic and create_app see all tables."""
 
 from lti_tool.community.dashboard.models import DashboardSettings, ReachOut  # noqa: F401
-from lti_tool.community.engagement.models import ParticipationEvent  # noqa: F401
+from lti_tool.community.engagement.models import ParticipationEvent, WeekFigures  # noqa: F401
 from lti_tool.community.grades.models import GradeRubric  # noqa: F401
 from lti_tool.community.groups.models import (  # noqa: F401
     Group,

@@ -19,11 +19,13 @@ from lti_tool.community.engagement.models import (
     ACTIVITY_KINDS,
     EventKind,
     ParticipationEvent,
+    WeekFigures,
 )
 from lti_tool.community.groups.models import GroupPost
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.courses.models import Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole, course_role
+from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import utcnow
 
 
@@ -187,12 +189,11 @@ def _week_index(session: Session, column: Any, low: datetime) -> Any:
     return cast(func.floor(func.extract("epoch", column - low) / 604800), Integer)
 
 
-def weekly(session: Session, course_id: int, start: date, end: date) -> list[Week]:
-    """One row per ISO week touching [start, end], oldest first, empty weeks included.
-
-    Grouped by the database (a few rows per week), not by Python over every event.
-    """
-    low, high = bounds(monday(start), end)
+def _grouped(
+    session: Session, course_id: int, low: datetime, high: datetime
+) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """Events of [low, high) counted per week (0 = the week starting at ``low``) and kind, and
+    the distinct members who took part per week: grouped by the database."""
     week = _week_index(session, ParticipationEvent.created_at, low).label("week")
     in_range = (
         ParticipationEvent.course_id == course_id,
@@ -214,20 +215,72 @@ def weekly(session: Session, course_id: int, start: date, end: date) -> list[Wee
             .group_by(week)
         )
     }
-    weeks = []
-    first = monday(start)
-    index = 0
-    while first + timedelta(weeks=index) <= end:
-        c = counts.get(index, {})
-        weeks.append(
-            Week(
-                start=first + timedelta(weeks=index),
-                active=active.get(index, 0),
-                questions=c.get(EventKind.ASK.value, 0),
-                answers=c.get(EventKind.ANSWER.value, 0),
-                comments=c.get(EventKind.COMMENT.value, 0),
-                kudos=c.get(EventKind.KUDOS_GIVEN.value, 0),
-            )
+    return counts, active
+
+
+ACTIVE, DONE = "_active", "_done"
+
+
+def _past_weeks(
+    session: Session, course_id: int, mondays: list[date]
+) -> dict[date, dict[str, int]]:
+    """Figures of finished weeks: read from engagement_week, the missing ones computed once and
+    stored (a GET that fills a cache; the commit writes nothing else)."""
+    if not mondays:
+        return {}
+    figures: dict[date, dict[str, int]] = defaultdict(dict)
+    for week_start, kind, n in session.execute(
+        select(WeekFigures.week_start, WeekFigures.kind, WeekFigures.count).where(
+            WeekFigures.course_id == course_id, WeekFigures.week_start.in_(mondays)
         )
-        index += 1
-    return weeks
+    ):
+        figures[week_start][kind] = int(n)
+    missing = [m for m in mondays if DONE not in figures.get(m, {})]
+    if missing:
+        first, last = min(missing), max(missing)
+        counts, active = _grouped(session, course_id, *bounds(first, last + timedelta(days=6)))
+        rows = []
+        for monday_ in missing:
+            index = (monday_ - first).days // 7
+            week = {**counts.get(index, {}), ACTIVE: active.get(index, 0), DONE: 0}
+            figures[monday_] = week
+            rows += [
+                {"course_id": course_id, "week_start": monday_, "kind": k, "count": n}
+                for k, n in week.items()
+            ]
+        insert = dialect_insert(session, WeekFigures).values(rows).on_conflict_do_nothing()
+        session.execute(insert)
+        session.commit()
+    return figures
+
+
+def weekly(session: Session, course_id: int, start: date, end: date) -> list[Week]:
+    """One row per ISO week touching [start, end], oldest first, empty weeks included.
+
+    Finished weeks come from engagement_week (computed once); the current week is counted live.
+    """
+    mondays = []
+    week = monday(start)
+    while week <= end:
+        mondays.append(week)
+        week += timedelta(weeks=1)
+    this_monday = monday(utcnow().date())
+    figures = _past_weeks(session, course_id, [m for m in mondays if m < this_monday])
+    current = [m for m in mondays if m >= this_monday]
+    if current:
+        counts, active = _grouped(
+            session, course_id, *bounds(current[0], current[-1] + timedelta(days=6))
+        )
+        for index, monday_ in enumerate(current):
+            figures[monday_] = {**counts.get(index, {}), ACTIVE: active.get(index, 0)}
+    return [
+        Week(
+            start=m,
+            active=figures[m].get(ACTIVE, 0),
+            questions=figures[m].get(EventKind.ASK.value, 0),
+            answers=figures[m].get(EventKind.ANSWER.value, 0),
+            comments=figures[m].get(EventKind.COMMENT.value, 0),
+            kudos=figures[m].get(EventKind.KUDOS_GIVEN.value, 0),
+        )
+        for m in mondays
+    ]

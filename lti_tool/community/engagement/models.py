@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.extensions import UTCDateTime, db, utcnow
@@ -62,3 +62,21 @@ class ParticipationEvent(db.Model):  # type: ignore[name-defined]
         ForeignKey("member.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WeekFigures(db.Model):  # type: ignore[name-defined]
+    """A finished week's event counts per kind for one course (``_active``: distinct members who
+    took part; ``_done``: the week is computed), so a dashboard never regroups past weeks.
+
+    Written on first read of a past week; record() drops a week's rows when an event is recorded
+    into it after the fact.
+    """
+
+    __tablename__ = "engagement_week"
+
+    course_id: Mapped[int] = mapped_column(
+        ForeignKey("course.id", ondelete="CASCADE"), primary_key=True
+    )
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)  # a Monday (UTC)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import (
@@ -13,6 +13,7 @@ from lti_tool.community.engagement.models import (
     RECOGNITION_KINDS,
     EventKind,
     ParticipationEvent,
+    WeekFigures,
 )
 from lti_tool.courses.models import Enrolment
 from lti_tool.extensions import utcnow
@@ -41,6 +42,15 @@ def record(
     )
     session.add(event)
     _touch_enrolment(session, course_id, member_id, kind, event.created_at)
+    moment = event.created_at
+    week = moment.date() - timedelta(days=moment.weekday())
+    if week < utcnow().date() - timedelta(days=utcnow().weekday()):
+        # Recorded into a finished week: its figures are computed again on the next read.
+        session.execute(
+            delete(WeekFigures).where(
+                WeekFigures.course_id == course_id, WeekFigures.week_start == week
+            )
+        )
     return event
 
 

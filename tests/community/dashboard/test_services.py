@@ -502,3 +502,23 @@ def test_peer_group_reasons(world: CourseWorld) -> None:
         "Sara Verdi": ["no_group"],
     }
     assert found["Giulia Rossi"].findings[0].count == 10
+
+
+def test_finished_weeks_are_grouped_once_and_again_after_a_late_event(world: CourseWorld) -> None:
+    from sqlalchemy import delete
+
+    from lti_tool.community.engagement.models import ParticipationEvent
+
+    week = (date(2026, 11, 16), date(2026, 11, 22))  # finished: NOW is Wednesday 25 November
+    act(world, "marco", EventKind.ANSWER, days_ago=8, n=3)
+    assert [(w.answers, w.active) for w in metrics.weekly(db.session, world.course_id, *week)] == [
+        (3, 1)
+    ]
+    db.session.execute(delete(ParticipationEvent))
+    db.session.commit()
+    # Read from engagement_week: the finished week is not grouped again.
+    assert metrics.weekly(db.session, world.course_id, *week)[0].answers == 3
+    act(world, "giulia", EventKind.ANSWER, days_ago=9)  # recorded late into that week
+    assert [(w.answers, w.active) for w in metrics.weekly(db.session, world.course_id, *week)] == [
+        (1, 1)
+    ]
