@@ -64,6 +64,7 @@ def test_staff_and_community_managers_see_the_overview(
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Engagement overview" in html and "Weekly figures" in html
+    assert 'href="/w/L1/sentiment/"' in html  # the course mood page is one click away
 
 
 def test_the_at_risk_list_gives_reasons_and_logs_a_reach_out(app: Flask, site: CourseWorld) -> None:
