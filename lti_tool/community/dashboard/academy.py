@@ -6,18 +6,15 @@ whatever the number of courses), never one overview per course.
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.dashboard.metrics import bounds
+from lti_tool.community.dashboard.metrics import bounds, learner_counts, median_waits
 from lti_tool.community.qa.models import Question, QuestionState
-from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus
-from lti_tool.courses.roles import CourseRole, course_role
+from lti_tool.courses.models import Course, Enrolment
 from lti_tool.extensions import utcnow
 
 
@@ -54,61 +51,47 @@ def academy(
     }
     if not rows:
         return []
-    in_platform = Course.platform_id == platform_id
-    learners: dict[int, set[int]] = defaultdict(set)
-    for course_id, member_id, roles, manager, first_launch in session.execute(
-        select(
-            Enrolment.course_id,
-            Enrolment.member_id,
-            Enrolment.roles,
-            Enrolment.community_manager,
-            Enrolment.first_launch_at,
-        )
-        .join(Course, Course.id == Enrolment.course_id)
-        .where(in_platform, Enrolment.status == EnrolmentStatus.ACTIVE)
-    ):
-        if manager or course_role(roles) != CourseRole.LEARNER:
-            continue
-        learners[course_id].add(member_id)
-        rows[course_id].learners += 1
-        rows[course_id].never_launched += first_launch is None
+    courses = select(Course.id).where(Course.platform_id == platform_id)
     # Active: launched or took part, read from the enrolments (kept by engagement.record).
     month_ago, week_ago = now - timedelta(days=30), now - timedelta(days=7)
-    for course_id, member_id, last_active, last_launch in session.execute(
+    for course_id, figures in learner_counts(
+        session,
+        {
+            "never_launched": Enrolment.first_launch_at.is_(None),
+            "active_30": or_(
+                Enrolment.last_active_at >= month_ago, Enrolment.last_launch_at >= month_ago
+            ),
+            "active_7": or_(
+                Enrolment.last_active_at >= week_ago, Enrolment.last_launch_at >= week_ago
+            ),
+        },
+        Enrolment.course_id.in_(courses),
+        by=Enrolment.course_id,
+    ).items():
+        row = rows[course_id]
+        row.learners, row.never_launched = figures["learners"], figures["never_launched"]
+        row.active_7, row.active_30 = figures["active_7"], figures["active_30"]
+    in_range = (
+        Question.course_id.in_(courses),
+        Question.deleted_at.is_(None),
+        Question.created_at >= low,
+        Question.created_at < high,
+    )
+    for course_id, asked, answered in session.execute(
         select(
-            Enrolment.course_id,
-            Enrolment.member_id,
-            Enrolment.last_active_at,
-            Enrolment.last_launch_at,
+            Question.course_id,
+            func.count(),
+            func.count(case((Question.state != QuestionState.UNANSWERED, 1))),
         )
-        .join(Course, Course.id == Enrolment.course_id)
-        .where(
-            in_platform,
-            or_(Enrolment.last_active_at >= month_ago, Enrolment.last_launch_at >= month_ago),
-        )
+        .where(*in_range)
+        .group_by(Question.course_id)
     ):
-        if member_id not in learners.get(course_id, ()):
-            continue
-        latest = max(d for d in (last_active, last_launch) if d is not None)
-        rows[course_id].active_30 += 1
-        rows[course_id].active_7 += latest >= week_ago
-    waits: dict[int, list[float]] = defaultdict(list)
-    for course_id, state, asked, answered in session.execute(
-        select(Question.course_id, Question.state, Question.created_at, Question.first_answer_at)
-        .join(Course, Course.id == Question.course_id)
-        .where(
-            in_platform,
-            Question.deleted_at.is_(None),
-            Question.created_at >= low,
-            Question.created_at < high,
-        )
-    ):
-        rows[course_id].questions += 1
-        rows[course_id].answered += state != QuestionState.UNANSWERED
-        if answered is not None:
-            waits[course_id].append((answered - asked).total_seconds())
-    for course_id, seconds in waits.items():
-        rows[course_id].median_first_answer = timedelta(seconds=statistics.median(seconds))
+        rows[course_id].questions, rows[course_id].answered = int(asked), int(answered)
+    medians = median_waits(
+        session, Question.created_at, Question.first_answer_at, *in_range, by=Question.course_id
+    )
+    for course_id, median in medians.items():
+        rows[course_id].median_first_answer = median
     return sorted(rows.values(), key=lambda r: (-r.learners, r.title))
 
 

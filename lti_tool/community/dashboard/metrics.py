@@ -6,13 +6,14 @@ being on the receiving end of a vote or kudos is recognition, not activity.
 
 from __future__ import annotations
 
-import statistics
+import functools
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import Integer, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import (
@@ -78,20 +79,103 @@ def learner_enrolments(session: Session, course_id: int) -> list[Enrolment]:
     ]
 
 
+@functools.lru_cache(maxsize=1024)
+def _learner_roles(roles_json: str | None) -> bool:
+    """Whether an enrolment's roles, as the database stores them (JSON text), make a learner.
+    A course holds a handful of distinct role lists: each is decoded once, not once per row."""
+    roles = json.loads(roles_json) if roles_json else None
+    return course_role(roles if isinstance(roles, list) else []) == CourseRole.LEARNER
+
+
+def learner_counts(
+    session: Session, counts: dict[str, Any], *where: Any, by: Any = None
+) -> dict[Any, dict[str, int]]:
+    """Per ``by`` (None: one group), the active learner enrolments (``learners``) and, for each
+    SQL condition of ``counts``, how many of them meet it; counted by the database, grouped by
+    the distinct role lists, so no enrolment row comes to Python."""
+    roles = cast(Enrolment.roles, Text)
+    key = (by if by is not None else literal(0)).label("key")
+    names = list(counts)
+    query = (
+        select(
+            key,
+            roles,
+            Enrolment.community_manager,
+            func.count(),
+            *(func.count(case((counts[name], 1))) for name in names),
+        )
+        .where(Enrolment.status == EnrolmentStatus.ACTIVE, *where)
+        .group_by(key, roles, Enrolment.community_manager)
+    )
+    found: dict[Any, dict[str, int]] = {}
+    for group, roles_json, manager, learners, *values in session.execute(query):
+        if manager or not _learner_roles(roles_json):
+            continue
+        figures = found.setdefault(group, dict.fromkeys(["learners", *names], 0))
+        figures["learners"] += int(learners)
+        for name, value in zip(names, values, strict=True):
+            figures[name] += int(value)
+    return found
+
+
+def _sqlite_microseconds(since: Any, until: Any) -> Any:
+    """``until - since`` in whole microseconds, exactly, in SQLite, where timestamps are stored
+    as 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds apart, then the fractions."""
+
+    def seconds(column: Any) -> Any:
+        return cast(func.strftime("%s", column), Integer)
+
+    def fraction(column: Any) -> Any:
+        return cast(func.substr(column, 21, 6), Integer)
+
+    return (seconds(until) - seconds(since)) * 1_000_000 + fraction(until) - fraction(since)
+
+
+def median_waits(
+    session: Session, since: Any, until: Any, *where: Any, by: Any = None
+) -> dict[Any, timedelta]:
+    """Per ``by`` (None: one group, key 0), the median of ``until - since`` over the rows where
+    ``until`` is set, computed by the database (the median of an even count is the mean of the
+    middle two, to the microsecond): only one row per group comes back."""
+    keys = [by] if by is not None else []
+    if session.get_bind().dialect.name == "postgresql":
+        median = func.percentile_cont(0.5).within_group(until - since)
+        return {
+            (group[0] if group else 0): value
+            for *group, value in session.execute(
+                select(*keys, median).where(until.is_not(None), *where).group_by(*keys)
+            )
+            if value is not None
+        }
+    # SQLite: rank the waits and keep the middle one or two of each group.
+    wait = _sqlite_microseconds(since, until).label("wait")
+    key = (by if by is not None else literal(0)).label("key")
+    ranked = (
+        select(
+            key,
+            wait,
+            func.row_number().over(partition_by=keys, order_by=wait).label("rank"),
+            func.count().over(partition_by=keys).label("n"),
+        )
+        .where(until.is_not(None), *where)
+        .subquery()
+    )
+    middle = (
+        select(ranked.c.key, func.min(ranked.c.wait), func.max(ranked.c.wait))
+        .where(ranked.c.rank * 2 >= ranked.c.n, ranked.c.rank * 2 <= ranked.c.n + 2)
+        .group_by(ranked.c.key)
+    )
+    found = {}
+    for group, low, high in session.execute(middle):
+        low, high = timedelta(microseconds=int(low)), timedelta(microseconds=int(high))
+        found[group] = low + (high - low) / 2  # rounded half to even, as PostgreSQL does
+    return found
+
+
 def _active_members(
     session: Session, course_id: int, member_ids: set[int], since: datetime, until: datetime
 ) -> set[int]:
-    """Members who launched or took part in [since, until)."""
-    if until >= utcnow() - timedelta(minutes=1):
-        # Up to now: the enrolments' own last activity and launch say it, no event to scan.
-        recent = or_(
-            and_(Enrolment.last_active_at >= since, Enrolment.last_active_at < until),
-            and_(Enrolment.last_launch_at >= since, Enrolment.last_launch_at < until),
-        )
-        active = session.scalars(
-            select(Enrolment.member_id).where(Enrolment.course_id == course_id, recent)
-        )
-        return set(active) & member_ids
+    """Members who took part (an event) or launched in [since, until), for a past ``until``."""
     took_part = session.scalars(
         select(ParticipationEvent.member_id)
         .where(
@@ -112,10 +196,12 @@ def _active_members(
     return (set(took_part) | set(launched)) & member_ids
 
 
-def _median(values: list[timedelta]) -> timedelta | None:
-    if not values:
-        return None
-    return timedelta(seconds=statistics.median(v.total_seconds() for v in values))
+def _active_since(since: datetime, until: datetime) -> Any:
+    """Launched or took part in [since, until): the enrolment's own dates say it."""
+    return or_(
+        and_(Enrolment.last_active_at >= since, Enrolment.last_active_at < until),
+        and_(Enrolment.last_launch_at >= since, Enrolment.last_launch_at < until),
+    )
 
 
 def overview(
@@ -124,21 +210,38 @@ def overview(
     """The course's figures for questions and events in [start, end]; active counts end at now."""
     now = now or utcnow()
     low, high = bounds(start, end)
-    learners = learner_enrolments(session, course_id)
-    learner_ids = {e.member_id for e in learners}
-    questions = session.execute(
-        select(
-            Question.created_at,
-            Question.state,
-            Question.first_answer_at,
-            Question.first_staff_answer_at,
-        ).where(
-            Question.course_id == course_id,
-            Question.deleted_at.is_(None),
-            Question.created_at >= low,
-            Question.created_at < high,
+    week_ago, month_ago = now - timedelta(7), now - timedelta(30)
+    live = now >= utcnow() - timedelta(minutes=1)
+    conditions = {
+        "new": and_(Enrolment.created_at >= low, Enrolment.created_at < high),
+        "never_launched": Enrolment.first_launch_at.is_(None),
+    }
+    if live:
+        # Up to now: the enrolments' own last activity and launch say it, no event to scan.
+        conditions |= {"active_7": _active_since(week_ago, now)}
+        conditions |= {"active_30": _active_since(month_ago, now)}
+    members = learner_counts(session, conditions, Enrolment.course_id == course_id).get(0, {})
+    if live:
+        active_7, active_30 = members.get("active_7", 0), members.get("active_30", 0)
+    else:  # a report for a past moment (a digest): from the events
+        learner_ids = {e.member_id for e in learner_enrolments(session, course_id)}
+        active_7, active_30 = (
+            len(_active_members(session, course_id, learner_ids, since, now))
+            for since in (week_ago, month_ago)
         )
-    ).all()
+    in_range = (
+        Question.course_id == course_id,
+        Question.deleted_at.is_(None),
+        Question.created_at >= low,
+        Question.created_at < high,
+    )
+    asked, answered = session.execute(
+        select(
+            func.count(), func.count(case((Question.state != QuestionState.UNANSWERED, 1)))
+        ).where(*in_range)
+    ).one()
+    first = median_waits(session, Question.created_at, Question.first_answer_at, *in_range)
+    staff = median_waits(session, Question.created_at, Question.first_staff_answer_at, *in_range)
     kudos = session.scalar(
         select(func.count())
         .select_from(ParticipationEvent)
@@ -159,19 +262,15 @@ def overview(
     return Overview(
         start=start,
         end=end,
-        learners=len(learners),
-        active_7=len(_active_members(session, course_id, learner_ids, now - timedelta(7), now)),
-        active_30=len(_active_members(session, course_id, learner_ids, now - timedelta(30), now)),
-        new_members=sum(1 for e in learners if low <= e.created_at < high),
-        never_launched=sum(1 for e in learners if e.first_launch_at is None),
-        questions=len(questions),
-        answered=sum(1 for q in questions if q.state != QuestionState.UNANSWERED),
-        median_first_answer=_median(
-            [q.first_answer_at - q.created_at for q in questions if q.first_answer_at]
-        ),
-        median_first_staff_answer=_median(
-            [q.first_staff_answer_at - q.created_at for q in questions if q.first_staff_answer_at]
-        ),
+        learners=members.get("learners", 0),
+        active_7=active_7,
+        active_30=active_30,
+        new_members=members.get("new", 0),
+        never_launched=members.get("never_launched", 0),
+        questions=int(asked),
+        answered=int(answered),
+        median_first_answer=first.get(0),
+        median_first_staff_answer=staff.get(0),
         kudos_given=int(kudos or 0),
         groups_active=int(groups or 0),
     )
