@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.dashboard.metrics import bounds, learner_counts, median_waits
-from lti_tool.community.qa.models import Question, QuestionState
+from lti_tool.community.dashboard.metrics import answering, bounds, learner_counts
+from lti_tool.community.qa.models import Question
 from lti_tool.courses.models import Course, Enrolment
 from lti_tool.extensions import utcnow
 
@@ -71,27 +71,17 @@ def academy(
         row = rows[course_id]
         row.learners, row.never_launched = figures["learners"], figures["never_launched"]
         row.active_7, row.active_30 = figures["active_7"], figures["active_30"]
-    in_range = (
+    for course_id, questions in answering(
+        session,
         Question.course_id.in_(courses),
-        Question.deleted_at.is_(None),
         Question.created_at >= low,
         Question.created_at < high,
-    )
-    for course_id, asked, answered in session.execute(
-        select(
-            Question.course_id,
-            func.count(),
-            func.count(case((Question.state != QuestionState.UNANSWERED, 1))),
-        )
-        .where(*in_range)
-        .group_by(Question.course_id)
-    ):
-        rows[course_id].questions, rows[course_id].answered = int(asked), int(answered)
-    medians = median_waits(
-        session, Question.created_at, Question.first_answer_at, *in_range, by=Question.course_id
-    )
-    for course_id, median in medians.items():
-        rows[course_id].median_first_answer = median
+        by=Question.course_id,
+        staff=False,
+    ).items():
+        row = rows[course_id]
+        row.questions, row.answered = questions.questions, questions.answered
+        row.median_first_answer = questions.median_first_answer
     return sorted(rows.values(), key=lambda r: (-r.learners, r.title))
 
 

@@ -131,45 +131,76 @@ def _sqlite_microseconds(since: Any, until: Any) -> Any:
     return (seconds(until) - seconds(since)) * 1_000_000 + fraction(until) - fraction(since)
 
 
-def median_waits(
-    session: Session, since: Any, until: Any, *where: Any, by: Any = None
-) -> dict[Any, timedelta]:
-    """Per ``by`` (None: one group, key 0), the median of ``until - since`` over the rows where
-    ``until`` is set, computed by the database (the median of an even count is the mean of the
-    middle two, to the microsecond): only one row per group comes back."""
+@dataclass(frozen=True)
+class Answering:
+    """Questions asked, how many are answered, and the median waits for a first answer."""
+
+    questions: int = 0
+    answered: int = 0
+    median_first_answer: timedelta | None = None
+    median_first_staff_answer: timedelta | None = None
+
+
+def answering(
+    session: Session, *where: Any, by: Any = None, staff: bool = True
+) -> dict[Any, Answering]:
+    """Per ``by`` (None: one group, key 0), the live questions meeting ``where``: counted, and
+    the median of their waits (to the microsecond; the median of an even count is the mean of
+    the middle two, rounded half to even), all in one scan by the database: one row per group
+    comes back. ``staff=False`` skips the first staff answer."""
+    waited = [Question.first_answer_at] + ([Question.first_staff_answer_at] if staff else [])
+    answered = case((Question.state != QuestionState.UNANSWERED, 1))
+    where = (Question.deleted_at.is_(None), *where)
     keys = [by] if by is not None else []
     if session.get_bind().dialect.name == "postgresql":
-        median = func.percentile_cont(0.5).within_group(until - since)
-        return {
-            (group[0] if group else 0): value
-            for *group, value in session.execute(
-                select(*keys, median).where(until.is_not(None), *where).group_by(*keys)
+        # Ordered-set aggregates skip NULLs: each median is over its own answered questions.
+        medians = [
+            func.percentile_cont(0.5).within_group(until - Question.created_at) for until in waited
+        ]
+        counted = select(*keys, func.count(), func.count(answered), *medians)
+        rows = session.execute(counted.where(*where).group_by(*keys))
+        return {(row[0] if keys else 0): Answering(*row[len(keys) :]) for row in rows}
+    # SQLite: number each wait within its group, in order, and keep the middle one or two.
+    inner = select(
+        (by if by is not None else literal(0)).label("key"),
+        answered.label("answered"),
+        *(_sqlite_microseconds(Question.created_at, until) for until in waited),
+    )
+    table = inner.where(*where).subquery()
+    key, flag, *waits = table.c
+    ranked = select(
+        key,
+        flag,
+        *(
+            column
+            for wait in waits
+            for column in (
+                wait,
+                func.row_number().over(partition_by=[key, wait.is_(None)], order_by=wait),
+                func.count(wait).over(partition_by=key),
             )
-            if value is not None
-        }
-    # SQLite: rank the waits and keep the middle one or two of each group.
-    wait = _sqlite_microseconds(since, until).label("wait")
-    key = (by if by is not None else literal(0)).label("key")
-    ranked = (
-        select(
-            key,
-            wait,
-            func.row_number().over(partition_by=keys, order_by=wait).label("rank"),
-            func.count().over(partition_by=keys).label("n"),
-        )
-        .where(until.is_not(None), *where)
-        .subquery()
-    )
-    middle = (
-        select(ranked.c.key, func.min(ranked.c.wait), func.max(ranked.c.wait))
-        .where(ranked.c.rank * 2 >= ranked.c.n, ranked.c.rank * 2 <= ranked.c.n + 2)
-        .group_by(ranked.c.key)
-    )
+        ),
+    ).subquery()
+    key, flag, *columns = ranked.c
+    middles = []
+    for wait, rank, count in zip(columns[::3], columns[1::3], columns[2::3], strict=True):
+        middle = case((and_(rank * 2 >= count, rank * 2 <= count + 2), wait))
+        middles += [func.min(middle), func.max(middle)]
     found = {}
-    for group, low, high in session.execute(middle):
-        low, high = timedelta(microseconds=int(low)), timedelta(microseconds=int(high))
-        found[group] = low + (high - low) / 2  # rounded half to even, as PostgreSQL does
+    for group, asked, yes, *bounds_ in session.execute(
+        select(key, func.count(), func.count(flag), *middles).group_by(key)
+    ):
+        medians_ = [
+            None if low is None else _halfway(int(low), int(high))
+            for low, high in zip(bounds_[::2], bounds_[1::2], strict=True)
+        ]
+        found[group] = Answering(asked, yes, *medians_)
     return found
+
+
+def _halfway(low: int, high: int) -> timedelta:
+    """The mean of two waits in microseconds, rounded half to even as PostgreSQL does."""
+    return timedelta(microseconds=low) + timedelta(microseconds=high - low) / 2
 
 
 def _active_members(
@@ -229,19 +260,12 @@ def overview(
             len(_active_members(session, course_id, learner_ids, since, now))
             for since in (week_ago, month_ago)
         )
-    in_range = (
+    questions = answering(
+        session,
         Question.course_id == course_id,
-        Question.deleted_at.is_(None),
         Question.created_at >= low,
         Question.created_at < high,
-    )
-    asked, answered = session.execute(
-        select(
-            func.count(), func.count(case((Question.state != QuestionState.UNANSWERED, 1)))
-        ).where(*in_range)
-    ).one()
-    first = median_waits(session, Question.created_at, Question.first_answer_at, *in_range)
-    staff = median_waits(session, Question.created_at, Question.first_staff_answer_at, *in_range)
+    ).get(0, Answering())
     kudos = session.scalar(
         select(func.count())
         .select_from(ParticipationEvent)
@@ -267,10 +291,10 @@ def overview(
         active_30=active_30,
         new_members=members.get("new", 0),
         never_launched=members.get("never_launched", 0),
-        questions=int(asked),
-        answered=int(answered),
-        median_first_answer=first.get(0),
-        median_first_staff_answer=staff.get(0),
+        questions=questions.questions,
+        answered=questions.answered,
+        median_first_answer=questions.median_first_answer,
+        median_first_staff_answer=questions.median_first_staff_answer,
         kudos_given=int(kudos or 0),
         groups_active=int(groups or 0),
     )
@@ -296,6 +320,8 @@ def _grouped(
     week = _week_index(session, ParticipationEvent.created_at, low).label("week")
     in_range = (
         ParticipationEvent.course_id == course_id,
+        # Every kind named: the (course, kind, time) index then reads only the range's events.
+        ParticipationEvent.kind.in_([kind.value for kind in EventKind]),
         ParticipationEvent.created_at >= low,
         ParticipationEvent.created_at < high,
     )
