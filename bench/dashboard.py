@@ -31,8 +31,10 @@ import os
 import pstats
 import random
 import secrets
+import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +53,7 @@ from bench.launch import (
     TOOL_ENV,
     BenchError,
     Phase,
+    Server,
     free_port,
     markdown_table,
     measured,
@@ -761,6 +764,8 @@ class DbResult:
     large: dict[str, PageStats]
     small: dict[str, PageStats]
     rollup: dict[str, tuple[float, int]]
+    # With --compare REF: the same phases served by that checkout, measured just before.
+    compared: dict[str, Phase] = field(default_factory=dict)
 
 
 def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) -> DbResult:
@@ -800,40 +805,58 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
     large = inspect_pages(env, cookie, LARGE, options.profile)
     small = inspect_pages(env, cookie, SMALL, False)
     workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
-    tool = start_server(
-        "tool (gunicorn)",
-        [str(BIN / "gunicorn"), *workers, "-t", "300", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        env,
-        tmp / "tool.log",
-        ROOT,
-    )
-    stack.callback(tool.stop)
-    wait_until_up(tool, tool_url + "/healthz")
-    pid = tool.proc.pid
 
-    def phase(path: str, count: int) -> Phase:
-        done = measured(page_jobs(tool_url, path, cookie, count), options.concurrency, pid, pid)
+    def serve(name: str, root: Path) -> tuple[str, Server]:
+        port = free_port()
+        server = start_server(
+            name,
+            [str(BIN / "gunicorn"), *workers, "-t", "300", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            {**env, "PYTHONPATH": str(root)},
+            tmp / f"{name.split()[0]}.log",
+            root,
+        )
+        stack.callback(server.stop)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(server, url + "/healthz")
+        return url, server
+
+    servers = {"": serve("tool (gunicorn)", ROOT)}
+    if options.compare:
+        servers["compared"] = serve(f"{options.compare.ref} (gunicorn)", options.compare.root)
+
+    def phase(server: str, path: str, count: int) -> Phase:
+        url, tool = servers[server]
+        pid = tool.proc.pid
+        done = measured(page_jobs(url, path, cookie, count), options.concurrency, pid, pid)
         if done.ok == 0:
             raise BenchError(f"{path}: every request failed: {done.errors}\n{tool.log_tail()}")
         return done
 
     paths = {"bare endpoint (/healthz)": "/healthz", **page_paths(LARGE)}
     phases: dict[str, Phase] = {}
+    compared: dict[str, Phase] = {}
     for name, path in paths.items():
-        # Warm-up: every worker thread loads templates and opens its connection.
-        phase(path, options.workers * options.threads)
-        # As many requests as fit in the time budget (between 20 and -n): slow pages get fewer.
-        probe = statistics.median(phase(path, 3).latencies_s)
-        count = int(options.seconds * options.concurrency / max(probe, 1e-3))
-        count = max(20, min(options.requests * (4 if path == "/healthz" else 1), count))
-        print(f"[{db}] measuring {name}: {count} requests ...", flush=True)
-        phases[name] = phase(path, count)
-    tool.stop()
+        # The other checkout first, then this one, page by page: both see the same load.
+        for server, into in (("compared", compared), ("", phases)):
+            if server not in servers:
+                continue
+            # Warm-up: every worker thread loads templates and opens its connection.
+            phase(server, path, options.workers * options.threads)
+            # As many requests as fit in the time budget (between 20 and -n): slow pages get
+            # fewer.
+            probe = statistics.median(phase(server, path, 3).latencies_s)
+            count = int(options.seconds * options.concurrency / max(probe, 1e-3))
+            count = max(20, min(options.requests * (4 if path == "/healthz" else 1), count))
+            label = f" ({options.compare.ref})" if server else ""
+            print(f"[{db}] measuring {name}{label}: {count} requests ...", flush=True)
+            into[name] = phase(server, path, count)
+    for _, tool in servers.values():
+        tool.stop()
     rollup = {}
     if options.rollup:
         print(f"[{db}] timing the rollup prototype ...", flush=True)
         rollup = rollup_prototype(database_url, seeded.course_ids[0])
-    return DbResult(db, seeded, seed_s, phases, large, small, rollup)
+    return DbResult(db, seeded, seed_s, phases, large, small, rollup, compared)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -845,25 +868,52 @@ def other_load(p: Phase) -> float:
     return (p.others_cpu_s + p.platform_cpu_s) / p.wall_s if p.wall_s else 0.0
 
 
-def rows(result: DbResult) -> list[dict[str, Any]]:
-    base_rate = result.phases["bare endpoint (/healthz)"].per_second()
+def rows(result: DbResult, ref: str = "") -> list[dict[str, Any]]:
+    """This checkout's phases, then with --compare the other checkout's (named ``ref``)."""
+    table = []
+    bare = "bare endpoint (/healthz)"
+    for phases, label in ((result.phases, ""), (result.compared, f" [{ref}]")):
+        base_rate = phases.get(bare, result.phases[bare]).per_second()
+        for name, p in phases.items():
+            # SQL counts and page sizes are this checkout's (inspected in-process).
+            large = None if label else result.large.get(name)
+            small = None if label else result.small.get(name)
+            table.append(
+                {
+                    "db": result.db,
+                    "page": name + label,
+                    "ok": f"{p.ok}/{p.requests}",
+                    "req/s": f"{p.per_second():.1f}",
+                    "vs bare": f"{p.per_second() / base_rate:.1%}" if base_rate else "-",
+                    "p50 ms": f"{p.percentile_ms(50):.0f}",
+                    "p95 ms": f"{p.percentile_ms(95):.0f}",
+                    "tool CPU ms/req": f"{p.cpu_ms(p.tool_cpu_s):.1f}",
+                    "SQL (largest course)": str(large.statements) if large else "-",
+                    "SQL (smallest)": str(small.statements) if small else "-",
+                    "page KB": f"{large.page_kb:.0f}" if large else "-",
+                    "other load": f"{other_load(p):.2f} CPUs",
+                }
+            )
+    return table
+
+
+def comparison_rows(result: DbResult, ref: str) -> list[dict[str, Any]]:
+    """Per page: the other checkout against this one, measured one after the other."""
     table = []
     for name, p in result.phases.items():
-        large, small = result.large.get(name), result.small.get(name)
+        other = result.compared.get(name)
+        if other is None:
+            continue
+        cpu, other_cpu = p.cpu_ms(p.tool_cpu_s), other.cpu_ms(other.tool_cpu_s)
         table.append(
             {
                 "db": result.db,
                 "page": name,
-                "ok": f"{p.ok}/{p.requests}",
-                "req/s": f"{p.per_second():.1f}",
-                "vs bare": f"{p.per_second() / base_rate:.1%}" if base_rate else "-",
-                "p50 ms": f"{p.percentile_ms(50):.0f}",
-                "p95 ms": f"{p.percentile_ms(95):.0f}",
-                "tool CPU ms/req": f"{p.cpu_ms(p.tool_cpu_s):.1f}",
-                "SQL (largest course)": str(large.statements) if large else "-",
-                "SQL (smallest)": str(small.statements) if small else "-",
-                "page KB": f"{large.page_kb:.0f}" if large else "-",
-                "other load": f"{other_load(p):.2f} CPUs",
+                f"CPU ms/req {ref}": f"{other_cpu:.1f}",
+                "CPU ms/req this": f"{cpu:.1f}",
+                "CPU ratio": f"{cpu / other_cpu:.2f}" if other_cpu else "-",
+                f"p95 ms {ref}": f"{other.percentile_ms(95):.0f}",
+                "p95 ms this": f"{p.percentile_ms(95):.0f}",
             }
         )
     return table
@@ -926,6 +976,12 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     add("--profile", action="store_true", help="replay and time each SQL statement; cProfile")
     add("--rollup", action="store_true", help="time a prototype daily rollup table")
     add("--top", type=int, default=6, help="statements listed per page with --profile (6)")
+    add(
+        "--compare",
+        metavar="REF",
+        help="also serve the git REF (e.g. main) on the same data, measured page by page just "
+        "before this checkout (its schema must match: the same migrations)",
+    )
     options = parser.parse_args(argv)
     tenth = 10 if options.quick else 1
     options.size = Size(
@@ -949,6 +1005,38 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return options, dbs
 
 
+@dataclass(frozen=True)
+class Checkout:
+    ref: str  # as given, with the commit it named
+    root: Path
+
+
+def export_checkout(ref: str, stack: contextlib.ExitStack) -> Checkout:
+    """The tree of git ``ref`` in a temporary directory (``git archive``: the repository is
+    left alone), with this checkout's compiled translations (not in git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", f"{ref}^{{commit}}"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        raise BenchError(f"--compare {ref}: {exc.stderr.strip()}") from exc
+    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bottega-compare-")))
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit], cwd=ROOT, check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    for compiled in (ROOT / "lti_tool" / "translations").glob("*/LC_MESSAGES/*.mo"):
+        target = root / compiled.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(compiled, target)
+    print(f"comparing with {ref} ({commit}), exported to {root}", flush=True)
+    return Checkout(f"{ref} {commit}", root)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: servers stopped, database dropped
 
@@ -958,9 +1046,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     results: list[DbResult] = []
     try:
-        for db in dbs:
-            with contextlib.ExitStack() as stack:
-                results.append(run_db(db, options, stack))
+        with contextlib.ExitStack() as checkout:
+            options.compare = options.compare and export_checkout(options.compare, checkout)
+            for db in dbs:
+                with contextlib.ExitStack() as stack:
+                    results.append(run_db(db, options, stack))
     except BenchError as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return 1
@@ -985,10 +1075,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for result in results:
         print(f"{result.db}: seeded in {result.seed_s:.1f} s")
-    print(markdown_table([row for r in results for row in rows(r)]))
+    ref = options.compare.ref if options.compare else ""
+    print(markdown_table([row for r in results for row in rows(r, ref)]))
     for result in results:
         for line in verdicts(result):
             print(line)
+    if options.compare:
+        print()
+        print(f"This checkout against {ref}, the same data and load, page by page:")
+        print(markdown_table([row for r in results for row in comparison_rows(r, ref)]))
     if options.rollup:
         print()
         print(markdown_table(rollup_rows(results)))
