@@ -120,10 +120,11 @@ def learner_counts(
 
 def _sqlite_microseconds(since: Any, until: Any) -> Any:
     """``until - since`` in whole microseconds, exactly, in SQLite, where timestamps are stored
-    as 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds apart, then the fractions."""
+    as 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds apart (the fraction cut off first: SQLite
+    would round it to milliseconds, and .9995 up to the next second), then the fractions."""
 
     def seconds(column: Any) -> Any:
-        return cast(func.strftime("%s", column), Integer)
+        return cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
 
     def fraction(column: Any) -> Any:
         return cast(func.substr(column, 21, 6), Integer)
