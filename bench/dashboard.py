@@ -979,8 +979,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     add(
         "--compare",
         metavar="REF",
-        help="also serve the git REF (e.g. main) on the same data, measured page by page just "
-        "before this checkout (its schema must match: the same migrations)",
+        help="also serve the git REF (e.g. main), or the checkout in directory REF, on the same "
+        "data, measured page by page just before this checkout (same migrations needed)",
     )
     options = parser.parse_args(argv)
     tenth = 10 if options.quick else 1
@@ -1013,7 +1013,10 @@ class Checkout:
 
 def export_checkout(ref: str, stack: contextlib.ExitStack) -> Checkout:
     """The tree of git ``ref`` in a temporary directory (``git archive``: the repository is
-    left alone), with this checkout's compiled translations (not in git)."""
+    left alone), with this checkout's compiled translations (not in git); or ``ref`` itself
+    when it is the directory of a checkout."""
+    if (Path(ref) / "wsgi.py").is_file():
+        return Checkout(Path(ref).resolve().name, Path(ref).resolve())
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", f"{ref}^{{commit}}"],
