@@ -594,6 +594,61 @@ def replay(engine: Any, statements: list[tuple[str, Any]]) -> list[tuple[float, 
     return timed
 
 
+def rollup_cost(env: dict[str, str], seeded: Seeded) -> dict[str, tuple[float, int]]:
+    """The tool's own rollup, ``engagement_week`` (finished weeks' figures, stored on first
+    read, dropped for a week when an event is recorded into it late): (ms, rows) of a full build
+    (every course, every finished week of the six months), of one week computed again after a
+    late event (the largest course), and of the default 12-week chart read once built."""
+    from sqlalchemy import delete, func, select
+
+    from lti_tool import create_app
+    from lti_tool.community.dashboard import metrics
+    from lti_tool.community.engagement.models import WeekFigures
+    from lti_tool.extensions import db, utcnow
+
+    app = create_app({**{k: env[k] for k in TOOL_ENV if k in env}, "JOBS_IN_PROCESS": "0"})
+    found: dict[str, tuple[float, int]] = {}
+    with app.app_context():
+        session = db.session
+        today = utcnow().date()
+        this_monday = metrics.monday(today)
+
+        def rows() -> int:
+            return int(session.scalar(select(func.count()).select_from(WeekFigures)) or 0)
+
+        session.execute(delete(WeekFigures))
+        session.commit()
+        begin = time.perf_counter()
+        for course_id in seeded.course_ids:
+            metrics.weekly(session, course_id, today - timedelta(days=DAYS), today)
+        found["full build: every course, every finished week"] = (
+            (time.perf_counter() - begin) * 1000,
+            rows(),
+        )
+        largest, last_week = seeded.course_ids[0], this_monday - timedelta(weeks=1)
+        session.execute(
+            delete(WeekFigures).where(
+                WeekFigures.course_id == largest, WeekFigures.week_start == last_week
+            )
+        )
+        session.commit()
+        begin = time.perf_counter()
+        weeks = metrics.weekly(session, largest, last_week, last_week + timedelta(days=6))
+        found["one week again after a late event (largest course)"] = (
+            (time.perf_counter() - begin) * 1000,
+            len(weeks),
+        )
+        begin = time.perf_counter()
+        weeks = metrics.weekly(session, largest, today - timedelta(weeks=12, days=-1), today)
+        found["read: the 12-week chart (largest course)"] = (
+            (time.perf_counter() - begin) * 1000,
+            len(weeks),
+        )
+        session.remove()
+        db.engine.dispose()
+    return found
+
+
 # -- the rollup prototype ---------------------------------------------------------------------
 
 
@@ -764,6 +819,7 @@ class DbResult:
     large: dict[str, PageStats]
     small: dict[str, PageStats]
     rollup: dict[str, tuple[float, int]]
+    cost: dict[str, tuple[float, int]]  # engagement_week's build and refresh (rollup_cost)
     # With --compare REF: the same phases served by that checkout, measured just before.
     compared: dict[str, Phase] = field(default_factory=dict)
 
@@ -852,11 +908,13 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
             into[name] = phase(server, path, count)
     for _, tool in servers.values():
         tool.stop()
+    print(f"[{db}] timing engagement_week's build and refresh ...", flush=True)
+    cost = rollup_cost(env, seeded)
     rollup = {}
     if options.rollup:
         print(f"[{db}] timing the rollup prototype ...", flush=True)
         rollup = rollup_prototype(database_url, seeded.course_ids[0])
-    return DbResult(db, seeded, seed_s, phases, large, small, rollup, compared)
+    return DbResult(db, seeded, seed_s, phases, large, small, rollup, cost, compared)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -930,8 +988,10 @@ def verdicts(result: DbResult) -> list[str]:
             lines.append(f"{result.db}: {p.failed} {name} requests failed, e.g. {p.errors[0]}")
         if p.workers_changed:
             lines.append(f"{result.db}: a gunicorn worker was replaced during {name}")
-    if not result.rollup:
-        lines.append(f"{result.db}: rollup cost: no rollup in this checkout (see --rollup)")
+    for step, (ms, count) in result.cost.items():
+        lines.append(
+            f"{result.db}: rollup cost (engagement_week): {step}: {ms:,.0f} ms, {count:,} rows"
+        )
     return lines
 
 
