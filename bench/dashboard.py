@@ -1,7 +1,8 @@
 """Dashboard benchmark: course overview, at-risk list and academy overview of a large academy.
 
 Run from the repository root:
-.venv/bin/python -m bench.dashboard [--quick] [--db sqlite|postgres|both] [--profile]
+.venv/bin/python -m bench.dashboard [--quick] [--db sqlite|postgres|both] [--compare REF]
+    [--profile] [--rollup]
 
 For each database it seeds an academy (one LMS registration) of 50 courses, 20,000 students,
 1,000,000 participation events over the last six months and 50,000 questions (bulk inserts;
@@ -12,6 +13,11 @@ p50/p95 latency, the tool's CPU time per request (from /proc) and the SQL statem
 runs, in the largest course and in the smallest one.
 
 Targets (issue 8): course overview <= 200 ms p95, academy overview <= 1 s p95.
+
+``--compare REF`` also serves git REF (say ``main``) from a ``git archive`` of it, on the same
+data, and measures each page there just before this checkout, so both meet the same load; a
+table of CPU per request and p95 side by side follows. It then prints the rollup cost of
+``engagement_week``: the full build, one week again after a late event, and the chart's read.
 
 ``--profile`` also runs each page in-process: every SQL statement it sent is replayed alone on
 the same database (fetching all rows) and timed, and cProfile shows the Python functions that
