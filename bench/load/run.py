@@ -1,0 +1,389 @@
+"""Load test: 200 simulated users of 20 LMS tenants for 5 minutes, gunicorn + PostgreSQL + Redis.
+
+Run from the repository root: .venv/bin/python -m bench.load.run [--quick]
+
+It starts, on loopback and in a temporary folder: the test LMS (``bench/_platform.py``) with
+``--tenants`` registrations of the tool (one client id each), a fresh PostgreSQL database
+(``bottega_load`` on the server of ``--pg-url``, dropped and made again; never another one),
+Redis database ``/6`` (flushed), the tool under gunicorn (``-w 4 -k gthread --threads 4``) with
+``BOTTEGA_ENV=production``, and one ``flask jobs work`` process. It registers every tenant with
+``flask platform add``, then runs ``bench/load/locustfile.py`` headless and prints the p95 and
+the errors of every endpoint, the bare endpoints of the same run, and where the machine's CPU
+went. Exit status 1 when any request failed or the tool logged a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.launch import (
+    BIN,
+    ROOT,
+    TOOL_ENV,
+    BenchError,
+    Lms,
+    Server,
+    free_port,
+    machine_busy,
+    markdown_table,
+    run_flask,
+    start_server,
+    tree_cpu,
+    wait_until_up,
+)
+
+DEFAULT_PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
+DATABASE = "bottega_load"
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+BASELINE_USERS = 2  # BaselineUser.fixed_count in the locustfile
+
+
+@dataclass(frozen=True)
+class Options:
+    users: int
+    tenants: int
+    duration: int
+    spawn_rate: float
+    workers: int
+    threads: int
+    job_workers: int
+    pg_url: str
+    redis_url: str
+    json_out: Path | None
+    keep_db: bool
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="30 s, 40 users: a smoke run")
+    parser.add_argument("--users", type=int, help="simulated LMS users (default 200; quick 40)")
+    parser.add_argument("--tenants", type=int, default=20, help="LMS registrations (20)")
+    parser.add_argument("--duration", type=int, help="seconds (default 300; quick 30)")
+    parser.add_argument("--spawn-rate", type=float, default=10.0, help="users started per s")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
+    parser.add_argument("--job-workers", type=int, default=1, help="flask jobs work processes")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="any database of the server")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a Redis database != 0")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep-db", action="store_true", help=f"keep {DATABASE} afterwards")
+    args = parser.parse_args(argv)
+    quick = bool(args.quick)
+    return Options(
+        users=args.users or (40 if quick else 200),
+        tenants=args.tenants,
+        duration=args.duration or (30 if quick else 300),
+        spawn_rate=args.spawn_rate,
+        workers=args.workers,
+        threads=args.threads,
+        job_workers=args.job_workers,
+        pg_url=args.pg_url,
+        redis_url=args.redis_url,
+        json_out=args.json,
+        keep_db=args.keep_db,
+    )
+
+
+# -- the services -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def load_database(base_url: str, keep: bool) -> Iterator[str]:
+    """A new ``bottega_load`` database on ``base_url``'s server (only that name is dropped)."""
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    try:
+        yield base_url.rsplit("/", 1)[0] + "/" + DATABASE
+    finally:
+        if not keep:
+            with psycopg.connect(base_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+
+
+def flush_redis(url: str) -> None:
+    """Empty the run's own Redis database (never database 0, which others may use)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    number = client.connection_pool.connection_kwargs.get("db", 0)
+    if not number:
+        raise BenchError(f"--redis-url must name a database other than 0 (got {url})")
+    client.flushdb()
+    client.close()
+
+
+def register_tenants(
+    lms: Lms, env: dict[str, str], tool_url: str, tenants: int, run: str
+) -> list[str]:
+    """Register the tool ``tenants`` times in the LMS, and each registration in the tool."""
+    client_ids = [f"load-{run}-{n:02d}" for n in range(tenants)]
+
+    def both_sides(client_id: str) -> None:
+        lms.post(
+            "/bench/register",
+            {
+                "client_id": client_id,
+                "login_url": tool_url + "/lti/login",
+                "redirect_uris": [tool_url + "/lti/launch"],
+                "jwks_url": tool_url + "/.well-known/jwks.json",
+                "deployment_ids": ["1"],
+            },
+        )
+        run_flask(
+            env,
+            ROOT,
+            *("platform", "add", "--issuer", lms.url, "--client-id", client_id),
+            *("--auth-login-url", lms.url + "/auth", "--auth-token-url", lms.url + "/token"),
+            *("--key-set-url", lms.url + "/jwks", "--deployment-id", "1"),
+            *("--name", f"Tenant {client_id}"),
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(both_sides, client_ids))
+    return client_ids
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def read_stats(prefix: Path) -> list[dict[str, str]]:
+    with (prefix.parent / (prefix.name + "_stats.csv")).open() as f:
+        return list(csv.DictReader(f))
+
+
+def read_failures(prefix: Path) -> list[dict[str, str]]:
+    path = prefix.parent / (prefix.name + "_failures.csv")
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _ms(value: str) -> str:
+    try:
+        return f"{float(value):.0f}"
+    except ValueError:
+        return "-"
+
+
+def stats_rows(stats: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """One row per endpoint: the baseline first, then the scenario's, then the total."""
+
+    def order(row: dict[str, str]) -> tuple[int, str]:
+        name = row["Name"]
+        return (0 if name.startswith("baseline") else 2 if name == "Aggregated" else 1, name)
+
+    rows = []
+    for row in sorted(stats, key=order):
+        rows.append(
+            {
+                "endpoint": row["Name"] if row["Name"] != "Aggregated" else "all requests",
+                "requests": row["Request Count"],
+                "errors": row["Failure Count"],
+                "req/s": f"{float(row['Requests/s']):.1f}",
+                "p50 ms": _ms(row["50%"]),
+                "p95 ms": _ms(row["95%"]),
+                "p99 ms": _ms(row["99%"]),
+                "max ms": _ms(row["Max Response Time"]),
+            }
+        )
+    return rows
+
+
+def tracebacks(*logs: Path) -> int:
+    found = 0
+    for log in logs:
+        with contextlib.suppress(OSError):
+            found += log.read_text(errors="replace").count("Traceback (most recent call last)")
+    return found
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def run(options: Options) -> int:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bottega-load-")))
+        database_url = stack.enter_context(load_database(options.pg_url, options.keep_db))
+        flush_redis(options.redis_url)
+        lms_port, tool_port = free_port(), free_port()
+        lms_url, tool_url = f"http://127.0.0.1:{lms_port}", f"http://127.0.0.1:{tool_port}"
+        base_env = {k: v for k, v in os.environ.items() if k not in TOOL_ENV}
+        base_env["PYTHONPATH"] = str(ROOT)
+        lms_server = start_server(
+            "LMS",
+            [sys.executable, str(ROOT / "bench" / "_platform.py"), "--port", str(lms_port)],
+            base_env,
+            tmp / "lms.log",
+        )
+        stack.callback(lms_server.stop)
+        env = {
+            **base_env,
+            "BOTTEGA_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "PUBLIC_URL": tool_url,
+            "KEYS_DIR": str(tmp / "keys"),
+            "INSTANCE_PATH": str(tmp / "instance"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": options.redis_url,
+        }
+        print(f"migrating {DATABASE} ...", flush=True)
+        run_flask(env, ROOT, "db", "upgrade")
+        gunicorn = [
+            str(BIN / "gunicorn"),
+            *("-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)),
+            *("-b", f"127.0.0.1:{tool_port}", "--timeout", "60", "wsgi:app"),
+        ]
+        tool = start_server("tool (gunicorn)", gunicorn, env, tmp / "tool.log")
+        stack.callback(tool.stop)
+        job_workers: list[Server] = []
+        for n in range(options.job_workers):
+            worker = start_server(
+                f"job worker {n}",
+                [str(BIN / "flask"), "--app", "wsgi", "jobs", "work"],
+                env,
+                tmp / f"jobs-{n}.log",
+            )
+            stack.callback(worker.stop)
+            job_workers.append(worker)
+        wait_until_up(lms_server, lms_url + "/bench/stats")
+        wait_until_up(tool, tool_url + "/healthz")
+        lms = Lms(lms_server, lms_url)
+        run_id = uuid.uuid4().hex[:6]
+        print(f"registering {options.tenants} tenants ...", flush=True)
+        client_ids = register_tenants(lms, env, tool_url, options.tenants, run_id)
+
+        prefix = tmp / "locust"
+        total_users = options.users + BASELINE_USERS
+        locust_env = {
+            **base_env,
+            "LOAD_LMS_URL": lms_url,
+            "LOAD_TENANTS": ",".join(client_ids),
+            "LOAD_RUN": run_id,
+        }
+        command = [
+            str(BIN / "locust"),
+            *("-f", str(LOCUSTFILE), "--headless", "--host", tool_url),
+            *("-u", str(total_users), "-r", str(options.spawn_rate)),
+            *("-t", f"{options.duration}s", "--stop-timeout", "30"),
+            *("--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"),
+        ]
+        print(
+            f"locust: {options.users} users of {options.tenants} tenants (+{BASELINE_USERS} "
+            f"baseline) for {options.duration} s against gunicorn -w {options.workers} "
+            f"--threads {options.threads}, PostgreSQL {DATABASE}, Redis {options.redis_url}",
+            flush=True,
+        )
+        busy0, wall0 = machine_busy(), time.monotonic()
+        load0 = os.getloadavg()
+        tool0, lms0 = tree_cpu(tool.proc.pid).seconds, tree_cpu(lms_server.proc.pid).seconds
+        jobs0 = sum(tree_cpu(w.proc.pid).seconds for w in job_workers)
+        with (tmp / "locust.log").open("wb") as out:
+            locust = subprocess.Popen(
+                command, cwd=ROOT, env=locust_env, stdout=out, stderr=subprocess.STDOUT
+            )
+            locust_cpu = 0.0
+            loads = []
+            while locust.poll() is None:
+                time.sleep(5)
+                loads.append(os.getloadavg()[0])
+                with contextlib.suppress(BenchError):
+                    locust_cpu = tree_cpu(locust.pid).seconds
+        wall = time.monotonic() - wall0
+        busy = machine_busy() - busy0
+        tool_cpu = tree_cpu(tool.proc.pid).seconds - tool0
+        lms_cpu = tree_cpu(lms_server.proc.pid).seconds - lms0
+        jobs_cpu = sum(tree_cpu(w.proc.pid).seconds for w in job_workers) - jobs0
+        stats = read_stats(prefix)
+        failures = read_failures(prefix)
+        crashes = tracebacks(tool.log, *(w.log for w in job_workers))
+        rows = stats_rows(stats)
+        others = busy - tool_cpu - lms_cpu - jobs_cpu - locust_cpu
+        machine = {
+            "wall s": f"{wall:.0f}",
+            "machine busy (of 2 CPUs)": f"{busy / wall:.2f}",
+            "tool (gunicorn)": f"{tool_cpu / wall:.2f}",
+            "job worker": f"{jobs_cpu / wall:.2f}",
+            "test LMS": f"{lms_cpu / wall:.2f}",
+            "locust": f"{locust_cpu / wall:.2f}",
+            "PostgreSQL, Redis and other sessions": f"{others / wall:.2f}",
+            "load average (1 min) before / mean / max": (
+                f"{load0[0]:.1f} / {sum(loads) / max(1, len(loads)):.1f} / {max(loads or [0]):.1f}"
+            ),
+        }
+        print()
+        print(markdown_table(rows))
+        print()
+        print("CPUs used during the run:")
+        print(markdown_table([machine]))
+        if failures:
+            print("\nErrors:")
+            print(
+                markdown_table(
+                    [
+                        {
+                            "endpoint": f["Name"],
+                            "error": f["Error"][:160],
+                            "count": f["Occurrences"],
+                        }
+                        for f in failures
+                    ]
+                )
+            )
+        total_errors = sum(int(r["Failure Count"]) for r in stats if r["Name"] == "Aggregated")
+        print(
+            f"\n{total_errors} failed requests; {crashes} tracebacks in the tool's and job "
+            f"workers' logs; locust exit status {locust.returncode}"
+        )
+        if crashes:
+            print("\nlast lines of the tool's log:\n" + tool.log_tail(40))
+        if locust.returncode not in (0, 1):
+            print((tmp / "locust.log").read_text(errors="replace")[-3000:])
+        if options.json_out is not None:
+            options.json_out.write_text(
+                json.dumps(
+                    {
+                        "options": {k: str(v) for k, v in vars(options).items()},
+                        "rows": rows,
+                        "machine": machine,
+                        "failures": failures,
+                        "tracebacks": crashes,
+                    },
+                    indent=2,
+                )
+            )
+        return 0 if total_errors == 0 and crashes == 0 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    try:
+        return run(options)
+    except BenchError as exc:
+        print(f"load test failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
