@@ -220,8 +220,22 @@ def tracebacks(*logs: Path) -> int:
 # -- the run ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def only_run() -> Iterator[None]:
+    """One load test at a time on this machine: they would share the database and Redis."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "bottega-load.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BenchError("another load test is running on this machine") from exc
+        yield
+
+
 def run(options: Options) -> int:
     with contextlib.ExitStack() as stack:
+        stack.enter_context(only_run())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bottega-load-")))
         database_url = stack.enter_context(load_database(options.pg_url, options.keep_db))
         flush_redis(options.redis_url)
@@ -382,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"load test failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("load test interrupted", file=sys.stderr)
         return 130
 
 
