@@ -67,6 +67,8 @@ class Options:
     redis_url: str
     json_out: Path | None
     keep_db: bool
+    nice: int
+    logs: Path | None
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -83,6 +85,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a Redis database != 0")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep-db", action="store_true", help=f"keep {DATABASE} afterwards")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the tool, job worker, LMS and locust at this niceness (negative: as root, "
+        "to measure the stack as on a server of its own while other programs load the machine)",
+    )
+    parser.add_argument("--logs", type=Path, help="copy the servers' and locust's logs here")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     return Options(
@@ -97,6 +107,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         redis_url=args.redis_url,
         json_out=args.json,
         keep_db=args.keep_db,
+        nice=args.nice,
+        logs=args.logs,
     )
 
 
@@ -209,11 +221,13 @@ def stats_rows(stats: list[dict[str, str]]) -> list[dict[str, Any]]:
     return rows
 
 
-def tracebacks(*logs: Path) -> int:
+def crashes_in(*logs: Path) -> int:
+    """Tracebacks, and gunicorn workers killed for hanging, in these logs."""
     found = 0
     for log in logs:
         with contextlib.suppress(OSError):
-            found += log.read_text(errors="replace").count("Traceback (most recent call last)")
+            text = log.read_text(errors="replace")
+            found += text.count("Traceback (most recent call last)") + text.count("WORKER TIMEOUT")
     return found
 
 
@@ -243,9 +257,10 @@ def run(options: Options) -> int:
         lms_url, tool_url = f"http://127.0.0.1:{lms_port}", f"http://127.0.0.1:{tool_port}"
         base_env = {k: v for k, v in os.environ.items() if k not in TOOL_ENV}
         base_env["PYTHONPATH"] = str(ROOT)
+        niced = ["nice", "-n", str(options.nice)] if options.nice else []
         lms_server = start_server(
             "LMS",
-            [sys.executable, str(ROOT / "bench" / "_platform.py"), "--port", str(lms_port)],
+            [*niced, sys.executable, str(ROOT / "bench" / "_platform.py"), "--port", str(lms_port)],
             base_env,
             tmp / "lms.log",
         )
@@ -263,6 +278,7 @@ def run(options: Options) -> int:
         print(f"migrating {DATABASE} ...", flush=True)
         run_flask(env, ROOT, "db", "upgrade")
         gunicorn = [
+            *niced,
             str(BIN / "gunicorn"),
             *("-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)),
             *("-b", f"127.0.0.1:{tool_port}", "--timeout", "60", "wsgi:app"),
@@ -273,7 +289,7 @@ def run(options: Options) -> int:
         for n in range(options.job_workers):
             worker = start_server(
                 f"job worker {n}",
-                [str(BIN / "flask"), "--app", "wsgi", "jobs", "work"],
+                [*niced, str(BIN / "flask"), "--app", "wsgi", "jobs", "work"],
                 env,
                 tmp / f"jobs-{n}.log",
             )
@@ -295,6 +311,7 @@ def run(options: Options) -> int:
             "LOAD_RUN": run_id,
         }
         command = [
+            *niced,
             str(BIN / "locust"),
             *("-f", str(LOCUSTFILE), "--headless", "--host", tool_url),
             *("-u", str(total_users), "-r", str(options.spawn_rate)),
@@ -329,7 +346,7 @@ def run(options: Options) -> int:
         jobs_cpu = sum(tree_cpu(w.proc.pid).seconds for w in job_workers) - jobs0
         stats = read_stats(prefix)
         failures = read_failures(prefix)
-        crashes = tracebacks(tool.log, *(w.log for w in job_workers))
+        crashes = crashes_in(tool.log, *(w.log for w in job_workers))
         rows = stats_rows(stats)
         others = busy - tool_cpu - lms_cpu - jobs_cpu - locust_cpu
         machine = {
@@ -365,13 +382,23 @@ def run(options: Options) -> int:
             )
         total_errors = sum(int(r["Failure Count"]) for r in stats if r["Name"] == "Aggregated")
         print(
-            f"\n{total_errors} failed requests; {crashes} tracebacks in the tool's and job "
-            f"workers' logs; locust exit status {locust.returncode}"
+            f"\n{total_errors} failed requests; {crashes} tracebacks or worker timeouts in the "
+            f"tool's and job workers' logs; locust exit status {locust.returncode}"
         )
         if crashes:
             print("\nlast lines of the tool's log:\n" + tool.log_tail(40))
         if locust.returncode not in (0, 1):
             print((tmp / "locust.log").read_text(errors="replace")[-3000:])
+        if options.logs is not None:
+            options.logs.mkdir(parents=True, exist_ok=True)
+            for log in (
+                tool.log,
+                lms_server.log,
+                tmp / "locust.log",
+                *(w.log for w in job_workers),
+            ):
+                with contextlib.suppress(OSError):
+                    (options.logs / log.name).write_bytes(log.read_bytes())
         if options.json_out is not None:
             options.json_out.write_text(
                 json.dumps(
