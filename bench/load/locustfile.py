@@ -52,6 +52,14 @@ def _next_number() -> int:
         return next(_numbers)
 
 
+def why(response: Any) -> str:
+    """The status and the start of the body, or the connection error when there was no answer."""
+    if not response.status_code:
+        return f"no answer: {type(response.error).__name__}: {response.error}"[:200]
+    where = response.headers.get("Location") or response.text[:200]
+    return f"{response.status_code}: {where!r}"
+
+
 def words(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
@@ -136,7 +144,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as login:
             if login.status_code != 302:
-                login.failure(f"login answered {login.status_code}")
+                login.failure(f"login answered {why(login)}")
                 return
         with self.client.get(
             login.headers["Location"],
@@ -146,7 +154,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as auth:
             if auth.status_code != 200:
-                auth.failure(f"LMS auth answered {auth.status_code}")
+                auth.failure(f"LMS auth answered {why(auth)}")
                 return
             try:
                 action, fields = parse_form(auth.text)
@@ -162,7 +170,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as posted:
             if posted.status_code != 303:  # a Q&A launch answers with its list page's address
-                posted.failure(f"launch answered {posted.status_code}: {posted.text[:200]!r}")
+                posted.failure(f"launch answered {why(posted)}")
                 return
         landing = urljoin(action, posted.headers["Location"])
         self.qa_url = urlsplit(landing).path
@@ -186,7 +194,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as accepted:
             if accepted.status_code != 303:
-                accepted.failure(f"accept answered {accepted.status_code}")
+                accepted.failure(f"accept answered {why(accepted)}")
                 return
         # The code of conduct leads to the widget's page, which sends a Q&A placement on to
         # its list, as a browser follows it.
@@ -199,7 +207,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as hop:
             if hop.status_code not in (302, 303):
-                hop.failure(f"widget page answered {hop.status_code}")
+                hop.failure(f"widget page answered {why(hop)}")
                 return
         self._get(urljoin(widget, hop.headers["Location"]), "Q&A list")
 
@@ -209,8 +217,7 @@ class LmsUser(HttpUser):
             url, name=name, allow_redirects=False, catch_response=True, timeout=TIMEOUT
         ) as response:
             if response.status_code != 200:
-                where = response.headers.get("Location", response.text[:200])
-                response.failure(f"{response.status_code}: {where!r}")
+                response.failure(why(response))
                 return None
             text = response.text
         csrf = CSRF_RE.search(text)
@@ -233,7 +240,7 @@ class LmsUser(HttpUser):
             timeout=TIMEOUT,
         ) as response:
             if response.status_code != 303:
-                response.failure(f"{response.status_code}: {response.text[:300]!r}")
+                response.failure(why(response))
                 return
         self._get(
             urljoin(self.host + path, response.headers["Location"]).split("#")[0], "Q&A question"
@@ -290,7 +297,7 @@ class BaselineUser(HttpUser):
             "/healthz", name="baseline: /healthz", catch_response=True, timeout=TIMEOUT
         ) as response:
             if response.status_code != 200:
-                response.failure(f"healthz answered {response.status_code}")
+                response.failure(f"healthz answered {why(response)}")
 
     @task
     def jwks(self) -> None:
@@ -301,4 +308,4 @@ class BaselineUser(HttpUser):
             timeout=TIMEOUT,
         ) as response:
             if response.status_code != 200:
-                response.failure(f"JWKS answered {response.status_code}")
+                response.failure(f"JWKS answered {why(response)}")
