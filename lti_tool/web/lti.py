@@ -402,17 +402,31 @@ def deep_link(lid: str) -> Response | str:
 
 @bp.get("/lti/config")
 def config() -> Response:
-    """Everything an LMS admin types in for a manual registration (also Canvas developer key)."""
+    """Everything an LMS admin types in for a manual registration.
+
+    ``?format=canvas`` answers the JSON a Canvas developer key accepts as it is ("Paste JSON").
+    """
     origin = urlsplit(base_url())
+    title = "Bottega"
+    description = _(
+        "Community widgets for your course: Q&A, peer groups, kudos and a "
+        "community manager's dashboard."
+    )
+    launch_url = public_url_for("lti.launch")
+    fmt = request.args.get("format", "")
+    if fmt == "canvas":
+        return jsonify(_canvas_config(title, description, launch_url, origin.hostname or ""))
+    if fmt:
+        message = _("Unknown format %(format)s: leave it out, or ask for format=canvas.")
+        response = jsonify(error=message % {"format": fmt[:40]})
+        response.status_code = 400
+        return response
     data: dict[str, Any] = {
-        "title": "Bottega",
-        "description": _(
-            "Community widgets for your course: Q&A, peer groups, kudos and a "
-            "community manager's dashboard."
-        ),
+        "title": title,
+        "description": description,
         "oidc_initiation_url": public_url_for("lti.login"),
-        "target_link_uri": public_url_for("lti.launch"),
-        "redirect_uris": [public_url_for("lti.launch")],
+        "target_link_uri": launch_url,
+        "redirect_uris": [launch_url],
         "public_jwk_url": public_url_for("lti.jwks"),
         "domain": origin.hostname,
         "custom_fields": {"widget": "home"},
@@ -420,5 +434,57 @@ def config() -> Response:
         "messages": [claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST],
         "claims": list(TOOL_CLAIMS),
         "privacy_level": "public",
+        "canvas_config_url": public_url_for("lti.config", format="canvas"),
     }
     return jsonify(data)
+
+
+def _canvas_config(title: str, description: str, launch_url: str, domain: str) -> dict[str, Any]:
+    """A Canvas LTI 1.3 developer key configuration (Canvas's own JSON shape).
+
+    The redirect URI is not part of it: Canvas asks for it in a field of the key's form.
+    Instructors add widgets through deep linking from modules and assignments; the course
+    navigation link opens the community home.
+    """
+    deep_linking = claims.DEEP_LINKING_REQUEST
+    return {
+        "title": title,
+        "description": description,
+        "oidc_initiation_url": public_url_for("lti.login"),
+        "target_link_uri": launch_url,
+        "public_jwk_url": public_url_for("lti.jwks"),
+        "scopes": list(TOOL_SCOPES),
+        "custom_fields": {"widget": "home"},
+        "extensions": [
+            {
+                "platform": "canvas.instructure.com",
+                "domain": domain,
+                "tool_id": "bottega",
+                "privacy_level": "public",
+                "settings": {
+                    "text": title,
+                    "placements": [
+                        {
+                            "placement": "course_navigation",
+                            "message_type": claims.RESOURCE_LINK_REQUEST,
+                            "target_link_uri": launch_url,
+                            "text": _("Community"),
+                            "default": "enabled",
+                        },
+                        {
+                            "placement": "link_selection",
+                            "message_type": deep_linking,
+                            "target_link_uri": launch_url,
+                            "text": title,
+                        },
+                        {
+                            "placement": "assignment_selection",
+                            "message_type": deep_linking,
+                            "target_link_uri": launch_url,
+                            "text": title,
+                        },
+                    ],
+                },
+            }
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Load test: simulated LMS users across many tenants, driven by locust (see run.py)."""
