@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import Viewer, launch_required, open_launch, remember_launch
 from lti_tool.courses.models import Platform
+from lti_tool.courses.roles import is_lms_admin
 from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
 from lti_tool.lti.claims import Launch
@@ -48,7 +49,9 @@ from lti_tool.lti.launch import (
 from lti_tool.lti.registry import Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
 from lti_tool.sync.launch import LaunchOutcome, RecentRows, handle_launch
+from lti_tool.sync.privacy import member_id_of as privacy_member_id
 from lti_tool.urls import base_url, public_url_for
+from lti_tool.web.privacy import remember_privacy_launch
 from lti_tool.web.roster import after_launch as roster_after_launch
 
 log = logging.getLogger(__name__)
@@ -225,7 +228,12 @@ def launch() -> BaseResponse:
         "locale": outcome.locale,
     }
     lid = remember_launch(**fields)
-    if validated.deep_linking is not None:
+    if validated.is_data_privacy:
+        refused = _open_privacy(lid, validated, outcome)
+        if refused is not None:
+            return refused
+        response = redirect(url_for("privacy.page", lid=lid), code=303)
+    elif validated.deep_linking is not None:
         session["dl_" + lid] = {
             "return_url": validated.deep_linking.return_url,
             "data": validated.deep_linking.data,
@@ -249,6 +257,24 @@ def launch() -> BaseResponse:
         partitioned=True,
     )
     return response
+
+
+def _open_privacy(lid: str, launch: Launch, outcome: LaunchOutcome) -> Response | None:
+    """Remember whose privacy page a data privacy launch opens; a 403 page when it names
+    someone else and the launching user is no LMS administrator."""
+    admin = is_lms_admin(launch.roles)
+    subject_id: int | None = outcome.member_id
+    if launch.for_user is not None and launch.for_user.lms_id != launch.user.lms_id:
+        if not admin:
+            return lti_error_page(
+                LaunchError(
+                    _l("Only an LMS administrator may open another person's privacy page."),
+                    status=403,
+                )
+            )
+        subject_id = privacy_member_id(db.session(), outcome.platform_id, launch.for_user.lms_id)
+    remember_privacy_launch(lid, subject_id, admin)
+    return None
 
 
 ROSTER_RECHECK = 60.0  # seconds between two roster checks of a course, when launches lack NRPS
@@ -417,7 +443,11 @@ def config() -> Response:
         "domain": origin.hostname,
         "custom_fields": {"widget": "home"},
         "scopes": list(TOOL_SCOPES),
-        "messages": [claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST],
+        "messages": [
+            claims.RESOURCE_LINK_REQUEST,
+            claims.DEEP_LINKING_REQUEST,
+            claims.DATA_PRIVACY_REQUEST,
+        ],
         "claims": list(TOOL_CLAIMS),
         "privacy_level": "public",
     }
