@@ -180,3 +180,34 @@ def test_a_privacy_launch_records_no_enrolment(lms: Lms, app: Flask) -> None:
 def test_config_lists_the_data_privacy_message(lms: Lms) -> None:
     config = browser().get(f"{lms.tool_url}/lti/config", timeout=5).json()
     assert PRIVACY in config["messages"]
+
+
+def test_the_privacy_page_speaks_the_launch_s_language(lms: Lms) -> None:
+    result = _privacy_launch(lms, launch_presentation={"locale": "it-IT"})
+    assert result.page is not None and "I tuoi dati in Bottega" in result.page.text
+    assert "Chiedi la cancellazione dei miei dati" in result.page.text
+
+
+def test_students_cannot_erase_directly_nor_reach_other_courses_requests(lms: Lms) -> None:
+    client = browser()
+    lms.launch(client, user=ANONYMOUS_STUDENT)  # enrolled in course-101 only
+    result = _privacy_launch(lms, client)
+    page = result.page
+    assert page is not None
+    assert _post(client, page, "erase").status_code == 403  # only through a request
+    assert _post(client, page, "requests/1/erase").status_code == 403  # staff only
+    # An instructor of another course does not see, nor reach, this student's request.
+    _post(client, page, "request")
+    teacher = browser()
+    staff = lms.launch(
+        teacher, user={"sub": "teacher-2"}, roles=[INSTRUCTOR], context={"id": "other-course"}
+    )
+    assert staff.page is not None
+    other = teacher.get(staff.page.url.rstrip("/") + "/privacy/", timeout=10)
+    assert "Erasure requests from this course" not in other.text
+    refused = teacher.post(
+        staff.page.url.rstrip("/") + "/privacy/requests/1/erase",
+        data={"csrf_token": csrf_token(other.text)},
+        timeout=10,
+    )
+    assert refused.status_code == 404
