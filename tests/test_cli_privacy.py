@@ -1,4 +1,4 @@
-"""`flask --app wsgi privacy export|erase|purge-events`: output, --json, one-line errors (exit 2)."""
+"""`flask --app wsgi privacy export|erase|purge-events`: output, --json, one-line errors."""
 
 from __future__ import annotations
 
