@@ -27,7 +27,6 @@ from lti_tool.courses.models import (
     ERASED_NAME,
     Course,
     Enrolment,
-    EnrolmentStatus,
     Member,
     Placement,
     Platform,
@@ -96,12 +95,12 @@ class Policy(enum.StrEnum):
     DELETE = "delete"  # the rows are about them only: gone
     KEEP = "keep"  # kept for the course's sake; the member row they point to is anonymous
     NULL = "null"  # the reference is cleared (who did it no longer matters)
-    DEACTIVATE = "deactivate"  # enrolments: kept inactive so that counts of past weeks hold
 
 
 # Every column referencing member.id, and what erasure does with it (see docs/privacy.md).
 ERASURE_POLICY: dict[tuple[str, str], Policy] = {
-    ("enrolment", "member_id"): Policy.DEACTIVATE,
+    # Enrolments go: a browser still holding one of their launches gets a 401, not their pages.
+    ("enrolment", "member_id"): Policy.DELETE,
     # Q&A: posts kept for the thread, shown as "Former member"; votes withdrawn; follows gone.
     ("qa_question", "author_id"): Policy.KEEP,
     ("qa_question", "endorsed_by"): Policy.KEEP,
@@ -479,20 +478,6 @@ def erase_member(
             result = session.execute(delete(table).where(where))
         elif policy == Policy.NULL:
             result = session.execute(update(table).where(where).values({column: None}))
-        elif policy == Policy.DEACTIVATE:
-            result = session.execute(
-                update(table)
-                .where(where)
-                .values(
-                    status=EnrolmentStatus.INACTIVE.value,
-                    community_manager=False,
-                    peer_mentor=False,
-                    first_launch_at=None,
-                    last_launch_at=None,
-                    last_active_at=None,
-                    recognised_at=None,
-                )
-            )
         else:
             continue
         if result.rowcount:  # type: ignore[attr-defined]

@@ -60,7 +60,8 @@ def test_the_student_sees_their_data_downloads_it_and_requests_erasure(
     lms: Lms, app: Flask
 ) -> None:
     client = browser()
-    lms.launch(client, user=ANONYMOUS_STUDENT, custom={"widget": "qa"})  # enrolled in a course
+    course_launch = lms.launch(client, user=ANONYMOUS_STUDENT, custom={"widget": "qa"})
+    assert course_launch.page is not None  # enrolled in a course
     result = _privacy_launch(lms, client)
     assert result.launch_response.status_code == 303
     page = result.page
@@ -98,6 +99,8 @@ def test_the_student_sees_their_data_downloads_it_and_requests_erasure(
     )
     assert done.status_code == 200 and "personal data was erased" in done.text
     assert _member(app, "student-77") is None  # the sub maps to nobody now
+    # Their browser's course launch no longer opens their pages.
+    assert client.get(course_launch.page.url, timeout=10).status_code == 401
 
     # The student's next launch makes a fresh member, holding nothing of the erased one.
     again = _privacy_launch(lms, browser())
