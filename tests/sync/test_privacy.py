@@ -7,10 +7,13 @@ services (Q&A, kudos) and a few direct rows for the rest, then exported and eras
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
+from lti_tool import create_app
 from lti_tool.community.dashboard import metrics
 from lti_tool.community.dashboard.models import ReachOut
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent, WeekFigures
@@ -24,11 +27,13 @@ from lti_tool.community.welcome.models import Introduction, Welcome
 from lti_tool.courses.models import Enrolment, Member, Placement, display_name
 from lti_tool.courses.services import Profile, upsert_member
 from lti_tool.extensions import db, utcnow
+from lti_tool.jobs.runtime import runtime_of
 from lti_tool.sync import privacy
 from lti_tool.sync.grades import GradeScore
 
 from ..community.qa import conftest as qa_fixtures
 from ..community.qa.conftest import CourseWorld
+from ..conftest import base_config
 
 world = qa_fixtures.world  # one course on one LMS (fixture)
 
@@ -375,3 +380,30 @@ def test_retention_is_off_by_default() -> None:
     assert settings.privacy.event_retention_days is None
     on = load_settings({"BOTTEGA_ENV": "test", "SECRET_KEY": "x", "EVENT_RETENTION_DAYS": "365"})
     assert on.privacy.event_retention_days == 365
+
+
+def test_the_scheduled_job_applies_the_retention_only_when_set(
+    database_url: str, tmp_path: Path, keys_dir: Path, app: Flask
+) -> None:
+    with app.app_context():
+        course = qa_fixtures.make_course(
+            qa_fixtures.make_platform("https://moodle.example.org"), "c-1", qa_fixtures.PEOPLE
+        )
+        _event(course, "giulia", utcnow() - timedelta(days=200))
+        db.session.commit()
+    off = runtime_of(app).drain("test-worker")
+    assert privacy.PURGE_KIND not in [o.kind for o in off.outcomes]  # off by default
+
+    on = create_app(
+        base_config(tmp_path, keys_dir, DATABASE_URL=database_url, EVENT_RETENTION_DAYS="90")
+    )
+    try:
+        summary = runtime_of(on).drain("test-worker")
+        [outcome] = [o for o in summary.outcomes if o.kind == privacy.PURGE_KIND]
+        assert outcome.status == "done", outcome.error
+        with on.app_context():
+            assert db.session.scalar(select(func.count()).select_from(ParticipationEvent)) == 0
+    finally:
+        with on.app_context():
+            db.session.remove()
+            db.engine.dispose()
