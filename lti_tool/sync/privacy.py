@@ -159,6 +159,30 @@ ERASURE_POLICY: dict[tuple[str, str], Policy] = {
 }
 
 
+# Columns that record the member acting on someone else's record (endorsing, hiding, editing,
+# notifying): the export lists which record and how, without its content, which belongs to the
+# other person (an anonymous author's id, a classmate's notification, another's old text).
+ACTS_ON_OTHERS = frozenset(
+    {
+        ("qa_question", "endorsed_by"),
+        ("qa_question", "deleted_by"),
+        ("qa_answer", "endorsed_by"),
+        ("qa_answer", "deleted_by"),
+        ("qa_comment", "deleted_by"),
+        ("qa_revision", "editor_id"),
+        ("groups_post", "deleted_by"),
+        ("groups_change", "actor_id"),
+        ("moderation_flag", "resolved_by"),
+        ("moderation_hidden", "hidden_by"),
+        ("moderation_action", "actor_id"),
+        ("notification", "actor_id"),
+        ("engagement_event", "actor_id"),
+        ("dashboard_reach_out", "staff_id"),
+        ("privacy_request", "handled_by"),
+    }
+)
+
+
 class PrivacyError(Exception):
     """A request that cannot be served (unknown platform or member); the message says which."""
 
@@ -168,7 +192,9 @@ def member_columns() -> list[tuple[Table, str]]:
     found = []
     for table in db.metadata.sorted_tables:
         for column in table.columns:
-            if any(fk.column.table.name == "member" for fk in column.foreign_keys):
+            if table.name != "member" and any(
+                fk.column.table.name == "member" for fk in column.foreign_keys
+            ):
                 found.append((table, column.name))
     return found
 
@@ -233,7 +259,7 @@ def _plain(value: Any) -> Any:
 
 def _row(table: Table, row: Any) -> dict[str, Any]:
     mapping = row._mapping
-    return {c.name: _plain(mapping[c]) for c in table.columns if c.name not in _DERIVED}
+    return {c.name: _plain(mapping[c]) for c in table.columns if c in mapping}
 
 
 def _post_ids(session: Session, model: Any, member_id: int) -> list[int]:
@@ -244,20 +270,24 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
     """Everything Bottega holds about ``member``, as JSON-ready data."""
     platform = session.get(Platform, member.platform_id)
     tables: dict[str, list[dict[str, Any]]] = {}
+    actions: list[dict[str, Any]] = []
     for table, column in member_columns():
-        if table.name == "member":
+        primary = list(table.primary_key.columns)
+        if (table.name, column) in ACTS_ON_OTHERS:
+            # Someone else's record they acted on: which one and how, not its content.
+            query = select(*primary).where(table.c[column] == member.id).order_by(*primary)
+            actions += [
+                {"table": table.name, "as": column, "id": _plain(row[0])}
+                for row in session.execute(query)
+            ]
             continue
-        primary = [c.name for c in table.primary_key.columns]
-        seen = {tuple(r[k] for k in primary) for r in tables.get(table.name, [])}
-        # Order by the primary key: the same data always exports the same way.
-        query = (
-            select(*[table.c[c.name] for c in table.columns])
-            .where(table.c[column] == member.id)
-            .order_by(*table.primary_key.columns)
-        )
+        seen = {tuple(r[c.name] for c in primary) for r in tables.get(table.name, [])}
+        wanted = [c for c in table.columns if c.name not in _DERIVED]
+        # Ordered by primary key: the same data always exports the same way.
+        query = select(*wanted).where(table.c[column] == member.id).order_by(*primary)
         for row in session.execute(query):
             data = _row(table, row)
-            key = tuple(data[k] for k in primary)
+            key = tuple(data[c.name] for c in primary)
             if key not in seen:
                 seen.add(key)
                 tables.setdefault(table.name, []).append(data)
@@ -304,6 +334,7 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
             {"id": c.id, "lms_id": c.lms_id, "title": c.title, "label": c.label} for c in courses
         ],
         "tables": tables,
+        "acted_on_others_records": actions,
         "edit_history_of_own_posts": [_row(Revision.__table__, r) for r in history],
     }
 
@@ -321,7 +352,7 @@ class Summary:
 def summary(session: Session, member: Member) -> Summary:
     counts: dict[str, int] = {}
     for table, column in member_columns():
-        if table.name == "member":
+        if (table.name, column) in ACTS_ON_OTHERS:
             continue
         n = session.scalar(
             select(func.count()).select_from(table).where(table.c[column] == member.id)
@@ -468,8 +499,6 @@ def erase_member(
         .execution_options(synchronize_session=False)
     ).rowcount
     for table, column in member_columns():
-        if table.name == "member":
-            continue
         policy = ERASURE_POLICY.get((table.name, column))
         if policy is None:  # a table added without a policy: refuse rather than guess
             raise PrivacyError(f"no erasure policy for {table.name}.{column}")

@@ -153,6 +153,7 @@ def test_every_table_referencing_members_has_an_erasure_policy(app: object) -> N
     columns = {(t.name, c) for t, c in privacy.member_columns() if t.name != "member"}
     assert columns - set(privacy.ERASURE_POLICY) == set(), "member columns without a policy"
     assert set(privacy.ERASURE_POLICY) - columns == set(), "policies for columns that are gone"
+    assert columns >= privacy.ACTS_ON_OTHERS
 
 
 def test_export_holds_everything_about_the_member_and_nothing_derived(world: CourseWorld) -> None:
@@ -184,8 +185,11 @@ def test_export_holds_everything_about_the_member_and_nothing_derived(world: Cou
     assert any(n["kind"] for n in tables["notification"])  # e.g. Marco's answer to her
     history = data["edit_history_of_own_posts"]
     assert [(h["question_id"], h["previous_body"]) for h in history] == [(ids["question"], "Why?")]
-    # Nothing of Marco's own rows.
+    # Nothing of Marco's own rows: his notification of her answer is listed, not copied.
     assert all(q["author_id"] == world["giulia"].member_id for q in tables["qa_question"])
+    assert all(n["member_id"] == world["giulia"].member_id for n in tables["notification"])
+    acted = {(a["table"], a["as"]) for a in data["acted_on_others_records"]}
+    assert ("notification", "actor_id") in acted
 
 
 def test_erasure_anonymises_posts_removes_personal_data_and_keeps_counts_sane(
