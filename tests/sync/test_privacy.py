@@ -411,3 +411,26 @@ def test_the_scheduled_job_applies_the_retention_only_when_set(
         with on.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_classmates_see_an_erased_author_as_former_member(app: Flask) -> None:
+    with app.app_context():
+        site = qa_fixtures.make_course(
+            qa_fixtures.make_platform("https://moodle.example.org"), "c-1", qa_fixtures.PEOPLE
+        )
+        question = qa.ask(db.session, site["giulia"], qa.QuestionInput(title="Giotto?", body="?"))
+        qa.answer(db.session, site["giulia"], question.id, "My own answer")
+        member = db.session.get(Member, site["giulia"].member_id)
+        assert member is not None
+        privacy.erase_member(db.session, member, route="cli")
+        question_id = question.id
+    for locale, former in (("en", "Former member"), ("it", "Ex membro")):
+        client = qa_fixtures.sign_in(app, site, "marco")
+        with client.session_transaction() as session:
+            launches = session["launches"]
+            launches["L1"] = {**launches["L1"], "l": locale}
+            session["launches"] = launches
+        page = client.get(f"/w/L1/qa/{question_id}")
+        assert page.status_code == 200
+        assert former in page.get_data(as_text=True)
+        assert "Giulia" not in page.get_data(as_text=True)
