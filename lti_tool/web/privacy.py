@@ -111,7 +111,6 @@ def page(lid: str) -> str:
         found=found,
         rows=_labels(found.counts) if found else [],
         requests=requests,
-        widget_title=_("Privacy"),
     )
 
 
