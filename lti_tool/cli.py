@@ -592,6 +592,36 @@ def privacy_erase(
     _emit(as_json, row, text)
 
 
+@privacy_cli.command("requests", cls=OneLineCommand)
+@click.option("--platform", "platform_ref", default=None, help="Only this platform's requests.")
+@json_option
+def privacy_requests(as_json: bool, platform_ref: str | None) -> None:
+    """Pending erasure requests, oldest first (erase with `privacy erase --member ID --yes`)."""
+    session = db.session()
+    platform_id = None
+    if platform_ref:
+        try:
+            platform_id = privacy.find_platform(session, platform_ref).id
+        except privacy.PrivacyError as exc:
+            raise CliError(str(exc)) from exc
+    rows = [
+        {
+            "id": r.id,
+            "platform_id": r.platform_id,
+            "member_id": r.member_id,
+            "course_id": r.course_id,
+            "requested_at": r.requested_at.isoformat(),
+        }
+        for r in privacy.pending_requests(session, platform_id)
+    ]
+    lines = [
+        f"{r['id']:>5}  platform {r['platform_id']}  member {r['member_id']}  "
+        f"requested {r['requested_at']}"
+        for r in rows
+    ]
+    _emit(as_json, rows, "\n".join(lines) or "No pending erasure request.")
+
+
 @privacy_cli.command("purge-events", cls=OneLineCommand)
 @click.option(
     "--days",

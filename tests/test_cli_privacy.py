@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from lti_tool.community.qa import services as qa
 from lti_tool.courses.models import Member
 from lti_tool.extensions import db
-from lti_tool.sync.privacy import ErasureLog
+from lti_tool.sync.privacy import ErasureLog, request_erasure
 
 from .community.qa.conftest import PEOPLE, CourseWorld, make_course, make_platform
 
@@ -126,3 +126,26 @@ def test_purge_events_needs_a_retention(runner: FlaskCliRunner, course: CourseWo
     ran = runner.invoke(args=["privacy", "purge-events", "--days", "365", "--json"])
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.output)["deleted"] == 0  # every event is recent
+
+
+def test_requests_lists_pending_erasure_requests(
+    runner: FlaskCliRunner, course: CourseWorld, app: Flask
+) -> None:
+    assert runner.invoke(args=["privacy", "requests"]).output.strip() == (
+        "No pending erasure request."
+    )
+    with app.app_context():
+        member = db.session.get(Member, course["giulia"].member_id)
+        assert member is not None
+        request_erasure(db.session, member, course.course_id)
+    listed = runner.invoke(args=["privacy", "requests", "--platform", ISSUER, "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert row["member_id"] == course["giulia"].member_id
+    erased = runner.invoke(
+        args=["privacy", "erase", "--platform", ISSUER, "--member", str(row["member_id"]), "--yes"]
+    )
+    assert erased.exit_code == 0
+    assert json.loads(runner.invoke(args=["privacy", "requests", "--json"]).output) == []
+    bad = runner.invoke(args=["privacy", "requests", "--platform", "nowhere"])
+    assert bad.exit_code == 2 and "no platform" in bad.output

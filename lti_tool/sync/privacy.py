@@ -390,6 +390,14 @@ def request_erasure(session: Session, member: Member, course_id: int | None) -> 
     return row
 
 
+def pending_requests(session: Session, platform_id: int | None = None) -> list[PrivacyRequest]:
+    """Every pending erasure request (of one platform), oldest first."""
+    query = select(PrivacyRequest).where(PrivacyRequest.status == RequestStatus.PENDING.value)
+    if platform_id is not None:
+        query = query.where(PrivacyRequest.platform_id == platform_id)
+    return list(session.scalars(query.order_by(PrivacyRequest.requested_at, PrivacyRequest.id)))
+
+
 @dataclass(frozen=True)
 class RequestRow:
     id: int
