@@ -227,11 +227,15 @@ def launch() -> BaseResponse:
         "widget": outcome.widget,
         "locale": outcome.locale,
     }
+    privacy_subject: int | None = None
+    if validated.is_data_privacy:
+        try:
+            privacy_subject = _privacy_subject(validated, outcome)
+        except LtiError as error:
+            return lti_error_page(error)
     lid = remember_launch(**fields)
     if validated.is_data_privacy:
-        refused = _open_privacy(lid, validated, outcome)
-        if refused is not None:
-            return refused
+        remember_privacy_launch(lid, privacy_subject, is_lms_admin(validated.roles))
         response = redirect(url_for("privacy.page", lid=lid), code=303)
     elif validated.deep_linking is not None:
         session["dl_" + lid] = {
@@ -259,22 +263,16 @@ def launch() -> BaseResponse:
     return response
 
 
-def _open_privacy(lid: str, launch: Launch, outcome: LaunchOutcome) -> Response | None:
-    """Remember whose privacy page a data privacy launch opens; a 403 page when it names
-    someone else and the launching user is no LMS administrator."""
-    admin = is_lms_admin(launch.roles)
-    subject_id: int | None = outcome.member_id
-    if launch.for_user is not None and launch.for_user.lms_id != launch.user.lms_id:
-        if not admin:
-            return lti_error_page(
-                LaunchError(
-                    _l("Only an LMS administrator may open another person's privacy page."),
-                    status=403,
-                )
-            )
-        subject_id = privacy_member_id(db.session(), outcome.platform_id, launch.for_user.lms_id)
-    remember_privacy_launch(lid, subject_id, admin)
-    return None
+def _privacy_subject(launch: Launch, outcome: LaunchOutcome) -> int | None:
+    """The member a data privacy launch is about: the launching user, or the ``for_user``
+    person (None when Bottega never saw them) for an LMS administrator only (else a 403)."""
+    if launch.for_user is None or launch.for_user.lms_id == launch.user.lms_id:
+        return outcome.member_id
+    if not is_lms_admin(launch.roles):
+        raise LaunchError(
+            _l("Only an LMS administrator may open another person's privacy page."), status=403
+        )
+    return privacy_member_id(db.session(), outcome.platform_id, launch.for_user.lms_id)
 
 
 ROSTER_RECHECK = 60.0  # seconds between two roster checks of a course, when launches lack NRPS
