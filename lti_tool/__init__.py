@@ -35,6 +35,7 @@ from lti_tool.lti.registry import Registry
 from lti_tool.sync.launch import RecentRows
 from lti_tool.web.grades import bp as grades_bp
 from lti_tool.web.lti import bp as lti_bp
+from lti_tool.web.privacy import bp as privacy_bp
 from lti_tool.web.registration import bp as registration_bp
 from lti_tool.web.roster import bp as roster_bp
 
@@ -89,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(kudos_bp)
     app.register_blueprint(recognition_bp)
     app.register_blueprint(groups_bp)
+    app.register_blueprint(privacy_bp)
     app.add_template_global(role_label)
     install_security_headers(app, hsts=settings.production)
     register_error_handlers(app)

@@ -24,7 +24,7 @@ from lti_tool.lti.registration import (
     platform_as_dict,
 )
 from lti_tool.lti.tool_conf import find_platform
-from lti_tool.sync import grades, roster
+from lti_tool.sync import grades, privacy, roster
 
 
 class CliError(click.ClickException):
@@ -517,6 +517,134 @@ def sentiment_rescore(
     _emit(as_json, {"course_id": course_id, "scored": scored}, f"{scored} posts scored")
 
 
+# -- privacy ----------------------------------------------------------------------------------
+
+privacy_cli = AppGroup("privacy", help="A member's data: export it, erase it, apply retention.")
+
+
+def _member_options(func: Any) -> Any:
+    options = [
+        click.option(
+            "--platform", "platform_ref", required=True, help="The platform's id, issuer or name."
+        ),
+        click.option("--member", "member_id", type=int, default=None, help="Bottega's member id."),
+        click.option("--sub", default=None, help="The member's LMS user id (the sub claim)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _find_member(platform_ref: str, member_id: int | None, sub: str | None) -> Any:
+    session = db.session()
+    try:
+        platform = privacy.find_platform(session, platform_ref)
+        return privacy.find_member(session, platform.id, member_id=member_id, sub=sub)
+    except privacy.PrivacyError as exc:
+        raise CliError(str(exc)) from exc
+
+
+@privacy_cli.command("export", cls=OneLineCommand)
+@_member_options
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the JSON to this file (default: standard output).",
+)
+def privacy_export(
+    platform_ref: str, member_id: int | None, sub: str | None, output: str | None
+) -> None:
+    """Everything Bottega holds about one member of a platform, as JSON."""
+    member = _find_member(platform_ref, member_id, sub)
+    text = json.dumps(privacy.export_member(db.session(), member), indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror}") from exc
+    click.echo(f"Exported member {member.id} to {output}.", err=True)
+
+
+@privacy_cli.command("erase", cls=OneLineCommand)
+@_member_options
+@click.option("--yes", is_flag=True, help="Confirm: erasure cannot be undone.")
+@json_option
+def privacy_erase(
+    as_json: bool, platform_ref: str, member_id: int | None, sub: str | None, yes: bool
+) -> None:
+    """Erase one member's personal data: posts stay as "Former member" (docs/privacy.md)."""
+    member = _find_member(platform_ref, member_id, sub)
+    if not yes:
+        raise CliError("erasure cannot be undone: add --yes to confirm")
+    already = privacy.is_erased(member)
+    counts = privacy.erase_member(db.session(), member, route="cli")
+    row = {"member_id": member.id, "already_erased": already, "counts": counts}
+    text = (
+        f"Member {member.id} was already erased."
+        if already
+        else f"Erased member {member.id}: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing else held")
+    )
+    _emit(as_json, row, text)
+
+
+@privacy_cli.command("requests", cls=OneLineCommand)
+@click.option("--platform", "platform_ref", default=None, help="Only this platform's requests.")
+@json_option
+def privacy_requests(as_json: bool, platform_ref: str | None) -> None:
+    """Pending erasure requests, oldest first (erase with `privacy erase --member ID --yes`)."""
+    session = db.session()
+    platform_id = None
+    if platform_ref:
+        try:
+            platform_id = privacy.find_platform(session, platform_ref).id
+        except privacy.PrivacyError as exc:
+            raise CliError(str(exc)) from exc
+    rows = [
+        {
+            "id": r.id,
+            "platform_id": r.platform_id,
+            "member_id": r.member_id,
+            "course_id": r.course_id,
+            "requested_at": r.requested_at.isoformat(),
+        }
+        for r in privacy.pending_requests(session, platform_id)
+    ]
+    lines = [
+        f"{r['id']:>5}  platform {r['platform_id']}  member {r['member_id']}  "
+        f"requested {r['requested_at']}"
+        for r in rows
+    ]
+    _emit(as_json, rows, "\n".join(lines) or "No pending erasure request.")
+
+
+@privacy_cli.command("purge-events", cls=OneLineCommand)
+@click.option(
+    "--days",
+    type=click.IntRange(min=28),
+    default=None,
+    help="Retention in days (default: EVENT_RETENTION_DAYS).",
+)
+@json_option
+def privacy_purge_events(as_json: bool, days: int | None) -> None:
+    """Delete participation events older than the retention now (what the scheduled job does)."""
+    settings = current_app.extensions["bottega_settings"]
+    days = days or settings.privacy.event_retention_days
+    if not days:
+        raise CliError("event retention is off: set EVENT_RETENTION_DAYS or give --days")
+    result = privacy.purge_events(db.session(), days)
+    _emit(
+        as_json,
+        result,
+        f"{result['deleted']} events before {result['before']} deleted in {result['courses']} "
+        f"courses ({result['graded_courses_skipped']} graded courses skipped)",
+    )
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(platform_cli)
     app.cli.add_command(keys_cli)
@@ -525,3 +653,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(grades_cli)
     app.cli.add_command(badges_cli)
     app.cli.add_command(sentiment_cli)
+    app.cli.add_command(privacy_cli)

@@ -150,6 +150,15 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """Retention of participation events (docs/privacy.md)."""
+
+    # Events older than this many days (whole weeks) are deleted by a scheduled job; None: kept.
+    event_retention_days: int | None = None
+    schedule_interval: float = 86400.0  # how often the retention job runs while it is on
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the app uses, read once from the environment."""
 
@@ -169,6 +178,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     grades: GradeSettings = field(default_factory=GradeSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @property
     def production(self) -> bool:
@@ -306,6 +316,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             timeout=_float(env, "SMTP_TIMEOUT", MailSettings.timeout, 0.01),
         ),
         # Off under tests unless a test asks: a periodic job would change their job counts.
+        privacy=_privacy_settings(env),
         digest=DigestSettings(
             schedule_interval=_float(
                 env,
@@ -320,6 +331,21 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "Use PostgreSQL (DATABASE_URL) for several workers or machines."
         )
     return settings
+
+
+def _privacy_settings(env: dict[str, str]) -> PrivacySettings:
+    days = _int(env, "EVENT_RETENTION_DAYS", 0)
+    if days < 0:
+        raise ConfigError(f"EVENT_RETENTION_DAYS must be 0 (off) or more, got {days}")
+    if 0 < days < 28:
+        # A shorter retention would delete events the dashboard's "this month" views count.
+        raise ConfigError(f"EVENT_RETENTION_DAYS must be at least 28 (or 0: off), got {days}")
+    return PrivacySettings(
+        event_retention_days=days or None,
+        schedule_interval=_float(
+            env, "EVENT_RETENTION_INTERVAL", PrivacySettings.schedule_interval, 60.0
+        ),
+    )
 
 
 def _job_settings(env: dict[str, str], *, redis: bool, testing: bool) -> JobSettings:
@@ -382,5 +408,7 @@ _ENV_NAMES = frozenset(
         "DIGEST_SCHEDULE_INTERVAL",
         "GRADES_CONCURRENCY",
         "GRADES_SCHEDULE_INTERVAL",
+        "EVENT_RETENTION_DAYS",
+        "EVENT_RETENTION_INTERVAL",
     }
 )

@@ -12,6 +12,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -136,10 +137,16 @@ class Member(db.Model):  # type: ignore[name-defined]
         return display_name(self.id, self.name, self.given_name, self.family_name)
 
 
+# The name of an erased member (sync.privacy): shown translated, as "Former member".
+ERASED_NAME = "Former member"
+
+
 def display_name(
     member_id: int, name: str | None, given_name: str | None, family_name: str | None
 ) -> str:
     """``Member.display_name`` from the columns alone (for pages that read only these)."""
+    if name == ERASED_NAME:
+        return str(_("Former member"))
     full = " ".join(p for p in (given_name, family_name) if p)
     return name or full or f"Member #{member_id}"
 

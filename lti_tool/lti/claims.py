@@ -23,7 +23,14 @@ DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linki
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
-MESSAGE_TYPES = frozenset({RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST})
+# LTI Data Privacy Launch 1.0: the LMS opens the tool's privacy page for the user (or, with a
+# for_user claim, for the person an LMS administrator acts for). pylti1p3 spells it without
+# the "Lti" prefix; both are read as the spec's name.
+DATA_PRIVACY_REQUEST = "LtiDataPrivacyLaunchRequest"
+DATA_PRIVACY_ALIASES = {"DataPrivacyLaunchRequest": DATA_PRIVACY_REQUEST}
+MESSAGE_TYPES = frozenset(
+    {RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST, DATA_PRIVACY_REQUEST, *DATA_PRIVACY_ALIASES}
+)
 WIDGETS = ("home", "qa", "groups", "kudos", "dashboard")
 
 
@@ -87,10 +94,16 @@ class Launch:
     target_link_uri: str
     services: dict[str, Any] = field(default_factory=dict)
     deep_linking: DeepLinkRequest | None = None
+    # Data privacy launches: the person whose data is concerned, when not the launching user.
+    for_user: LmsUser | None = None
 
     @property
     def is_deep_linking(self) -> bool:
         return self.message_type == DEEP_LINKING_REQUEST
+
+    @property
+    def is_data_privacy(self) -> bool:
+        return self.message_type == DATA_PRIVACY_REQUEST
 
 
 def _text(value: Any) -> str | None:
@@ -110,6 +123,19 @@ def user_from(claims: dict[str, Any]) -> LmsUser:
         email=_text(claims.get("email")),
         picture=_text(claims.get("picture")),
         locale=_text(claims.get("locale")),
+    )
+
+
+def for_user_from(claim: Any) -> LmsUser | None:
+    """The for_user claim's person (its ``user_id`` is their sub), or None when absent."""
+    if not isinstance(claim, dict) or _text(claim.get("user_id")) is None:
+        return None
+    return LmsUser(
+        lms_id=str(claim["user_id"]).strip(),
+        name=_text(claim.get("name")),
+        given_name=_text(claim.get("given_name")),
+        family_name=_text(claim.get("family_name")),
+        email=_text(claim.get("email")),
     )
 
 

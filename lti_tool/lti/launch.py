@@ -511,6 +511,13 @@ def validate_launch(
         raise _error(_l("The launch has no roles claim."))
     if message_type == c.RESOURCE_LINK_REQUEST and not (body.get(c.RESOURCE_LINK) or {}).get("id"):
         raise _error(_l("The launch has no resource link id."))
+    message_type = c.DATA_PRIVACY_ALIASES.get(message_type, message_type)
+    if message_type == c.DATA_PRIVACY_REQUEST:
+        # No resource link or course is needed; a for_user claim, when sent, names someone.
+        for_user = body.get(c.FOR_USER)
+        if for_user is not None and c.for_user_from(for_user) is None:
+            raise _error(_l("The data privacy launch's for_user claim has no user_id."))
+        body = {**body, c.MESSAGE_TYPE: message_type}
     # pylti1p3's own message validators still run (deep linking settings and so on).
     checked = {**body, "sub": str(body["sub"])}
     for validator in get_validators():
@@ -582,6 +589,9 @@ def _to_launch(
     custom = {str(k): str(v) for k, v in custom_raw.items()} if isinstance(custom_raw, dict) else {}
     context = body.get(c.CONTEXT) if isinstance(body.get(c.CONTEXT), dict) else None
     link = body.get(c.RESOURCE_LINK) if isinstance(body.get(c.RESOURCE_LINK), dict) else None
+    privacy = body.get(c.MESSAGE_TYPE) == c.DATA_PRIVACY_REQUEST
+    if privacy:  # about a person, not a course: no enrolment or placement is recorded
+        context = link = None
     presentation = body.get(c.LAUNCH_PRESENTATION)
     presentation = presentation if isinstance(presentation, dict) else {}
     services: dict[str, Any] = {}
@@ -625,4 +635,5 @@ def _to_launch(
         target_link_uri=target,
         services=services,
         deep_linking=deep_linking,
+        for_user=c.for_user_from(body.get(c.FOR_USER)) if privacy else None,
     )

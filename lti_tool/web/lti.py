@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.courses.access import Viewer, launch_required, open_launch, remember_launch
 from lti_tool.courses.models import Platform
+from lti_tool.courses.roles import is_lms_admin
 from lti_tool.extensions import csrf, db
 from lti_tool.lti import claims
 from lti_tool.lti.claims import Launch
@@ -48,7 +49,9 @@ from lti_tool.lti.launch import (
 from lti_tool.lti.registry import Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
 from lti_tool.sync.launch import LaunchOutcome, RecentRows, handle_launch
+from lti_tool.sync.privacy import member_id_of as privacy_member_id
 from lti_tool.urls import base_url, public_url_for
+from lti_tool.web.privacy import remember_privacy_launch
 from lti_tool.web.roster import after_launch as roster_after_launch
 
 log = logging.getLogger(__name__)
@@ -224,8 +227,17 @@ def launch() -> BaseResponse:
         "widget": outcome.widget,
         "locale": outcome.locale,
     }
+    privacy_subject: int | None = None
+    if validated.is_data_privacy:
+        try:
+            privacy_subject = _privacy_subject(validated, outcome)
+        except LtiError as error:
+            return lti_error_page(error)
     lid = remember_launch(**fields)
-    if validated.deep_linking is not None:
+    if validated.is_data_privacy:
+        remember_privacy_launch(lid, privacy_subject, is_lms_admin(validated.roles))
+        response = redirect(url_for("privacy.page", lid=lid), code=303)
+    elif validated.deep_linking is not None:
         session["dl_" + lid] = {
             "return_url": validated.deep_linking.return_url,
             "data": validated.deep_linking.data,
@@ -249,6 +261,18 @@ def launch() -> BaseResponse:
         partitioned=True,
     )
     return response
+
+
+def _privacy_subject(launch: Launch, outcome: LaunchOutcome) -> int | None:
+    """The member a data privacy launch is about: the launching user, or the ``for_user``
+    person (None when Bottega never saw them) for an LMS administrator only (else a 403)."""
+    if launch.for_user is None or launch.for_user.lms_id == launch.user.lms_id:
+        return outcome.member_id
+    if not is_lms_admin(launch.roles):
+        raise LaunchError(
+            _l("Only an LMS administrator may open another person's privacy page."), status=403
+        )
+    return privacy_member_id(db.session(), outcome.platform_id, launch.for_user.lms_id)
 
 
 ROSTER_RECHECK = 60.0  # seconds between two roster checks of a course, when launches lack NRPS
@@ -431,7 +455,11 @@ def config() -> Response:
         "domain": origin.hostname,
         "custom_fields": {"widget": "home"},
         "scopes": list(TOOL_SCOPES),
-        "messages": [claims.RESOURCE_LINK_REQUEST, claims.DEEP_LINKING_REQUEST],
+        "messages": [
+            claims.RESOURCE_LINK_REQUEST,
+            claims.DEEP_LINKING_REQUEST,
+            claims.DATA_PRIVACY_REQUEST,
+        ],
         "claims": list(TOOL_CLAIMS),
         "privacy_level": "public",
         "canvas_config_url": public_url_for("lti.config", format="canvas"),
