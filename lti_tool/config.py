@@ -150,6 +150,19 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    """Logs and metrics (see docs/observability.md)."""
+
+    log_format: str = "text"  # "text" (readable, the default) or "json" (one object per line)
+    log_level: str = "INFO"
+    # /metrics answers a bearer of this token; without it, only unproxied loopback requests.
+    metrics_token: str | None = None
+    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself at import; kept here to know
+    # whether /metrics must aggregate the files of every process.
+    multiproc_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the app uses, read once from the environment."""
 
@@ -169,6 +182,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     grades: GradeSettings = field(default_factory=GradeSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def production(self) -> bool:
@@ -313,6 +327,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 0.0 if mode == "test" else DigestSettings.schedule_interval,
             ),
         ),
+        observability=_observability_settings(env),
     )
     if production and settings.is_sqlite:
         log.warning(
@@ -320,6 +335,29 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "Use PostgreSQL (DATABASE_URL) for several workers or machines."
         )
     return settings
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _observability_settings(env: dict[str, str]) -> ObservabilitySettings:
+    log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    token = (env.get("METRICS_TOKEN") or "").strip() or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters long")
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return ObservabilitySettings(
+        log_format=log_format,
+        log_level=level,
+        metrics_token=token,
+        multiproc_dir=Path(folder).resolve() if folder else None,
+    )
 
 
 def _job_settings(env: dict[str, str], *, redis: bool, testing: bool) -> JobSettings:
@@ -382,5 +420,9 @@ _ENV_NAMES = frozenset(
         "DIGEST_SCHEDULE_INTERVAL",
         "GRADES_CONCURRENCY",
         "GRADES_SCHEDULE_INTERVAL",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "METRICS_TOKEN",
+        "PROMETHEUS_MULTIPROC_DIR",
     }
 )
