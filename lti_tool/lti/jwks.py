@@ -64,9 +64,9 @@ def _failure_status(exc: Exception) -> int | str:
         return int(response.status_code)
     if isinstance(exc, requests.Timeout):
         return "timeout"
-    if isinstance(exc, requests.RequestException):
-        return "unreachable"
-    return "bad_response"  # not JSON, or not a key set
+    if isinstance(exc, ValueError):  # not JSON (requests' JSONDecodeError too), not a key set
+        return "bad_response"
+    return "unreachable"
 
 
 class PlatformKeys:

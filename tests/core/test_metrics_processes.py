@@ -65,10 +65,10 @@ def gunicorn(env: dict[str, str], conf: Path, workers: int = 1) -> Iterator[tupl
     """A gunicorn server on a free loopback port; yields its URL and its stderr file."""
     port = _free_port()
     log = conf.parent / f"gunicorn-{port}.log"
+    command = [str(BIN / "gunicorn"), "-c", str(conf), "-w", str(workers)]
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(conf), "-w", str(workers)]
-            + ["-b", f"127.0.0.1:{port}", "wsgi:app"],
+            [*command, "-b", f"127.0.0.1:{port}", "wsgi:app"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
