@@ -170,19 +170,10 @@ def _iso(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
-    """Writes to whatever ``sys.stderr`` is when a line is logged (test capture swaps it)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override,unused-ignore]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
+def _stderr() -> Any:
+    # The process's own standard error, not whatever sys.stderr is at the moment: a command's
+    # captured output (click's test runner, a redirect in a CLI) must not receive log lines.
+    return sys.__stderr__ or sys.stderr
 
 
 def formatter_for(log_format: str) -> logging.Formatter:
@@ -198,7 +189,7 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> logging.
     root = logging.getLogger()
     handler = next((h for h in root.handlers if h.name == HANDLER_NAME), None)
     if handler is None:
-        handler = StderrHandler()
+        handler = logging.StreamHandler(_stderr())
         handler.name = HANDLER_NAME
         root.addHandler(handler)
     if not any(isinstance(f, RedactFilter) for f in handler.filters):

@@ -90,21 +90,21 @@ def test_an_odd_incoming_request_id_is_replaced(json_app: Flask, given: str) -> 
 
 
 def test_every_line_of_a_request_has_its_id_even_a_librarys(
-    json_app: Flask, capsys: pytest.CaptureFixture[str]
+    json_app: Flask, capfd: pytest.CaptureFixture[str]
 ) -> None:
     response = json_app.test_client().get("/test/log", headers={"X-Request-ID": "req-1"})
     assert response.status_code == 200
-    [line] = [r for r in _lines(capsys.readouterr().err) if r["logger"] == "some.library"]
+    [line] = [r for r in _lines(capfd.readouterr().err) if r["logger"] == "some.library"]
     assert line["request_id"] == "req-1"
     assert line["message"] == "a library speaks (args)"
     assert line["level"] == "WARNING" and line["time"].endswith("Z")
 
 
 def test_lines_after_the_tenant_is_known_name_it(
-    json_app: Flask, capsys: pytest.CaptureFixture[str]
+    json_app: Flask, capfd: pytest.CaptureFixture[str]
 ) -> None:
     json_app.test_client().get("/test/tenant", headers={"X-Request-ID": "req-2"})
-    [line] = [r for r in _lines(capsys.readouterr().err) if r["logger"] == "lti_tool.test"]
+    [line] = [r for r in _lines(capfd.readouterr().err) if r["logger"] == "lti_tool.test"]
     assert (line["request_id"], line["platform_id"], line["course_id"], line["tenant"]) == (
         "req-2",
         3,
@@ -114,17 +114,17 @@ def test_lines_after_the_tenant_is_known_name_it(
 
 
 def test_a_new_request_forgets_the_previous_tenant(
-    json_app: Flask, capsys: pytest.CaptureFixture[str]
+    json_app: Flask, capfd: pytest.CaptureFixture[str]
 ) -> None:
     client = json_app.test_client()
     client.get("/test/tenant")
     client.get("/test/log", headers={"X-Request-ID": "req-3"})
-    [line] = [r for r in _lines(capsys.readouterr().err) if r["logger"] == "some.library"]
+    [line] = [r for r in _lines(capfd.readouterr().err) if r["logger"] == "some.library"]
     assert line["request_id"] == "req-3" and "tenant" not in line
 
 
 def test_job_lines_carry_the_job_and_its_tenant(
-    json_app: Flask, capsys: pytest.CaptureFixture[str]
+    json_app: Flask, capfd: pytest.CaptureFixture[str]
 ) -> None:
     runtime = runtime_of(json_app)
     with json_app.app_context():
@@ -134,7 +134,7 @@ def test_job_lines_carry_the_job_and_its_tenant(
         session.close()
         outcome = run_one(runtime.session_factory, "w-1", job_id)
     assert outcome is not None and outcome.status == "done"
-    lines = [r for r in _lines(capsys.readouterr().err) if r.get("job_id") == job_id]
+    lines = [r for r in _lines(capfd.readouterr().err) if r.get("job_id") == job_id]
     first, second = lines[0], lines[1]
     # The payload's course_id names the course at once; the handler adds the registration.
     assert first["job_kind"] == "test.obs.log" and first["tenant"] == "p?/c9"
