@@ -48,8 +48,8 @@ _SECRET_NAMES = "|".join(
 _REDACT = re.compile(
     # A JWT (or JWS/JWE): base64url JSON header, payload, signature.
     r"(?P<jwt>eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
-    # An Authorization header value.
-    r"|(?P<bearer>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}"
+    # An Authorization header value (capitalised: "basic settings" is not a credential).
+    r"|(?P<bearer>\b(?-i:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}"
     # name=value in query strings and forms, "name": "value" in JSON and dict reprs.
     rf"|(?P<param>\b(?:{_SECRET_NAMES})(?:[\"']?\s*[:=]\s*[\"']?))[^\s&\"',;\\}}]+"
     r"|(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})",

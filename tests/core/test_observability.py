@@ -205,6 +205,7 @@ def test_gunicorn_access_lines_take_the_apps_request_id_and_tenant() -> None:
         ),
         ("mail giulia.rossi@example.org now", "mail [email] now"),
         ("job 42 of course 7 done", "job 42 of course 7 done"),
+        ("basic settings of the bearer bond", "basic settings of the bearer bond"),
     ],
 )
 def test_redaction(text: str, expected: str) -> None:
