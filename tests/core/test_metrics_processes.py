@@ -55,6 +55,7 @@ def env(tmp_path: Path, keys_dir: Path, sqlite_template: Path) -> dict[str, str]
         "KEYS_DIR": str(keys_dir),
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "JOBS_IN_PROCESS": "0",
+        "JOBS_BACKOFF_BASE": "600",  # a failed job waits: it is queued, not due, when scraped
         "LOG_FORMAT": "json",
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
     }
@@ -65,7 +66,7 @@ def gunicorn(env: dict[str, str], conf: Path, workers: int = 1) -> Iterator[tupl
     """A gunicorn server on a free loopback port; yields its URL and its stderr file."""
     port = _free_port()
     log = conf.parent / f"gunicorn-{port}.log"
-    command = [str(BIN / "gunicorn"), "-c", str(conf), "-w", str(workers)]
+    command = [str(BIN / "gunicorn"), "-c", str(conf), "-w", str(workers), "--timeout", "120"]
     with log.open("w") as stderr:
         proc = subprocess.Popen(
             [*command, "-b", f"127.0.0.1:{port}", "wsgi:app"],
@@ -76,10 +77,10 @@ def gunicorn(env: dict[str, str], conf: Path, workers: int = 1) -> Iterator[tupl
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                requests.get(f"{url}/healthz", timeout=2)
+                requests.get(f"{url}/healthz", timeout=30)
                 break
             except requests.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -92,7 +93,7 @@ def gunicorn(env: dict[str, str], conf: Path, workers: int = 1) -> Iterator[tupl
 
 
 def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = requests.get(f"{url}/metrics", timeout=10)
+    response = requests.get(f"{url}/metrics", timeout=60)
     assert response.status_code == 200, response.text[:500]
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -114,9 +115,9 @@ def test_two_servers_and_a_job_worker_report_one_sum(env: dict[str, str], tmp_pa
     conf.write_text(GUNICORN_CONF)
     with gunicorn(env, conf) as (first, _), gunicorn(env, conf, workers=2) as (second, _):
         for _ in range(3):
-            assert requests.get(f"{first}/healthz", timeout=10).status_code == 200
+            assert requests.get(f"{first}/healthz", timeout=60).status_code == 200
         for _ in range(4):
-            assert requests.get(f"{second}/healthz", timeout=10).status_code == 200
+            assert requests.get(f"{second}/healthz", timeout=60).status_code == 200
         # A job that fails (its course does not exist), run by a separate `jobs work` process.
         enqueued = subprocess.run(
             [str(BIN / "python"), "-c", _ENQUEUE_MISSING_COURSE],
@@ -147,8 +148,9 @@ def test_two_servers_and_a_job_worker_report_one_sum(env: dict[str, str], tmp_pa
     # The job waits for its retry: queued, not yet due (read from the outbox at scrape time).
     assert seen_by_first[("bottega_jobs", (("state", "queued"),))] == 1
     assert seen_by_first[("bottega_jobs", (("state", "due"),))] == 0
-    # Three processes wrote their own files (and more if gunicorn started extra workers).
-    assert len(list(Path(env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))) >= 4
+    # Each process that counted something wrote its own file: the first server's worker, the
+    # second's (one or both, as the requests fell) and the job worker.
+    assert len(list(Path(env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))) >= 3
 
 
 _ENQUEUE_MISSING_COURSE = """
@@ -172,7 +174,7 @@ def test_gunicorn_access_lines_are_json_redacted_with_the_request_id(
             f"{url}/lti/register",
             params={"openid_configuration": "http://127.0.0.1:1/x", "registration_token": secret},
             headers={"X-Request-ID": "from-the-proxy-1"},
-            timeout=10,
+            timeout=60,
         )
         assert response.headers["X-Request-ID"] == "from-the-proxy-1"
         time.sleep(0.5)  # the access line is written after the response
