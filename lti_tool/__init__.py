@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -24,6 +23,7 @@ from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
+from lti_tool.core.observability import install_observability
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
@@ -53,7 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(settings.flask_config())
     app.extensions["bottega_settings"] = settings
-    logging.basicConfig(level=logging.INFO)
+    install_observability(app, settings)  # logging, request ids, metrics, /metrics
 
     if settings.proxy_count:
         n = settings.proxy_count

@@ -159,6 +159,19 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    """Logs and metrics (see docs/observability.md)."""
+
+    log_format: str = "text"  # "text" (readable, the default) or "json" (one object per line)
+    log_level: str = "INFO"
+    # /metrics answers a bearer of this token; without it, only unproxied loopback requests.
+    metrics_token: str | None = None
+    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself at import; kept here to know
+    # whether /metrics must aggregate the files of every process.
+    multiproc_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the app uses, read once from the environment."""
 
@@ -179,6 +192,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     grades: GradeSettings = field(default_factory=GradeSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def production(self) -> bool:
@@ -324,6 +338,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 0.0 if mode == "test" else DigestSettings.schedule_interval,
             ),
         ),
+        observability=_observability_settings(env),
     )
     if production and settings.is_sqlite:
         log.warning(
@@ -345,6 +360,29 @@ def _privacy_settings(env: dict[str, str]) -> PrivacySettings:
         schedule_interval=_float(
             env, "EVENT_RETENTION_INTERVAL", PrivacySettings.schedule_interval, 60.0
         ),
+    )
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _observability_settings(env: dict[str, str]) -> ObservabilitySettings:
+    log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    token = (env.get("METRICS_TOKEN") or "").strip() or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters long")
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return ObservabilitySettings(
+        log_format=log_format,
+        log_level=level,
+        metrics_token=token,
+        multiproc_dir=Path(folder).resolve() if folder else None,
     )
 
 
@@ -410,5 +448,9 @@ _ENV_NAMES = frozenset(
         "GRADES_SCHEDULE_INTERVAL",
         "EVENT_RETENTION_DAYS",
         "EVENT_RETENTION_INTERVAL",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "METRICS_TOKEN",
+        "PROMETHEUS_MULTIPROC_DIR",
     }
 )

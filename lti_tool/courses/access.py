@@ -20,6 +20,7 @@ from sqlalchemy import select
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
+from lti_tool.telemetry.context import set_tenant
 
 MAX_LAUNCHES = 8
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +81,7 @@ def remember_launch(
         launches.pop(next(iter(launches)))
     session["launches"] = launches
     session.permanent = True
+    set_tenant(platform_id, course_id)
     return lid
 
 
@@ -91,6 +93,7 @@ def viewer_for(lid: str) -> Viewer | None:
     data = (session.get("launches") or {}).get(lid)
     if not isinstance(data, dict):
         return None
+    set_tenant(data["p"], data.get("c"))
     manager = mentor = False
     if data.get("e"):
         enrolment = db.session.get(Enrolment, data["e"])

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, event, or_, select, update
+from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lti_tool.config import JobSettings, Settings
 from lti_tool.extensions import utcnow
 from lti_tool.jobs.models import Job, JobSchedule, JobStatus
+from lti_tool.telemetry import context, metrics
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +369,25 @@ def execute(
         deadline=time.monotonic() + timeout,
         lease=settings.lease,
     )
+    started = time.monotonic()
+    # Every line the attempt logs names the job and, when the payload says, its course; handlers
+    # that find the tenant later (a placement's course) add it with context.set_tenant.
+    course_id = job.payload.get("course_id")
+    tenant = {"course_id": course_id} if isinstance(course_id, int) else {}
+    with context.job_scope(job.id, job.kind, **tenant):
+        outcome = _execute(session_factory, job, worker_id, settings, spec, ctx)
+    metrics.job_done(job.kind, outcome.status, time.monotonic() - started)
+    return outcome
+
+
+def _execute(
+    session_factory: SessionFactory,
+    job: ClaimedJob,
+    worker_id: str,
+    settings: JobSettings,
+    spec: HandlerSpec | None,
+    ctx: JobContext,
+) -> Outcome:
     session = session_factory()
     try:
         if spec is None:
@@ -666,6 +686,55 @@ def next_due_in(session: Session) -> float | None:
 # -- for operators ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueueState:
+    """How the outbox looks now: rows per state, due ones, and how long the oldest has waited."""
+
+    queued: int = 0
+    due: int = 0  # queued rows whose run time has come
+    running: int = 0
+    dead: int = 0  # dead rows not yet pruned (JOBS_KEEP)
+    oldest_due_age: float | None = None  # seconds the oldest due row has waited for a worker
+
+    def as_dict(self) -> dict[str, Any]:
+        age = None if self.oldest_due_age is None else round(self.oldest_due_age, 3)
+        return {
+            "queued": self.queued,
+            "due": self.due,
+            "running": self.running,
+            "dead": self.dead,
+            "oldest_due_age_seconds": age,
+        }
+
+
+def queue_state(session: Session) -> QueueState:
+    """One grouped query on the (status, run_after) index; done rows are not counted."""
+    now = utcnow()
+    is_due = Job.run_after <= now
+    rows = session.execute(
+        select(
+            Job.status,
+            func.count(),
+            func.sum(case((is_due, 1), else_=0)),
+            func.min(case((is_due, Job.run_after))),
+        )
+        .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DEAD]))
+        .group_by(Job.status)
+    ).all()
+    found: dict[str, Any] = {}
+    for status, count, due, oldest in rows:
+        found[JobStatus(status).value] = int(count)
+        if JobStatus(status) == JobStatus.QUEUED:
+            found["due"] = int(due or 0)
+            if oldest is not None:
+                if isinstance(oldest, str):  # SQLite's min() of a case() loses the column type
+                    oldest = datetime.fromisoformat(oldest)
+                if oldest.tzinfo is None:
+                    oldest = oldest.replace(tzinfo=now.tzinfo)
+                found["oldest_due_age"] = max(0.0, (now - oldest).total_seconds())
+    return QueueState(**found)
+
+
 def recent_jobs(session: Session, *, status: str | None = None, limit: int = 50) -> list[Job]:
     """The newest jobs first, optionally in one state."""
     query = select(Job).order_by(Job.id.desc()).limit(limit)
@@ -720,6 +789,7 @@ __all__ = [
     "LeaseLost",
     "Outcome",
     "PermanentError",
+    "QueueState",
     "RetryLater",
     "RunReport",
     "SweepReport",
@@ -728,6 +798,7 @@ __all__ = [
     "enqueue",
     "execute",
     "handler",
+    "queue_state",
     "run_due",
     "run_one",
     "run_until_settled",

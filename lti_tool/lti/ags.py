@@ -235,7 +235,9 @@ class AgsClient:
 
         headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
         data = json.dumps(body).encode() if body is not None else None
-        response = authorized(self.http, token, method, url, headers=headers, data=data)
+        response = authorized(
+            self.http, token, method, url, headers=headers, data=data, service="ags"
+        )
         if response.status_code == 401:
             message = lms_message(response)
             response.close()

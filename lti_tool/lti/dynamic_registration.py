@@ -48,6 +48,7 @@ from lti_tool.lti.registration import (
     add_platform,
     check_url,
 )
+from lti_tool.telemetry.metrics import lms_call_failed
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def _send(
                     raise requests.Timeout(f"no complete answer within {DEADLINE} s")
                 chunks.append(chunk)
     except requests.Timeout as exc:
+        lms_call_failed("registration", "timeout")
         raise _error(
             _l(
                 "%(what)s at %(url)s did not answer in time. Check that the LMS is reachable "
@@ -276,6 +278,7 @@ def _send(
             url=shown,
         ) from exc
     except (requests.RequestException, ValueError) as exc:  # ValueError: a URL urllib3 refuses
+        lms_call_failed("registration", "unreachable")
         raise _error(
             _l(
                 "%(what)s at %(url)s could not be reached from Bottega's server. Check the "
@@ -286,6 +289,8 @@ def _send(
             what=what,
             url=shown,
         ) from exc
+    if status >= 300:
+        lms_call_failed("registration", status)
     if 300 <= status < 400:
         raise _error(
             _l(

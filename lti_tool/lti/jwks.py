@@ -27,6 +27,7 @@ from lti_tool.extensions import utcnow
 from lti_tool.lti.errors import LaunchError
 from lti_tool.lti.models import KeySetCache
 from lti_tool.lti.registry import PlatformInfo
+from lti_tool.telemetry.metrics import lms_call_failed
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Bottega-LTI/0.1"
@@ -54,6 +55,18 @@ def _parse_key_set(data: Any) -> dict[str, Any]:
         except (PyJWKError, ValueError, TypeError):
             log.warning("ignoring an unreadable key %s in a platform key set", jwk.get("kid"))
     return parsed
+
+
+def _failure_status(exc: Exception) -> int | str:
+    """The metrics label of a failed key set fetch: its HTTP status, or what went wrong."""
+    response = getattr(exc, "response", None)
+    if isinstance(exc, requests.HTTPError) and response is not None:
+        return int(response.status_code)
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, ValueError):  # not JSON (requests' JSONDecodeError too), not a key set
+        return "bad_response"
+    return "unreachable"
 
 
 class PlatformKeys:
@@ -140,6 +153,7 @@ class PlatformKeys:
                 data = response.json()
                 keys = _parse_key_set(data)
             except (requests.RequestException, ValueError) as exc:
+                lms_call_failed("jwks", _failure_status(exc))
                 log.warning(
                     "key set fetch failed for platform %s: %s", platform.id, type(exc).__name__
                 )

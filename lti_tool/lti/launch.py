@@ -46,6 +46,7 @@ from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.models import LoginState
 from lti_tool.lti.registry import DeploymentInfo, PlatformInfo, Registry
 from lti_tool.lti.tool_conf import DatabaseToolConf
+from lti_tool.telemetry.context import set_tenant
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def start_login(
             iss=iss,
             client=client_id or "?",
         )
+    set_tenant(platform.id)
     check_platform_active(platform)
     if _origin(target) not in own_origins:
         raise LoginError(_l("The target link %(url)s is not an address of this tool."), url=target)
@@ -412,6 +414,8 @@ def validate_launch(
     aud = body.get("aud")
     audiences = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
     platform = registry.platform_by_id(session, login.platform_id)
+    if platform is not None:
+        set_tenant(platform.id)
     if platform is None or platform.issuer != iss:
         raise _error(
             _l(

@@ -205,6 +205,7 @@ class NrpsClient:
             "GET",
             url,
             headers={"Accept": MEDIA_TYPE},
+            service="nrps",
         )
         status = response.status_code
         if status != 200:

@@ -214,6 +214,7 @@ class ServiceTokenClient:
             platform.auth_token_url,
             headers={"Accept": "application/json"},
             data=form,
+            service="token",
         )
         if response.status_code != 200:
             message = lms_message(response)
@@ -246,13 +247,18 @@ def authorized(
     *,
     headers: Mapping[str, str],
     data: bytes | None = None,
+    service: str = "lms",
 ) -> requests.Response:
     """A request with a bearer token from ``token(refresh)``; a 401 gets one retry with a
     refreshed token. Returns the last answer unread (a 401 when the new token failed too)."""
     for refresh in (False, True):
         bearer = token(refresh)
         response = http.request(
-            method, url, headers={**headers, "Authorization": f"Bearer {bearer}"}, data=data
+            method,
+            url,
+            headers={**headers, "Authorization": f"Bearer {bearer}"},
+            data=data,
+            service=service,
         )
         if response.status_code != 401 or refresh:
             return response

@@ -23,6 +23,7 @@ import requests.adapters
 
 from lti_tool.config import ServiceSettings, is_loopback_url
 from lti_tool.courses.models import Platform
+from lti_tool.telemetry.metrics import lms_call_failed
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +180,12 @@ class ServiceHttp:
         *,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | bytes | None = None,
+        service: str = "lms",
     ) -> requests.Response:
         """Send with retries; returns any non-retryable answer (2xx, 3xx, 4xx) unread (streamed).
 
-        ``data`` is a form (a mapping) or a body already encoded (bytes, e.g. JSON).
+        ``data`` is a form (a mapping) or a body already encoded (bytes, e.g. JSON). Each failed
+        attempt (a 4xx, a 5xx, no answer) is counted under ``service`` (token, nrps, ags).
         """
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
@@ -209,6 +212,7 @@ class ServiceHttp:
                     temporary=True,
                 )
                 retry_after = None
+                lms_call_failed(service, "timeout")
             except requests.ConnectionError as exc:
                 error = ServiceError(
                     "unreachable",
@@ -216,8 +220,11 @@ class ServiceHttp:
                     temporary=True,
                 )
                 retry_after = None
+                lms_call_failed(service, "unreachable")
             else:
                 status = response.status_code
+                if status >= 400:
+                    lms_call_failed(service, status)
                 if status != 429 and status < 500:
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))

@@ -59,6 +59,7 @@ from lti_tool.jobs import (
 from lti_tool.lti.ags import PARTICIPATION_TAG, AgsClient, AgsEndpoint, LineItem, Score
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp, pooled_session
 from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
+from lti_tool.telemetry.context import set_tenant
 
 log = logging.getLogger(__name__)
 
@@ -425,6 +426,7 @@ def push_grades(
     if not endpoint.can_score:
         raise GradeError("no_service", "the LMS did not allow Bottega to send scores")
     course = placement.course
+    set_tenant(course.platform_id, course.id)  # every line of the push names its course
     begin_write(session)
     _set_state(
         session,

@@ -38,6 +38,7 @@ from lti_tool.jobs import (
 from lti_tool.lti.nrps import NrpsClient, RosterMember
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp
 from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
+from lti_tool.telemetry.context import set_tenant
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,7 @@ def sync_roster(
     course = session.get(Course, course_id)
     if course is None:
         raise RosterError("no_course", f"there is no course {course_id}")
+    set_tenant(course.platform_id, course.id)
     url = nrps_url(course.services)
     if url is None:
         raise RosterError(
