@@ -329,8 +329,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             starttls=_flag(env.get("SMTP_STARTTLS"), default=MailSettings.starttls),
             timeout=_float(env, "SMTP_TIMEOUT", MailSettings.timeout, 0.01),
         ),
-        # Off under tests unless a test asks: a periodic job would change their job counts.
         privacy=_privacy_settings(env),
+        # Off under tests unless a test asks: a periodic job would change their job counts.
         digest=DigestSettings(
             schedule_interval=_float(
                 env,
