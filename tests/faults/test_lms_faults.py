@@ -9,6 +9,7 @@ what is wrong on the roster and grades pages meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from lti_tool.sync.roster import request_sync, roster_status
 from ..lti_harness import INSTRUCTOR, Lms, browser
 from ..sync.conftest import CONTEXT, NrpsCourse, member
 from ..sync.grades_helpers import GradedCourse, make_graded_course
+from ..sync.test_sync_jobs import _job
 
 pytestmark = pytest.mark.slow
 
@@ -138,14 +140,6 @@ def _drain(app: Flask, limit: int | None = None) -> WorkSummary:
     return runtime_of(app).drain("fault-worker", limit=limit)
 
 
-def _job(app: Flask, job_id: int) -> Job:
-    with app.app_context():
-        job = db.session.get(Job, job_id)
-        assert job is not None
-        db.session.expunge(job)
-        return job
-
-
 def _due_now(app: Flask, job_id: int) -> None:
     """Skip the wait the job queue chose (checked first), as if its time had come."""
     with app.app_context():
@@ -161,6 +155,21 @@ def _check_retry_wait(app: Flask, job_id: int, fault: str) -> None:
         assert wait >= RETRY_AFTER - 1.5, wait  # the LMS's Retry-After, not the 10 ms backoff
     else:
         assert wait < 1.0, wait
+
+
+def _first_attempt_fails(
+    app: Flask, enqueue: Callable[[], int], state: Callable[[], Any], fault: str
+) -> int:
+    """Queue a job, run one attempt against the failing LMS: it is to be retried, and why."""
+    with app.app_context():
+        job_id = enqueue()
+        db.session.commit()
+    assert _drain(app, limit=1).retry == 1
+    _check_retry_wait(app, job_id, fault)
+    with app.app_context():
+        status = state()
+    assert status.state == "retrying" and status.error_code == CODES[fault]
+    return job_id
 
 
 def _staff_page(client: Any, url: str, code: str, italian: bool = False) -> None:
@@ -184,14 +193,12 @@ def test_a_roster_sync_waits_out_each_lms_failure_and_then_completes(
     app, platform = nrps_course.app, nrps_course.platform
     nrps_course.set_roster([member(i) for i in range(5)])
     platform.break_service(service, FAULTS[fault])
-    with app.app_context():
-        job_id = request_sync(db.session(), nrps_course.course_id, trigger="test")
-        db.session.commit()
-    assert _drain(app, limit=1).retry == 1
-    _check_retry_wait(app, job_id, fault)
-    with app.app_context():
-        status = roster_status(db.session(), nrps_course.course_id)
-    assert status.state == "retrying" and status.error_code == CODES[fault]
+    job_id = _first_attempt_fails(
+        app,
+        lambda: request_sync(db.session(), nrps_course.course_id, trigger="test"),
+        lambda: roster_status(db.session(), nrps_course.course_id),
+        fault,
+    )
     page = f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster"
     _staff_page(nrps_course.client, page, CODES[fault])
 
@@ -255,14 +262,12 @@ def test_a_grade_push_waits_out_each_lms_failure_and_every_score_is_taken_once(
     graded = make_graded_course(lms, app, learners=10)
     platform = graded.platform
     platform.break_service(service, FAULTS[fault])
-    with app.app_context():
-        job_id = request_push(db.session(), graded.placement_id, trigger="test")
-        db.session.commit()
-    assert _drain(app, limit=1).retry == 1
-    _check_retry_wait(app, job_id, fault)
-    with app.app_context():
-        status = push_status(db.session(), graded.placement_id)
-    assert status.state == "retrying" and status.error_code == CODES[fault]
+    job_id = _first_attempt_fails(
+        app,
+        lambda: request_push(db.session(), graded.placement_id, trigger="test"),
+        lambda: push_status(db.session(), graded.placement_id),
+        fault,
+    )
     page = f"{lms.tool_url}/w/{graded.lid}/grades/{graded.placement_id}"
     _staff_page(graded.client, page, CODES[fault])
     assert graded.latest() == {} or fault == "hang"

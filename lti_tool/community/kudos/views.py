@@ -40,6 +40,7 @@ from lti_tool.community.kudos.services import (
 )
 from lti_tool.core.errors import error_response
 from lti_tool.core.i18n import time_ago
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
 from lti_tool.extensions import db
 
@@ -108,7 +109,7 @@ def render_page(template: str, status: int = 200, **context: Any) -> Page:
 
 def _int_arg(values: Any, name: str) -> int | None:
     raw = values.get(name, "")
-    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+    return parse_id(raw)
 
 
 # --- the wall ----------------------------------------------------------------------------------
