@@ -105,6 +105,17 @@ def _seed(app: Flask, site: CourseWorld) -> dict[str, str]:
     return {"question": question, "set": made.headers["Location"]}
 
 
+def fuzz_settings(app: Flask, examples: dict[str, int]) -> settings:
+    """Hypothesis settings for a run against ``app``: a fixed number of examples per database,
+    no deadline (the machine is shared), no example database left behind."""
+    return settings(
+        max_examples=examples[_dialect(app)],
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def _dialect(app: Flask) -> str:
     with app.app_context():
         return str(db.engine.dialect.name)
@@ -219,12 +230,7 @@ def test_fuzzed_forms_are_refused_clearly_and_change_nothing(
     forms = _collect(client, seeded)
     assert len(forms) >= (10 if who == "prof" else 5), [f.action for f in forms]
 
-    @settings(
-        max_examples=EXAMPLES[_dialect(app)],
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @fuzz_settings(app, EXAMPLES)
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         form = data.draw(st.sampled_from(forms), label="form")

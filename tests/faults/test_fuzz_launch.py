@@ -16,14 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lti_tool.demo import platform as lms
 from lti_tool.demo.platform import Platform, RunningServer, encode_jws, serve_platform
 
 from ..lti_harness import CLIENT_ID, register_both_sides
-from .test_fuzz_forms import _dialect, row_counts
+from .test_fuzz_forms import fuzz_settings, row_counts
 
 TOOL = "http://localhost"
 EXAMPLES = {"sqlite": 150, "postgresql": 60}
@@ -160,12 +160,7 @@ def test_fuzzed_id_tokens_are_refused_clearly_and_change_nothing(
     client = app.test_client()
     key = platform.signing_key
 
-    @settings(
-        max_examples=EXAMPLES[_dialect(app)],
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    @fuzz_settings(app, EXAMPLES)
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         state, nonce = _login(client, platform)
