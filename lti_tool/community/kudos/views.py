@@ -38,7 +38,7 @@ from lti_tool.community.kudos.services import (
     NotFound,
     PermissionDenied,
 )
-from lti_tool.core.errors import error_response
+from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.i18n import time_ago
 from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
@@ -212,9 +212,9 @@ def give_post(lid: str) -> Any:
     except KudosError as exc:
         db.session.rollback()
         return _give_page(403, str(exc.message))
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("database error while giving kudos")
+        log_database_error(exc, "giving kudos")
         return _give_page(
             503, _("Your kudos could not be sent just now. Your message is kept: try again.")
         )

@@ -50,7 +50,7 @@ from lti_tool.community.qa.permissions import (
     QAError,
 )
 from lti_tool.community.qa.post_html import PostHtml
-from lti_tool.core.errors import error_response
+from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
 from lti_tool.courses.models import Member
@@ -410,9 +410,9 @@ def _guarded(action: Any, on_error: Any) -> Any:
         db.session.rollback()
         status = 409 if isinstance(exc, Conflict) else 403
         return on_error(status, str(exc.message), {})
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("database error while posting to %s", request.path)
+        log_database_error(exc, "posting to %s", request.path)
         return on_error(
             503,
             _("Your post could not be saved just now. Your text is kept: try again shortly."),
