@@ -121,6 +121,7 @@ def test_posts_survive_a_postgresql_restart_and_users_get_a_clear_503(
         if status == 503:
             assert "Traceback" not in text
             assert "Al momento non è stato possibile salvare" in text, text[-2000:]
+            assert "Invia di nuovo" in text  # a button sends the kept text again
             assert _title(i) in text and f"Testo della domanda {i}:" in text  # text kept
     with app.app_context():
         titles = list(db.session.scalars(select(Question.title)))
