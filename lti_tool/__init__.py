@@ -24,6 +24,7 @@ from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
 from lti_tool.core.observability import install_observability
+from lti_tool.core.ids import IdConverter
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
@@ -52,6 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_mapping(settings.flask_config())
+    app.url_map.converters["int"] = IdConverter  # before any route: ids stay in column range
     app.extensions["bottega_settings"] = settings
     install_observability(app, settings)  # logging, request ids, metrics, /metrics
 

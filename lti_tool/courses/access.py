@@ -85,6 +85,13 @@ def remember_launch(
     return lid
 
 
+def launch_locale(lid: str) -> str | None:
+    """The locale of a launch this browser holds (from the session cookie alone), or None."""
+    data = (session.get("launches") or {}).get(lid)
+    locale = data.get("l") if isinstance(data, dict) else None
+    return locale if isinstance(locale, str) else None
+
+
 def viewer_for(lid: str) -> Viewer | None:
     """The viewer of a launch this browser holds, or None."""
     opened: OpenedLaunch | None = g.get("opened_launch")
@@ -167,6 +174,9 @@ def launch_required(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The launch's language comes from the cookie, so that even an error before the viewer
+        # is known (the database away) speaks it.
+        g.locale = launch_locale(kwargs.get("lid", ""))
         viewer = viewer_for(kwargs.get("lid", ""))
         if viewer is None:
             abort(401)

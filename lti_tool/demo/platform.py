@@ -130,6 +130,62 @@ class Tamper:
     azp: str | None = None
 
 
+SERVICES: Final = ("jwks", "token", "nrps", "lineitems", "scores")
+"""The services a tool calls, as ``Platform.faults`` names them (lineitems: every AGS call but
+score POSTs, i.e. line items and results)."""
+_GARBAGE_JSON = '{"keys": [{"kty": "RSA", "n": "truncated'  # cut mid-document, as a proxy may
+_HTML_ERROR = (
+    "<!doctype html><html><head><title>502 Bad Gateway</title></head><body>"
+    "<h1>Bad Gateway</h1><p>The LMS is being upgraded. Please try again later.</p>"
+    "<hr><address>nginx</address></body></html>"
+)
+
+
+@dataclass
+class Fault:
+    """How one service misbehaves until healed (``Platform.faults[service] = Fault(...)``).
+
+    ``body``: "json" (an OAuth-style error object), "garbage" (a JSON media type and a truncated
+    document), "html" (an HTML error page, as a proxy in front of the LMS answers). ``status``
+    None with ``hang`` only delays the request, which is then served normally. ``hang`` waits
+    that many seconds, or until ``Platform.heal`` is called. ``times`` limits how many
+    requests fail (None: every one until healed).
+    """
+
+    status: int | None = 503
+    body: str = "json"
+    retry_after: str | None = None
+    hang: float = 0.0
+    times: int | None = None
+
+    @classmethod
+    def garbage(cls, **kwargs: Any) -> Fault:
+        return cls(status=200, body="garbage", **kwargs)
+
+    @classmethod
+    def html(cls, status: int = 502, **kwargs: Any) -> Fault:
+        return cls(status=status, body="html", **kwargs)
+
+    @classmethod
+    def hanging(cls, seconds: float = 30.0, **kwargs: Any) -> Fault:
+        return cls(status=None, hang=seconds, **kwargs)
+
+    def response(self) -> Response:
+        """The answer this fault gives (after its hang)."""
+        assert self.status is not None
+        if self.body == "garbage":
+            response = Response(_GARBAGE_JSON, self.status, mimetype="application/json")
+        elif self.body == "html":
+            response = Response(_HTML_ERROR, self.status, mimetype="text/html")
+        else:
+            error = "temporarily_unavailable" if self.status >= 500 else "simulated_failure"
+            body = json.dumps({"error": error, "error_description": "a simulated failure"})
+            response = Response(body, self.status, mimetype="application/json")
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = self.retry_after
+        return response
+
+
 @dataclass
 class ToolRegistration:
     """One tool as the platform knows it (a Moodle "external tool type")."""
@@ -389,6 +445,12 @@ class Platform:
         self.ags_latency = 0.0
         self.ags_hang: threading.Event | None = None
         self.ags_random = random.Random(7)  # noqa: S311 (reproducible failures, not secrets)
+        # Faults by service (see ``Fault``, ``SERVICES``), what each service was asked, and
+        # every score POST received with the status answered, in order, for exactly-once checks.
+        self.faults: dict[str, Fault] = {}
+        self.service_requests: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        self.score_log: list[dict[str, Any]] = []
+        self._healed = threading.Event()
         self._dl_nonces: set[str] = set()
         self._seen_jti: dict[tuple[str, str], float] = {}
         self.auth_url = self.issuer + "/auth"
@@ -1006,6 +1068,74 @@ class Platform:
             self.score_failures += 1
             return self.ags_random.choice(self.ags_failure_statuses)
 
+    # -- faults ------------------------------------------------------------------------------
+    def break_service(self, service: str, fault: Fault) -> None:
+        """Make ``service`` (one of SERVICES) misbehave as ``fault`` says, until healed."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+        with self.lock:
+            self._healed.clear()
+            self.faults[service] = copy.copy(fault)
+
+    def heal(self, service: str | None = None) -> None:
+        """Stop the fault of ``service`` (every fault by default) and release hanging requests."""
+        with self.lock:
+            if service is None:
+                self.faults.clear()
+            else:
+                self.faults.pop(service, None)
+            if not self.faults:
+                self._healed.set()
+
+    def rotate_keys(self) -> str:
+        """Rotate as an LMS does mid-run: a new signing key, the old one no longer published."""
+        with self.lock:
+            old = [k.kid for k in self.keys]
+        kid = self.rotate_key()
+        for stale in old:
+            self.drop_key(stale)
+        return kid
+
+    def fault_answer(self, service: str) -> Response | None:
+        """Count a request to ``service``; the fault's answer (after its hang), or None."""
+        with self.lock:
+            self.service_requests[service] = self.service_requests.get(service, 0) + 1
+            fault = self.faults.get(service)
+            if fault is not None and fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.pop(service, None)
+            healed = self._healed
+        if fault is None:
+            return None
+        if fault.hang:
+            healed.wait(fault.hang)
+        return None if fault.status is None else fault.response()
+
+    def line_item_id(self, key: str) -> str:
+        """The URL of the line item whose path key is ``key`` (``key`` itself if none)."""
+        with self.lock:
+            return next((i["id"] for i in self.line_items.values() if i["_key"] == key), key)
+
+    def log_score(self, lineitem: str, body: Any, status: int) -> None:
+        """Remember a score POST and the status it was answered with."""
+        entry: dict[str, Any] = {"lineitem": lineitem, "status": status}
+        if isinstance(body, dict):
+            entry.update(userId=body.get("userId"), timestamp=body.get("timestamp"))
+            entry["scoreGiven"] = body.get("scoreGiven")
+        with self.lock:
+            self.score_log.append(entry)
+
+    def scores_taken(self) -> dict[tuple[str, str, str], int]:
+        """For tests: (line item, user, timestamp) -> how many POSTs of it were taken (204)."""
+        counts: dict[tuple[str, str, str], int] = {}
+        with self.lock:
+            for entry in self.score_log:
+                if entry["status"] == 204:
+                    key = (entry["lineitem"], str(entry["userId"]), str(entry["timestamp"]))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     # -- dynamic registration ----------------------------------------------------------------
     def start_registration(self) -> str:
         """A single-use registration token (see ``openid_configuration_url``)."""
@@ -1133,6 +1263,27 @@ def create_platform_app(
             response.headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
         return response, exc.status
 
+    fault_services = {
+        "jwks": "jwks",
+        "token": "token",
+        "nrps": "nrps",
+        "ags_lineitems": "lineitems",
+        "ags_lineitem": "lineitems",
+        "ags_results": "lineitems",
+        "ags_scores": "scores",
+    }
+
+    @app.before_request
+    def misbehave() -> ResponseReturnValue | None:
+        service = fault_services.get(request.endpoint or "")
+        if service is None:
+            return None
+        answer = platform.fault_answer(service)
+        if answer is not None and service == "scores":
+            item = platform.line_item_id((request.view_args or {}).get("key", ""))
+            platform.log_score(item, request.get_json(silent=True), answer.status_code)
+        return answer
+
     @app.route("/auth", methods=["GET", "POST"])
     def auth() -> ResponseReturnValue:
         answer = platform.authorize(request.values.to_dict())
@@ -1225,12 +1376,19 @@ def create_platform_app(
     def ags_scores(context_id: str, key: str) -> ResponseReturnValue:
         platform.ags_delay()
         failure = platform.score_failure()
+        body = request.get_json(silent=True)
         if failure is not None:
+            platform.log_score(platform.line_item_id(key), body, failure)
             headers = {"Retry-After": platform.ags_retry_after} if failure == 429 else {}
             return jsonify(error="simulated failure"), failure, headers
         access = _ags_access(AGS_SCORE)
         item = platform.line_item(access, context_id, key)
-        platform.take_score(item, _json_body(SCORE_MEDIA_TYPE))
+        try:
+            platform.take_score(item, _json_body(SCORE_MEDIA_TYPE))
+        except PlatformError as exc:
+            platform.log_score(item["id"], body, exc.status)
+            raise
+        platform.log_score(item["id"], body, 204)
         return Response(status=204)
 
     @app.get("/ags/<context_id>/lineitems/<key>/lineitem/results")

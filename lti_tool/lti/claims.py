@@ -122,7 +122,7 @@ def user_from(claims: dict[str, Any]) -> LmsUser:
         family_name=_text(claims.get("family_name")),
         email=_text(claims.get("email")),
         picture=_text(claims.get("picture")),
-        locale=_text(claims.get("locale")),
+        locale=locale_text(claims.get("locale")),
     )
 
 
@@ -137,6 +137,12 @@ def for_user_from(claim: Any) -> LmsUser | None:
         family_name=_text(claim.get("family_name")),
         email=_text(claim.get("email")),
     )
+
+
+def locale_text(value: Any) -> str | None:
+    """A BCP 47 tag fits in 35 characters; anything longer is no locale."""
+    text = _text(value)
+    return text if text is not None and len(text) <= 35 else None
 
 
 def widget_from(custom: dict[str, Any]) -> str:

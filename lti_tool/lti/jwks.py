@@ -39,6 +39,7 @@ class _Entry:
     fetched_at: float  # time.time() of the fetch (shared meaning across processes)
     last_attempt: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
+    kid_refetch: float = 0.0  # the last fetch asked for by an unknown kid
 
 
 def _parse_key_set(data: Any) -> dict[str, Any]:
@@ -96,11 +97,13 @@ class PlatformKeys:
             entry = self._refresh(session, platform, entry, now) or entry
         if entry is not None and kid in entry.keys:
             return entry.keys[kid]
-        # Unknown kid: the LMS may have rotated its keys. Refetch, but not too often.
-        if entry is not None and now - max(entry.fetched_at, entry.last_attempt) >= (
-            self.refetch_interval
-        ):
+        # Unknown kid: the LMS may have rotated its keys. Refetch, but not too often: the
+        # interval runs from the last refetch an unknown kid caused, not from a routine fetch,
+        # so a rotation just after a fetch costs no failed launch.
+        if entry is not None and now - entry.kid_refetch >= self.refetch_interval:
+            entry.kid_refetch = now
             entry = self._refresh(session, platform, entry, now) or entry
+            entry.kid_refetch = now
             if kid in entry.keys:
                 return entry.keys[kid]
         if entry is None:

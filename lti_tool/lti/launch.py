@@ -491,7 +491,7 @@ def validate_launch(
             version=str(body.get(c.VERSION)),
         )
     message_type = body.get(c.MESSAGE_TYPE)
-    if message_type not in c.MESSAGE_TYPES:
+    if not isinstance(message_type, str) or message_type not in c.MESSAGE_TYPES:
         raise _error(
             _l("Bottega does not handle the message type %(type)s."), type=str(message_type)
         )
@@ -513,6 +513,7 @@ def validate_launch(
         raise _error(_l("The launch does not say who the user is (no sub claim)."))
     if body.get(c.ROLES) is None or not isinstance(body.get(c.ROLES), list):
         raise _error(_l("The launch has no roles claim."))
+    _check_shapes(body)
     if message_type == c.RESOURCE_LINK_REQUEST and not (body.get(c.RESOURCE_LINK) or {}).get("id"):
         raise _error(_l("The launch has no resource link id."))
     message_type = c.DATA_PRIVACY_ALIASES.get(message_type, message_type)
@@ -521,6 +522,8 @@ def validate_launch(
         for_user = body.get(c.FOR_USER)
         if for_user is not None and c.for_user_from(for_user) is None:
             raise _error(_l("The data privacy launch's for_user claim has no user_id."))
+        if for_user is not None and not _is_id(for_user.get("user_id")):
+            raise _error(_l("The launch's user id (sub) must be text of at most 255 characters."))
         body = {**body, c.MESSAGE_TYPE: message_type}
     # pylti1p3's own message validators still run (deep linking settings and so on).
     checked = {**body, "sub": str(body["sub"])}
@@ -528,7 +531,8 @@ def validate_launch(
         if validator.can_validate(checked):
             try:
                 validator.validate(checked)
-            except LtiException as exc:
+            # Its validators index claims without checking their types first.
+            except (LtiException, TypeError, AttributeError, KeyError, ValueError) as exc:
                 raise _error(
                     _l("The launch message is not valid: %(reason)s"), reason=str(exc)
                 ) from exc
@@ -542,6 +546,35 @@ def validate_launch(
         raise _error(_l("This launch was already used. Open the tool again from your course."))
     _maybe_prune(session)
     return _to_launch(platform, deployment, body, target if isinstance(target, str) else ""), login
+
+
+MAX_ID_LENGTH = 255  # LTI 1.3 core: sub, context id and resource link id are at most 255
+
+
+def _is_id(value: Any) -> bool:
+    """A usable identifier: text or a whole number (some LMSs send numbers), not too long."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return 0 < len(str(value)) <= MAX_ID_LENGTH
+
+
+def _check_shapes(body: dict[str, Any]) -> None:
+    """Refuse claims of the wrong type or size that the launch would store (signed or not,
+    an LMS bug must be a clear 400, never a 500 or a column overflow)."""
+    if not _is_id(body["sub"]):
+        raise _error(_l("The launch's user id (sub) must be text of at most 255 characters."))
+    for claim, name in ((c.CONTEXT, "context"), (c.RESOURCE_LINK, "resource_link")):
+        value = body.get(claim)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or ("id" in value and not _is_id(value["id"])):
+            raise _error(
+                _l(
+                    "The launch's %(claim)s claim must be an object with an id of at most 255 "
+                    "characters."
+                ),
+                claim=name,
+            )
 
 
 def login_used(session: Session, login: LoginTicket) -> bool:
@@ -625,7 +658,7 @@ def _to_launch(
         course=c.LmsCourse(
             lms_id=str(context["id"]),
             title=str(context.get("title") or ""),
-            label=str(context.get("label") or ""),
+            label=str(context.get("label") or "")[:255],
         )
         if context and context.get("id")
         else None,
@@ -634,7 +667,7 @@ def _to_launch(
         else None,
         widget=c.widget_from(custom),
         custom=custom,
-        locale=str(presentation.get("locale")) if presentation.get("locale") else None,
+        locale=c.locale_text(presentation.get("locale")),
         return_url=str(presentation.get("return_url")) if presentation.get("return_url") else None,
         target_link_uri=target,
         services=services,

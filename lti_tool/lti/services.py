@@ -9,8 +9,10 @@ tokens only go to the hosts of the registration they were issued for.
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Bottega-LTI/0.1 (+https://purl.imsglobal.org/spec/lti)"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # one page or token answer larger than this is refused
 _random = secrets.SystemRandom()
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_HTML_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,16 @@ def lms_message(response: requests.Response) -> str:
         parts = [str(data[k]) for k in ("error", "error_description", "message") if data.get(k)]
         if parts:
             return ": ".join(parts)[:500]
-    return (response.text or response.reason or "").strip()[:300]
+    return (_body_excerpt(response.text or "") or response.reason or "").strip()[:300]
+
+
+def _body_excerpt(text: str) -> str:
+    """The start of an answer's body; an HTML page (often a proxy's) by its title, no markup."""
+    if text.lstrip()[:1] == "<":
+        title = _HTML_TITLE.search(text)
+        text = title.group(1) if title else _HTML_TAG.sub(" ", text)
+        text = " ".join(html.unescape(text).split())
+    return text.strip()[:300]
 
 
 def pooled_session(connections: int) -> requests.Session:
@@ -270,11 +283,18 @@ class ServiceHttp:
         finally:
             response.close()
             self.seconds += time.monotonic() - started
+        body = b"".join(chunks)
         try:
-            return json.loads(b"".join(chunks))
+            return json.loads(body)
         except ValueError as exc:
+            # A cut-off document or a proxy's HTML page in place of the answer: a glitch more
+            # often than a misconfiguration, so it is retried (the job queue bounds the tries).
             raise ServiceError(
-                "bad_response", "the LMS answer is not JSON", temporary=False
+                "bad_response",
+                "the LMS answer is not JSON",
+                temporary=True,
+                status=response.status_code,
+                detail=_body_excerpt(body.decode("utf-8", "replace")),
             ) from exc
 
 

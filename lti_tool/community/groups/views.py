@@ -40,6 +40,7 @@ from lti_tool.community.groups.permissions import (
 )
 from lti_tool.community.moderation.models import FlagReason
 from lti_tool.core.errors import error_response
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
 from lti_tool.extensions import db, limiter, utcnow
 
@@ -100,7 +101,7 @@ def _refused(exc: GroupsError, endpoint: str, **values: Any) -> Any:
 
 def _int(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
-    return int(raw) if raw.isdigit() else None
+    return parse_id(raw)
 
 
 def _deadline(raw: str) -> datetime | None:
@@ -240,8 +241,9 @@ def delete_question(lid: str, set_id: int, question_id: int) -> Any:
 def answer_survey(lid: str, set_id: int) -> Any:
     answers: dict[int, int | None] = {}
     for key, value in request.form.items():
-        if key.startswith("q") and key[1:].isdigit():
-            answers[int(key[1:])] = int(value) if value.isdigit() else None
+        question_id = parse_id(key[1:]) if key.startswith("q") else None
+        if question_id is not None:
+            answers[question_id] = parse_id(value)
     try:
         services.save_answers(db.session(), _actor(), set_id, answers)
     except InvalidInput as exc:

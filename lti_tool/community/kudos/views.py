@@ -38,8 +38,9 @@ from lti_tool.community.kudos.services import (
     NotFound,
     PermissionDenied,
 )
-from lti_tool.core.errors import error_response
+from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.i18n import time_ago
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
 from lti_tool.extensions import db
 
@@ -108,7 +109,7 @@ def render_page(template: str, status: int = 200, **context: Any) -> Page:
 
 def _int_arg(values: Any, name: str) -> int | None:
     raw = values.get(name, "")
-    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+    return parse_id(raw)
 
 
 # --- the wall ----------------------------------------------------------------------------------
@@ -211,9 +212,9 @@ def give_post(lid: str) -> Any:
     except KudosError as exc:
         db.session.rollback()
         return _give_page(403, str(exc.message))
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("database error while giving kudos")
+        log_database_error(exc, "giving kudos")
         return _give_page(
             503, _("Your kudos could not be sent just now. Your message is kept: try again.")
         )

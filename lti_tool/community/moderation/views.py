@@ -40,6 +40,7 @@ from lti_tool.community.moderation.services import (
 )
 from lti_tool.community.moderation.subjects import Subject, resolve
 from lti_tool.core.errors import error_response
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import (
     MAX_LAUNCHES,
     Viewer,
@@ -304,9 +305,7 @@ def audit(lid: str) -> Page:
     """Every moderation action in the course: who, what, when, why."""
     course_id = _course_id()
     before = request.args.get("before", "")
-    entries = services.audit_trail(
-        db.session(), course_id, before_id=int(before) if before.isdigit() else None
-    )
+    entries = services.audit_trail(db.session(), course_id, before_id=parse_id(before))
     keys = [(e.subject_type, e.subject_id) for e in entries if e.subject_type and e.subject_id]
     subjects = resolve(db.session(), course_id, keys)
     names = _names([e.actor_id for e in entries] + [e.target_member_id for e in entries])
@@ -445,10 +444,10 @@ def accept(lid: str) -> Any:
     """A member accepts the version they were shown, then goes on to their widget."""
     viewer = g.viewer
     course_id = _course_id()
-    version = request.form.get("version", "")
+    version = parse_id(request.form.get("version", ""))
     try:
         conduct.accept_conduct(
-            db.session(), course_id, viewer.member_id, int(version) if version.isdigit() else -1
+            db.session(), course_id, viewer.member_id, -1 if version is None else version
         )
     except Conflict as exc:
         db.session.rollback()

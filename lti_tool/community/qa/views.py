@@ -50,7 +50,8 @@ from lti_tool.community.qa.permissions import (
     QAError,
 )
 from lti_tool.community.qa.post_html import PostHtml
-from lti_tool.core.errors import error_response
+from lti_tool.core.errors import error_response, log_database_error
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
 from lti_tool.courses.models import Member
 from lti_tool.extensions import db, limiter, utcnow
@@ -168,8 +169,9 @@ def _form_text(name: str) -> str:
 def _question_input() -> services.QuestionInput:
     tag_ids = []
     for raw in request.form.getlist("tags"):
-        if raw.isdigit():
-            tag_ids.append(int(raw))
+        tag_id = parse_id(raw)
+        if tag_id is not None:
+            tag_ids.append(tag_id)
     return services.QuestionInput(
         title=_form_text("title"),
         body=_form_text("body"),
@@ -188,8 +190,8 @@ def _refusal(exc: QAError, question_id: int | None = None) -> Any:
         return error_response(403, str(exc.message))
     flash(str(exc.message), "error")
     target = request.form.get("next_question", "")
-    if question_id is None and target.isdigit():
-        question_id = int(target)
+    if question_id is None:
+        question_id = parse_id(target)
     if question_id is not None:
         return redirect(url_for("qa.question", lid=g.viewer.lid, question_id=question_id), code=303)
     return redirect(url_for("qa.index", lid=g.viewer.lid), code=303)
@@ -206,7 +208,7 @@ def _ask_page(
         "qa/ask.html",
         status,
         form=request.form,
-        chosen_tags={int(t) for t in request.form.getlist("tags") if t.isdigit()},
+        chosen_tags={t for t in map(parse_id, request.form.getlist("tags")) if t is not None},
         tags=services.course_tags(db.session(), actor.course_id),
         settings=services.get_settings(db.session(), actor.course_id),
         error=error,
@@ -229,7 +231,7 @@ def _edit_question_page(
         status,
         form=form or {"title": question.title, "body": question.body},
         chosen_tags=(
-            {int(t) for t in request.form.getlist("tags") if t.isdigit()}
+            {t for t in map(parse_id, request.form.getlist("tags")) if t is not None}
             if form
             else {t.id for t in question.tags}
         ),
@@ -285,7 +287,7 @@ def _comment_target() -> tuple[int | None, int | None]:
     """The answer and parent comment a comment form is about (from the query or the form)."""
     values = request.form if request.method == "POST" else request.args
     answer, parent = values.get("answer_id", ""), values.get("parent_id", "")
-    return (int(answer) if answer.isdigit() else None, int(parent) if parent.isdigit() else None)
+    return parse_id(answer), parse_id(parent)
 
 
 def _comment_page(
@@ -408,9 +410,9 @@ def _guarded(action: Any, on_error: Any) -> Any:
         db.session.rollback()
         status = 409 if isinstance(exc, Conflict) else 403
         return on_error(status, str(exc.message), {})
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
-        log.exception("database error while posting to %s", request.path)
+        log_database_error(exc, "posting to %s", request.path)
         return on_error(
             503,
             _("Your post could not be saved just now. Your text is kept: try again shortly."),
@@ -443,7 +445,7 @@ def index(lid: str) -> FormPage:
     query = args.get("q", "").strip()[:200]
     filters = queries.ListFilters(
         state=state,
-        tag_id=int(tag) if tag.isdigit() else None,
+        tag_id=parse_id(tag),
         mine=args.get("mine") == "1",
         following=args.get("following") == "1",
         sort=queries.Sort.RELEVANCE if query and "sort" not in args else sort,
@@ -455,7 +457,7 @@ def index(lid: str) -> FormPage:
         db.session(),
         actor,
         filters,
-        page=int(page_number) if page_number.isdigit() else 1,
+        page=min(parse_id(page_number) or 1, 100_000),
         settings=settings,
     )
 
@@ -644,8 +646,8 @@ def comment_post(lid: str, question_id: int) -> Any:
 def flag_form(lid: str, question_id: int) -> FormPage:
     """The form to flag the question, one of its answers or comments."""
     actor = _actor()
-    kind, post_id = request.args.get("kind", ""), request.args.get("post_id", "")
-    if kind not in services.SUBJECT_TYPES or not post_id.isdigit():
+    kind, post_id = request.args.get("kind", ""), parse_id(request.args.get("post_id", ""))
+    if kind not in services.SUBJECT_TYPES or post_id is None:
         abort(400)
     try:
         question_ = services.find_question(db.session(), actor, question_id)
@@ -654,7 +656,7 @@ def flag_form(lid: str, question_id: int) -> FormPage:
     context: dict[str, Any] = {
         "question": question_,
         "kind": kind,
-        "post_id": int(post_id),
+        "post_id": post_id,
         "reasons": _flag_reasons(),
     }
     if _is_htmx():
@@ -912,15 +914,15 @@ def follow(lid: str, question_id: int) -> Any:
 def flag(lid: str, question_id: int) -> Any:
     actor = _actor()
     kind = request.form.get("kind", "")
-    post_id = request.form.get("post_id", "")
-    if kind not in services.SUBJECT_TYPES or not post_id.isdigit():
+    post_id = parse_id(request.form.get("post_id", ""))
+    if kind not in services.SUBJECT_TYPES or post_id is None:
         abort(400)
     return _act(
         lambda: services.flag(
             db.session(),
             actor,
             kind,
-            int(post_id),
+            post_id,
             request.form.get("reason", ""),
             request.form.get("note", ""),
         ),
@@ -1006,7 +1008,7 @@ def tag_post(lid: str) -> Any:
             actor,
             request.form.get("name", ""),
             request.form.get("label", ""),
-            tag_id=int(tag_id) if tag_id.isdigit() else None,
+            tag_id=parse_id(tag_id),
         )
     except InvalidInput as exc:
         db.session.rollback()
