@@ -23,8 +23,8 @@ from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import select_locale
-from lti_tool.core.observability import install_observability
 from lti_tool.core.ids import IdConverter
+from lti_tool.core.observability import install_observability
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
