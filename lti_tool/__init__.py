@@ -27,13 +27,14 @@ from lti_tool.core.i18n import select_locale
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
-from lti_tool.extensions import babel, csrf, db, limiter, migrate
+from lti_tool.extensions import babel, csrf, db, limiter, migrate, skip_hooks_on
 from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.lti.registry import Registry
 from lti_tool.sync.launch import RecentRows
 from lti_tool.web.grades import bp as grades_bp
+from lti_tool.web.lti import LEAN_ENDPOINTS
 from lti_tool.web.lti import bp as lti_bp
 from lti_tool.web.registration import bp as registration_bp
 from lti_tool.web.roster import bp as roster_bp
@@ -65,6 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     limiter.init_app(app)
+    # The LTI login and launch have no rate limits: skip the limiter's work on every request.
+    skip_hooks_on(app, LEAN_ENDPOINTS, limiter)
 
     keys = KeyStore(settings.keys_dir)
     keys.ensure()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -125,6 +125,9 @@ class OpenedLaunch:
     member: Member
     course: Course | None
     placement: Placement | None
+    # What the launch's own transaction already looked up for the page, by name (e.g.
+    # "conduct": the code of conduct version still to accept), so the page does not ask again.
+    checks: dict[str, Any] = field(default_factory=dict)
 
 
 def open_launch(
@@ -132,6 +135,7 @@ def open_launch(
     member: dict[str, Any],
     course: dict[str, Any] | None,
     placement: dict[str, Any] | None,
+    checks: dict[str, Any] | None = None,
 ) -> None:
     """Let this request's pages use the launch it has just made (see OpenedLaunch)."""
     g.opened_launch = OpenedLaunch(
@@ -139,7 +143,16 @@ def open_launch(
         member=Member(**member),
         course=Course(**course) if course is not None else None,
         placement=Placement(**placement) if placement is not None else None,
+        checks=checks or {},
     )
+
+
+def launch_checks(viewer: Viewer) -> dict[str, Any]:
+    """What this request's own launch looked up for ``viewer``'s page (see OpenedLaunch)."""
+    opened: OpenedLaunch | None = g.get("opened_launch")
+    if opened is not None and opened.viewer is viewer:
+        return opened.checks
+    return {}
 
 
 def page_rows(viewer: Viewer) -> tuple[Member, Course | None, Placement | None] | None:

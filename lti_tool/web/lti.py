@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
 
 STORAGE_PROOF_FIELD = "lti_storage_proof"
+# The two requests of every launch: app-wide hooks they do not need skip them (create_app).
+LEAN_ENDPOINTS = ("lti.login", "lti.launch")
 
 
 def key_store() -> KeyStore:
@@ -209,7 +211,12 @@ def launch() -> BaseResponse:
                 )
 
         outcome = handle_launch(
-            session_db, validated, current_app.extensions["bottega_recent_rows"], consume_again
+            session_db,
+            validated,
+            current_app.extensions["bottega_recent_rows"],
+            consume_again,
+            # The answer is the widget page (not a redirect): check its gate in this transaction.
+            page_checks=validated.deep_linking is None and validated.widget != "qa",
         )
     except LtiError as error:
         session_db.rollback()
@@ -289,7 +296,10 @@ def open_widget(viewer: Viewer, outcome: LaunchOutcome, launch: Launch) -> BaseR
             "title": launch.course.title,
             "label": launch.course.label,
         }
-    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement)
+    checks = {"conduct": outcome.conduct_pending} if outcome.conduct_checked else {}
+    open_launch(
+        viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement, checks
+    )
     lid = viewer.lid
     page_url = url_for("home.widget", lid=lid)
     g.launch_page_url = page_url

@@ -488,6 +488,20 @@ def _fit(
     return fit
 
 
+def _formed_sets(course_id: Any) -> Any:
+    return select(GroupSet).where(
+        GroupSet.course_id == course_id,
+        GroupSet.formed_at.is_not(None),
+        GroupSet.mode.in_([AssignMode.RANDOM, AssignMode.BALANCED]),
+    )
+
+
+def late_joiner_sets_exist(course_id: Any) -> Any:
+    """SQL column: whether the course has a formed random or balanced set, the only kind
+    place_late_joiners works on (a launch folds it into one statement, built once)."""
+    return _formed_sets(course_id).exists()
+
+
 def place_late_joiners(
     session: Session, course_id: int, member_ids: Iterable[int] | None = None
 ) -> int:
@@ -497,15 +511,7 @@ def place_late_joiners(
     ``member_ids`` limits the work to those members (a launch passes its own). Part of the
     caller's transaction: no commit.
     """
-    sets = list(
-        session.scalars(
-            select(GroupSet).where(
-                GroupSet.course_id == course_id,
-                GroupSet.formed_at.is_not(None),
-                GroupSet.mode.in_([AssignMode.RANDOM, AssignMode.BALANCED]),
-            )
-        )
-    )
+    sets = list(session.scalars(_formed_sets(course_id)))
     if not sets:
         return 0
     candidates = eligible_members(session, course_id, member_ids)
