@@ -23,7 +23,7 @@ from lti_tool.community.sentiment.views import bp as sentiment_bp
 from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
-from lti_tool.core.i18n import select_locale
+from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
@@ -64,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
+    install_template_gettext(app)
     csrf.init_app(app)
     limiter.init_app(app)
     # The LTI login and launch have no rate limits: skip the limiter's work on every request.

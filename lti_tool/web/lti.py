@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import (
@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh as refresh_locale
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -132,7 +133,8 @@ def login() -> BaseResponse:
         params.pop("lti_storage_target", None)
     try:
         start = start_login(
-            db.session(),
+            # The scoped session itself: a registration found in the cache opens no session.
+            cast(Session, db.session),
             params,
             redirect_uri=public_url_for("lti.launch"),
             own_origins=own_origins(),
