@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from lti_tool.community.groups.services import late_joiner_sets_exist, place_late_joiners
 from lti_tool.community.moderation.conduct import acceptance_columns
 from lti_tool.courses import services
+from lti_tool.courses.models import Placement
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
 from lti_tool.lti.claims import Launch
@@ -79,18 +80,27 @@ class LaunchOutcome:
     conduct_pending: int | None = None
 
 
-_PAGE_CHECKS: list[Any] = []
+_PAGE_CHECKS: dict[bool, Any] = {}
+_PLACEMENT_KEYS = tuple(Placement.__table__.c.keys())
 
 
-def _page_checks() -> Any:
+def _page_checks(*, with_placement: bool) -> Any:
     """One SELECT, built once: the course's current code of conduct version, whether the member
-    accepted it, and whether the course has formed groups a newcomer must be placed in."""
-    if not _PAGE_CHECKS:
+    accepted it, whether the course has formed groups a newcomer must be placed in and, with
+    ``with_placement``, the placement row (no row at all if it is gone)."""
+    stmt = _PAGE_CHECKS.get(with_placement)
+    if stmt is None:
         course_id = bindparam("course_id", type_=Integer)
         member_id = bindparam("member_id", type_=Integer)
         current, accepted = acceptance_columns(course_id, member_id)
-        _PAGE_CHECKS.append(select(current, accepted, late_joiner_sets_exist(course_id)))
-    return _PAGE_CHECKS[0]
+        stmt = select(current, accepted, late_joiner_sets_exist(course_id))
+        if with_placement:
+            table = Placement.__table__
+            stmt = stmt.add_columns(*table.c).where(
+                table.c.id == bindparam("placement_id", type_=Integer)
+            )
+        _PAGE_CHECKS[with_placement] = stmt
+    return stmt
 
 
 def handle_launch(
@@ -163,19 +173,8 @@ def _handle(
         enrolment = services.enrol(session, course_id, member_id, list(launch.roles))
         enrolment_id, community_manager = enrolment.id, enrolment.community_manager
         role = course_role(launch.roles)
-        # Peer groups: a student new to a formed random or balanced set is placed now.
-        late_joiners = role == CourseRole.LEARNER
-        if page_checks and not role.is_staff and not community_manager:
-            # Staff and community managers are never asked to accept the code of conduct.
-            version, accepted, formed_sets = (
-                session.connection()
-                .execute(_page_checks(), {"course_id": course_id, "member_id": member_id})
-                .one()
-            )
-            conduct_checked, conduct_pending = True, None if accepted else int(version)
-            late_joiners = late_joiners and bool(formed_sets)
-        if late_joiners:
-            place_late_joiners(session, course_id, member_ids=[member_id])
+        placement_key: tuple[Any, ...] = ()
+        placement_print = ""
         if launch.placement is not None:
             ags = {k: v for k, v in launch.services.items() if k == "ags"}
             if ags and launch.custom.get("graded") == "1":  # placed as graded (deep linking)
@@ -184,12 +183,35 @@ def _handle(
             placement_print = json.dumps(
                 [launch.widget, launch.placement.title, ags], sort_keys=True
             )
+            # Unchanged since this process wrote it: read it (in this transaction) below.
             placement_id = recent_rows.get(placement_key, placement_print)
-            if placement_id is not None:  # unchanged: read it (in this transaction)
+        # Peer groups: a student new to a formed random or balanced set is placed now.
+        late_joiners = role == CourseRole.LEARNER
+        if page_checks and not role.is_staff and not community_manager:
+            # Staff and community managers are never asked to accept the code of conduct.
+            checks = (
+                session.connection()
+                .execute(
+                    _page_checks(with_placement=placement_id is not None),
+                    {"course_id": course_id, "member_id": member_id, "placement_id": placement_id},
+                )
+                .first()
+            )
+            if checks is None:  # only when the remembered placement row is gone
+                raise IntegrityError("remembered placement is gone", None, Exception())
+            version, accepted, formed_sets = checks[:3]
+            conduct_checked, conduct_pending = True, None if accepted else int(version)
+            late_joiners = late_joiners and bool(formed_sets)
+            if placement_id is not None:
+                placement = dict(zip(_PLACEMENT_KEYS, checks[3:], strict=True))
+        if late_joiners:
+            place_late_joiners(session, course_id, member_ids=[member_id])
+        if launch.placement is not None:
+            if placement_id is not None and placement is None:
                 placement = services.placement_row(session, placement_id)
                 if placement is None:
                     raise IntegrityError("remembered placement is gone", None, Exception())
-            else:
+            elif placement_id is None:
                 placement = services.upsert_placement_row(
                     session,
                     course_id,
