@@ -571,7 +571,7 @@ def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Run
     )
     stack.callback(tool.stop)
     wait_until_up(lms_server, lms_url + "/bench/stats")
-    wait_until_up(tool, tool_url + "/healthz")
+    wait_until_up(tool, tool_url + "/healthz", 180.0)  # a loaded machine starts slowly
     lms = Lms(lms_server, lms_url)
     lms.post(
         "/bench/register",

@@ -27,7 +27,15 @@ from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
-from lti_tool.extensions import babel, csrf, db, limiter, migrate, skip_hooks_on
+from lti_tool.extensions import (
+    SessionCookies,
+    babel,
+    csrf,
+    db,
+    limiter,
+    migrate,
+    skip_hooks_on,
+)
 from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
@@ -52,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_mapping(settings.flask_config())
+    app.session_interface = SessionCookies()
     app.extensions["bottega_settings"] = settings
     logging.basicConfig(level=logging.INFO)
 

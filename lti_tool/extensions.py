@@ -9,6 +9,7 @@ from functools import partial, wraps
 from typing import Any
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_migrate import Migrate
@@ -49,6 +50,20 @@ def _rate_limit_key() -> str:
 
 
 limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=True)
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its signing serializer built once per set of keys
+    rather than on every request and again on every save."""
+
+    _built: tuple[tuple[Any, ...], Any] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
 
 
 def skip_hooks_on(app: Flask, endpoints: Iterable[str], owner: object) -> None:

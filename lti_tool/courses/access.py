@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, g, session
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
@@ -210,13 +211,15 @@ def role_label(viewer: Viewer) -> str:
     return role_label_for(viewer.role)
 
 
+_ROLE_LABELS = {
+    CourseRole.GUEST: _l("Guest"),
+    CourseRole.LEARNER: _l("Student"),
+    CourseRole.MENTOR: _l("Mentor"),
+    CourseRole.TEACHING_ASSISTANT: _l("Tutor"),
+    CourseRole.INSTRUCTOR: _l("Instructor"),
+}
+
+
 def role_label_for(role: CourseRole) -> str:
-    """A course role in words, in the page's language."""
-    labels = {
-        CourseRole.GUEST: _("Guest"),
-        CourseRole.LEARNER: _("Student"),
-        CourseRole.MENTOR: _("Mentor"),
-        CourseRole.TEACHING_ASSISTANT: _("Tutor"),
-        CourseRole.INSTRUCTOR: _("Instructor"),
-    }
-    return labels[role]
+    """A course role in words, in the page's language (only that one is translated)."""
+    return str(_ROLE_LABELS[role])
