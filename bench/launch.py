@@ -484,6 +484,7 @@ class Options:
     courses: int
     workers: int
     threads: int
+    worker_class: str
     assets: bool
     pg_url: str
     profile: Path | None
@@ -558,7 +559,9 @@ def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Run
         app = "bench._profiled_wsgi:app"
         env["BENCH_PROFILE_DIR"] = str(profile_dir)
         env["PYTHONPATH"] = f"{root}{os.pathsep}{ROOT}"
-    workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
+    workers = ["-w", str(options.workers), "-k", options.worker_class]
+    if options.worker_class == "gthread":
+        workers += ["--threads", str(options.threads)]
     tool = start_server(
         "tool (gunicorn)",
         [str(BIN / "gunicorn"), *workers, "-b", f"127.0.0.1:{tool_port}", app],
@@ -568,7 +571,7 @@ def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Run
     )
     stack.callback(tool.stop)
     wait_until_up(lms_server, lms_url + "/bench/stats")
-    wait_until_up(tool, tool_url + "/healthz")
+    wait_until_up(tool, tool_url + "/healthz", 180.0)  # a loaded machine starts slowly
     lms = Lms(lms_server, lms_url)
     lms.post(
         "/bench/register",
@@ -659,8 +662,10 @@ def report(results: list[RunResult], options: Options) -> None:
     print()
     print(
         f"{options.launches} launches + {options.healthz} {options.baseline} per database, "
-        f"{options.concurrency} concurrent clients, gunicorn -w {options.workers} -k gthread "
-        f"--threads {options.threads}, {os.cpu_count()} CPUs"
+        f"{options.concurrency} concurrent clients, gunicorn -w {options.workers} "
+        f"-k {options.worker_class}"
+        + (f" --threads {options.threads}" if options.worker_class == "gthread" else "")
+        + f", {os.cpu_count()} CPUs"
     )
     print(markdown_table([r.row() for r in results]))
     for db in sorted({r.db for r in results}):
@@ -708,6 +713,12 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
     add("--courses", type=int, default=5, help="courses the users spread over (5)")
     add("--workers", type=int, default=2, help="gunicorn workers (2)")
     add("--threads", type=int, default=4, help="threads per gunicorn worker (4)")
+    add(
+        "--worker-class",
+        choices=("gthread", "sync"),
+        default="gthread",
+        help="gunicorn worker class (gthread); sync serves one request at a time per worker",
+    )
     add("--db", choices=("sqlite", "postgres", "both"), default="both", help="(both)")
     add("--repeat", type=int, default=1, help="runs per database; prints the median too (1)")
     add(
@@ -752,6 +763,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
         courses=max(1, args.courses),
         workers=args.workers,
         threads=args.threads,
+        worker_class=args.worker_class,
         assets=args.assets,
         pg_url=args.pg_url,
         profile=args.profile.resolve() if args.profile else None,

@@ -22,19 +22,28 @@ from lti_tool.community.sentiment.views import bp as sentiment_bp
 from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.errors import register_error_handlers
-from lti_tool.core.i18n import select_locale
+from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.ids import IdConverter
 from lti_tool.core.observability import install_observability
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
-from lti_tool.extensions import babel, csrf, db, limiter, migrate
+from lti_tool.extensions import (
+    SessionCookies,
+    babel,
+    csrf,
+    db,
+    limiter,
+    migrate,
+    skip_hooks_on,
+)
 from lti_tool.jobs.runtime import install as install_jobs
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.lti.registry import Registry
 from lti_tool.sync.launch import RecentRows
 from lti_tool.web.grades import bp as grades_bp
+from lti_tool.web.lti import LEAN_ENDPOINTS
 from lti_tool.web.lti import bp as lti_bp
 from lti_tool.web.privacy import bp as privacy_bp
 from lti_tool.web.registration import bp as registration_bp
@@ -54,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(settings.flask_config())
     app.url_map.converters["int"] = IdConverter  # before any route: ids stay in column range
+    app.session_interface = SessionCookies()
     app.extensions["bottega_settings"] = settings
     install_observability(app, settings)  # logging, request ids, metrics, /metrics
 
@@ -66,8 +76,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
+    install_template_gettext(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    # The LTI login and launch have no rate limits: skip the limiter's work on every request.
+    skip_hooks_on(app, LEAN_ENDPOINTS, limiter)
 
     keys = KeyStore(settings.keys_dir)
     keys.ensure()

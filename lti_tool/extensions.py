@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial, wraps
 from typing import Any
 
-from flask import g, request
+from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_migrate import Migrate
@@ -47,6 +50,64 @@ def _rate_limit_key() -> str:
 
 
 limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=True)
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its signing serializer built once per set of keys
+    rather than on every request and again on every save."""
+
+    _built: tuple[tuple[Any, ...], Any] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
+def skip_hooks_on(app: Flask, endpoints: Iterable[str], owner: object) -> None:
+    """Make the app-wide per-request hooks of extension ``owner`` skip ``endpoints``.
+
+    For endpoints that do not need that extension's work on every request, such as the rate
+    limiter on the LTI login and launch (which have no limits; state and nonce protect them).
+    A new app-wide hook can be made skippable the same way. The hooks still run everywhere else.
+    """
+    skipped = frozenset(endpoints)
+
+    def owned(hook: Callable[..., Any]) -> bool:
+        if isinstance(hook, partial):
+            return any(arg is owner for arg in hook.args)
+        return getattr(hook, "__self__", None) is owner
+
+    def before(hook: Callable[[], Any]) -> Callable[[], Any]:
+        @wraps(hook)
+        def skippable() -> Any:
+            return None if request.endpoint in skipped else hook()
+
+        return skippable
+
+    def after(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @wraps(hook)
+        def skippable(response: Any) -> Any:
+            return response if request.endpoint in skipped else hook(response)
+
+        return skippable
+
+    def teardown(hook: Callable[[BaseException | None], Any]) -> Callable[..., Any]:
+        @wraps(hook)
+        def skippable(exc: BaseException | None = None) -> Any:
+            return None if request.endpoint in skipped else hook(exc)
+
+        return skippable
+
+    for funcs, wrap in (
+        (app.before_request_funcs, before),
+        (app.after_request_funcs, after),
+        (app.teardown_request_funcs, teardown),
+    ):
+        hooks: list[Any] = funcs.get(None, [])
+        hooks[:] = [wrap(h) if owned(h) else h for h in hooks]
 
 
 def utcnow() -> datetime:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from babel import dates
-from flask import current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from lti_tool.extensions import utcnow
 
@@ -50,4 +54,50 @@ def _time_words(seconds: int, locale: str) -> str:
         dates.format_timedelta(
             timedelta(seconds=-seconds), granularity="minute", add_direction=True, locale=locale
         )
+    )
+
+
+# -- templates' _(), gettext and ngettext -------------------------------------------------------
+
+_CATALOGUE = "_bottega_catalogue"
+
+
+def _catalogue(context: Context) -> Any:
+    # Flask-Babel finds the request's catalogue again for every string (context lookups and a
+    # locale-to-text conversion each time); a page's strings share one lookup per render.
+    found = getattr(context, _CATALOGUE, None)
+    if found is None:
+        found = get_translations()
+        setattr(context, _CATALOGUE, found)
+    return found
+
+
+@pass_context
+def _gettext(context: Context, string: str) -> str:
+    return str(_catalogue(context).ugettext(string))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return str(_catalogue(context).ungettext(singular, plural, n))
+
+
+@pass_context
+def _pgettext(context: Context, message_context: str, string: str) -> str:
+    return str(_catalogue(context).upgettext(message_context, string))
+
+
+@pass_context
+def _npgettext(context: Context, message_context: str, singular: str, plural: str, n: int) -> str:
+    return str(_catalogue(context).unpgettext(message_context, singular, plural, n))
+
+
+def install_template_gettext(app: Flask) -> None:
+    """Templates translate with the catalogue looked up once per render (after Babel's init)."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+        newstyle=True,
     )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import abort, g, session
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
@@ -135,6 +136,9 @@ class OpenedLaunch:
     member: Member
     course: Course | None
     placement: Placement | None
+    # What the launch's own transaction already looked up for the page, by name (e.g.
+    # "conduct": the code of conduct version still to accept), so the page does not ask again.
+    checks: dict[str, Any] = field(default_factory=dict)
 
 
 def open_launch(
@@ -142,6 +146,7 @@ def open_launch(
     member: dict[str, Any],
     course: dict[str, Any] | None,
     placement: dict[str, Any] | None,
+    checks: dict[str, Any] | None = None,
 ) -> None:
     """Let this request's pages use the launch it has just made (see OpenedLaunch)."""
     g.opened_launch = OpenedLaunch(
@@ -149,7 +154,16 @@ def open_launch(
         member=Member(**member),
         course=Course(**course) if course is not None else None,
         placement=Placement(**placement) if placement is not None else None,
+        checks=checks or {},
     )
+
+
+def launch_checks(viewer: Viewer) -> dict[str, Any]:
+    """What this request's own launch looked up for ``viewer``'s page (see OpenedLaunch)."""
+    opened: OpenedLaunch | None = g.get("opened_launch")
+    if opened is not None and opened.viewer is viewer:
+        return opened.checks
+    return {}
 
 
 def page_rows(viewer: Viewer) -> tuple[Member, Course | None, Placement | None] | None:
@@ -210,13 +224,15 @@ def role_label(viewer: Viewer) -> str:
     return role_label_for(viewer.role)
 
 
+_ROLE_LABELS = {
+    CourseRole.GUEST: _l("Guest"),
+    CourseRole.LEARNER: _l("Student"),
+    CourseRole.MENTOR: _l("Mentor"),
+    CourseRole.TEACHING_ASSISTANT: _l("Tutor"),
+    CourseRole.INSTRUCTOR: _l("Instructor"),
+}
+
+
 def role_label_for(role: CourseRole) -> str:
-    """A course role in words, in the page's language."""
-    labels = {
-        CourseRole.GUEST: _("Guest"),
-        CourseRole.LEARNER: _("Student"),
-        CourseRole.MENTOR: _("Mentor"),
-        CourseRole.TEACHING_ASSISTANT: _("Tutor"),
-        CourseRole.INSTRUCTOR: _("Instructor"),
-    }
-    return labels[role]
+    """A course role in words, in the page's language (only that one is translated)."""
+    return str(_ROLE_LABELS[role])

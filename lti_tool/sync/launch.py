@@ -10,11 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.community.groups.services import place_late_joiners
+from lti_tool.community.groups.services import late_joiner_sets_exist, place_late_joiners
+from lti_tool.community.moderation.conduct import acceptance_columns
 from lti_tool.courses import services
+from lti_tool.courses.models import Placement
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
 from lti_tool.lti.claims import Launch
@@ -71,6 +74,33 @@ class LaunchOutcome:
     community_manager: bool = False
     member: dict[str, Any] | None = None  # the member row's columns, as the launch left them
     placement: dict[str, Any] | None = None  # the placement row's columns, likewise
+    # With page_checks: whether the code of conduct was checked, and the version the member
+    # still has to accept (None: nothing to accept).
+    conduct_checked: bool = False
+    conduct_pending: int | None = None
+
+
+_PAGE_CHECKS: dict[bool, Any] = {}
+_PLACEMENT_KEYS = tuple(Placement.__table__.c.keys())
+
+
+def _page_checks(*, with_placement: bool) -> Any:
+    """One SELECT, built once: the course's current code of conduct version, whether the member
+    accepted it, whether the course has formed groups a newcomer must be placed in and, with
+    ``with_placement``, the placement row (no row at all if it is gone)."""
+    stmt = _PAGE_CHECKS.get(with_placement)
+    if stmt is None:
+        course_id = bindparam("course_id", type_=Integer)
+        member_id = bindparam("member_id", type_=Integer)
+        current, accepted = acceptance_columns(course_id, member_id)
+        stmt = select(current, accepted, late_joiner_sets_exist(course_id))
+        if with_placement:
+            table = Placement.__table__
+            stmt = stmt.add_columns(*table.c).where(
+                table.c.id == bindparam("placement_id", type_=Integer)
+            )
+        _PAGE_CHECKS[with_placement] = stmt
+    return stmt
 
 
 def handle_launch(
@@ -78,26 +108,32 @@ def handle_launch(
     launch: Launch,
     recent: RecentRows | None = None,
     redo: Callable[[], None] | None = None,
+    *,
+    page_checks: bool = False,
 ) -> LaunchOutcome:
     """Upsert member, course, enrolment and placement in one transaction, race-free.
 
     With ``recent`` (one per app and process), unchanged course and placement rows are not
     written again; if a remembered row has gone, the launch is redone without the shortcut,
     after ``redo()`` has written again what the rolled-back transaction held before.
+    With ``page_checks`` (the caller answers with the widget page), the code of conduct is
+    checked in the same transaction, so that the page needs no query of its own.
     """
     if recent is None:
-        return _handle(session, launch, RecentRows(size=0))
+        return _handle(session, launch, RecentRows(size=0), page_checks)
     try:
-        return _handle(session, launch, recent)
+        return _handle(session, launch, recent, page_checks)
     except IntegrityError:
         session.rollback()
         recent.clear()
         if redo is not None:
             redo()
-        return _handle(session, launch, RecentRows(size=0))
+        return _handle(session, launch, RecentRows(size=0), page_checks)
 
 
-def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> LaunchOutcome:
+def _handle(
+    session: Session, launch: Launch, recent_rows: RecentRows, page_checks: bool
+) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
     member = services.upsert_member_row(
@@ -119,6 +155,7 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
     placement: dict[str, Any] | None = None
     community_manager = False
     remember: list[tuple[tuple[Any, ...], str, int]] = []
+    conduct_checked, conduct_pending = False, None
     if launch.course is not None:
         info = services.CourseInfo(
             lms_id=launch.course.lms_id,
@@ -135,9 +172,9 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
             )
         enrolment = services.enrol(session, course_id, member_id, list(launch.roles))
         enrolment_id, community_manager = enrolment.id, enrolment.community_manager
-        if course_role(launch.roles) == CourseRole.LEARNER:
-            # Peer groups: a student new to a formed random or balanced set is placed now.
-            place_late_joiners(session, course_id, member_ids=[member_id])
+        role = course_role(launch.roles)
+        placement_key: tuple[Any, ...] = ()
+        placement_print = ""
         if launch.placement is not None:
             ags = {k: v for k, v in launch.services.items() if k == "ags"}
             if ags and launch.custom.get("graded") == "1":  # placed as graded (deep linking)
@@ -146,12 +183,35 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
             placement_print = json.dumps(
                 [launch.widget, launch.placement.title, ags], sort_keys=True
             )
+            # Unchanged since this process wrote it: read it (in this transaction) below.
             placement_id = recent_rows.get(placement_key, placement_print)
-            if placement_id is not None:  # unchanged: read it (in this transaction)
+        # Peer groups: a student new to a formed random or balanced set is placed now.
+        late_joiners = role == CourseRole.LEARNER
+        if page_checks and not role.is_staff and not community_manager:
+            # Staff and community managers are never asked to accept the code of conduct.
+            checks = (
+                session.connection()
+                .execute(
+                    _page_checks(with_placement=placement_id is not None),
+                    {"course_id": course_id, "member_id": member_id, "placement_id": placement_id},
+                )
+                .first()
+            )
+            if checks is None:  # only when the remembered placement row is gone
+                raise IntegrityError("remembered placement is gone", None, Exception())
+            version, accepted, formed_sets = checks[:3]
+            conduct_checked, conduct_pending = True, None if accepted else int(version)
+            late_joiners = late_joiners and bool(formed_sets)
+            if placement_id is not None:
+                placement = dict(zip(_PLACEMENT_KEYS, checks[3:], strict=True))
+        if late_joiners:
+            place_late_joiners(session, course_id, member_ids=[member_id])
+        if launch.placement is not None:
+            if placement_id is not None and placement is None:
                 placement = services.placement_row(session, placement_id)
                 if placement is None:
                     raise IntegrityError("remembered placement is gone", None, Exception())
-            else:
+            elif placement_id is None:
                 placement = services.upsert_placement_row(
                     session,
                     course_id,
@@ -179,4 +239,6 @@ def _handle(session: Session, launch: Launch, recent_rows: RecentRows) -> Launch
         community_manager=community_manager,
         member=member,
         placement=placement,
+        conduct_checked=conduct_checked,
+        conduct_pending=conduct_pending,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import (
@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh as refresh_locale
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
 
 STORAGE_PROOF_FIELD = "lti_storage_proof"
+# The two requests of every launch: app-wide hooks they do not need skip them (create_app).
+LEAN_ENDPOINTS = ("lti.login", "lti.launch")
 
 
 def key_store() -> KeyStore:
@@ -133,7 +136,8 @@ def login() -> BaseResponse:
         params.pop("lti_storage_target", None)
     try:
         start = start_login(
-            db.session(),
+            # The scoped session itself: a registration found in the cache opens no session.
+            cast(Session, db.session),
             params,
             redirect_uri=public_url_for("lti.launch"),
             own_origins=own_origins(),
@@ -212,7 +216,12 @@ def launch() -> BaseResponse:
                 )
 
         outcome = handle_launch(
-            session_db, validated, current_app.extensions["bottega_recent_rows"], consume_again
+            session_db,
+            validated,
+            current_app.extensions["bottega_recent_rows"],
+            consume_again,
+            # The answer is the widget page (not a redirect): check its gate in this transaction.
+            page_checks=validated.deep_linking is None and validated.widget != "qa",
         )
     except LtiError as error:
         session_db.rollback()
@@ -313,7 +322,10 @@ def open_widget(viewer: Viewer, outcome: LaunchOutcome, launch: Launch) -> BaseR
             "title": launch.course.title,
             "label": launch.course.label,
         }
-    open_launch(viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement)
+    checks = {"conduct": outcome.conduct_pending} if outcome.conduct_checked else {}
+    open_launch(
+        viewer, outcome.member or {"id": outcome.member_id}, course, outcome.placement, checks
+    )
     lid = viewer.lid
     page_url = url_for("home.widget", lid=lid)
     g.launch_page_url = page_url

@@ -163,3 +163,41 @@ def test_the_widget_blueprint_hooks_also_run_for_the_page_the_launch_answers(
     app.before_request_funcs.setdefault("home", []).append(lambda: redirect("/healthz"))
     result = lms.launch()
     assert result.status == 303 and result.launch_response.headers["Location"] == "/healthz"
+
+
+def test_the_launch_page_asks_for_the_course_code_until_the_member_accepts_it(
+    lms: Lms,
+    app,  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy import select
+
+    from lti_tool.community.moderation import conduct
+    from lti_tool.courses.models import Course, Member
+    from lti_tool.extensions import db
+
+    from ..lti_harness import csrf_token
+
+    client = browser()
+    first = lms.launch(client, user={"sub": "s-code", "name": "Carla Verdi"})
+    assert first.status == 200 and first.page is not None
+    assert "Be respectful" in first.page.text and 'name="version" value="1"' in first.page.text
+    with app.app_context():  # the course's staff write their own version
+        course_id = db.session.scalar(select(Course.id).where(Course.lms_id == "course-101"))
+        editor = db.session.scalar(select(Member.id).where(Member.lms_id == "s-code"))
+        conduct.edit_conduct(db.session(), int(course_id or 0), int(editor or 0), "**No spoilers**")
+    second = lms.launch(client, user={"sub": "s-code", "name": "Carla Verdi"})
+    assert second.page is not None and "<strong>No spoilers</strong>" in second.page.text
+    assert 'name="version" value="2"' in second.page.text
+    accepted = client.post(
+        second.page.url.rstrip("/") + "/moderation/conduct/accept",
+        data={"csrf_token": csrf_token(second.page.text), "version": "2"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert accepted.status_code == 303
+    third = lms.launch(client, user={"sub": "s-code", "name": "Carla Verdi"})
+    assert third.status == 200 and third.page is not None
+    assert "I accept" not in third.page.text and "Community home" in third.page.text
+    # Staff are never asked.
+    teacher = lms.launch(roles=[INSTRUCTOR], user={"sub": "t-code", "name": "Prof. Neri"})
+    assert teacher.page is not None and "I accept" not in teacher.page.text

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from lti_tool.community.content import MAX_BODY, plain_text, render_markdown
@@ -488,6 +488,21 @@ def _fit(
     return fit
 
 
+def _formed_sets(course_id: Any) -> Any:
+    return select(GroupSet).where(
+        GroupSet.course_id == course_id,
+        GroupSet.formed_at.is_not(None),
+        # Two comparisons rather than IN: a statement built once is not re-rendered per run.
+        or_(GroupSet.mode == AssignMode.RANDOM, GroupSet.mode == AssignMode.BALANCED),
+    )
+
+
+def late_joiner_sets_exist(course_id: Any) -> Any:
+    """SQL column: whether the course has a formed random or balanced set, the only kind
+    place_late_joiners works on (a launch folds it into one statement, built once)."""
+    return _formed_sets(course_id).with_only_columns(GroupSet.id).exists()
+
+
 def place_late_joiners(
     session: Session, course_id: int, member_ids: Iterable[int] | None = None
 ) -> int:
@@ -497,15 +512,7 @@ def place_late_joiners(
     ``member_ids`` limits the work to those members (a launch passes its own). Part of the
     caller's transaction: no commit.
     """
-    sets = list(
-        session.scalars(
-            select(GroupSet).where(
-                GroupSet.course_id == course_id,
-                GroupSet.formed_at.is_not(None),
-                GroupSet.mode.in_([AssignMode.RANDOM, AssignMode.BALANCED]),
-            )
-        )
-    )
+    sets = list(session.scalars(_formed_sets(course_id)))
     if not sets:
         return 0
     candidates = eligible_members(session, course_id, member_ids)

@@ -77,10 +77,11 @@ def _current_version_query(course_id: int) -> Any:
     )
 
 
-def pending_conduct_version(session: Session, course_id: int, member_id: int) -> int | None:
-    """The version a member still has to accept, or None when they accepted the current one.
+def acceptance_columns(course_id: Any, member_id: Any) -> tuple[Any, Any]:
+    """SQL columns: the course's current version, and whether the member accepted it.
 
-    One query: it runs on every launch.
+    ``course_id`` and ``member_id`` are values or bind parameters (a launch builds its
+    statement once, with parameters, and folds these into it).
     """
     current = _current_version_query(course_id)
     accepted = (
@@ -92,8 +93,27 @@ def pending_conduct_version(session: Session, course_id: int, member_id: int) ->
         )
         .exists()
     )
-    version, done = session.execute(select(current, accepted)).one()
+    return current, accepted
+
+
+def pending_conduct_version(session: Session, course_id: int, member_id: int) -> int | None:
+    """The version a member still has to accept, or None when they accepted the current one.
+
+    One query: it runs on every launch.
+    """
+    version, done = session.execute(select(*acceptance_columns(course_id, member_id))).one()
     return None if done else int(version)
+
+
+def conduct_to_show(
+    session: Session, course_id: int, version: int | None, locale: str | None = None
+) -> Conduct:
+    """The current code, knowing its ``version`` when a query just read it: the built-in
+    text needs no query (a course's own versions are numbered after it)."""
+    if version == conduct_text.DEFAULT_VERSION:
+        body = conduct_text.default_text(locale)
+        return Conduct(conduct_text.DEFAULT_VERSION, body, _default_html(body), custom=False)
+    return current_conduct(session, course_id, locale)
 
 
 def accept_conduct(

@@ -44,12 +44,14 @@ from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import (
     MAX_LAUNCHES,
     Viewer,
+    launch_checks,
     launch_required,
+    page_rows,
     role_label,
     staff_required,
     viewer_for,
 )
-from lti_tool.courses.models import Course, Member
+from lti_tool.courses.models import Member
 from lti_tool.extensions import db
 
 log = logging.getLogger(__name__)
@@ -405,11 +407,15 @@ def conduct_gate(viewer: Viewer, widget_title: str) -> Page | None:
         return None
     if viewer.lid in session.get(PASSED_KEY, ()):
         return None
-    version = conduct.pending_conduct_version(db.session(), viewer.course_id, viewer.member_id)
+    checks = launch_checks(viewer)  # the launch answering with this page looked it up
+    if "conduct" in checks:
+        version = checks["conduct"]
+    else:
+        version = conduct.pending_conduct_version(db.session(), viewer.course_id, viewer.member_id)
     if version is None:
         _passed(viewer.lid)
         return None
-    return _gate_page(viewer, widget_title)
+    return _gate_page(viewer, widget_title, version=version)
 
 
 def _passed(lid: str) -> None:
@@ -419,19 +425,25 @@ def _passed(lid: str) -> None:
 
 
 def _gate_page(
-    viewer: Viewer, widget_title: str, status: int = 200, error: str | None = None
+    viewer: Viewer,
+    widget_title: str,
+    status: int = 200,
+    error: str | None = None,
+    version: int | None = None,
 ) -> Page:
+    """The code to accept (``version``: its number, when the caller just read it)."""
     assert viewer.course_id is not None
-    member = db.session.get(Member, viewer.member_id)
-    course = db.session.get(Course, viewer.course_id)
+    rows = page_rows(viewer)  # no query right after the launch, else one
+    member, course = rows[:2] if rows is not None else (None, None)
     if member is None or course is None:
         abort(401)
+    locale = str(get_locale() or "en")
     return render_template(
         "moderation/accept.html",
         viewer=viewer,
         member=member,
         course=course,
-        conduct=conduct.current_conduct(db.session(), viewer.course_id, str(get_locale() or "en")),
+        conduct=conduct.conduct_to_show(db.session(), viewer.course_id, version, locale),
         widget_title=widget_title,
         role=role_label(viewer),
         error=error,
