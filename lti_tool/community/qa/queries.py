@@ -11,11 +11,12 @@ from __future__ import annotations
 import enum
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.community.moderation.models import HiddenPost
@@ -164,7 +165,7 @@ class QuestionSummary:
     endorsed: bool
     answer_count: int
     helpful_count: int
-    tags: list[Tag]
+    tags: list[Any]  # with .id and .name: Tag objects or rows
     created_at: datetime
     last_activity_at: datetime
 
@@ -205,6 +206,55 @@ def _summaries(
     ]
 
 
+def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+    """The list's SELECT: the questions' columns and their authors' names, with parameters
+    course_id, me, state, tag_id, limit and offset."""
+    stmt = _with_author(select(*_LIST_COLUMNS).select_from(_q), _q).where(
+        _q.c.course_id == _COURSE, _q.c.deleted_at.is_(None)
+    )
+    if not moderator:  # posts hidden by moderators leave students' lists
+        stmt = stmt.where(not_hidden("qa_question", _q.c.id))
+    if filters.state is not None:
+        stmt = stmt.where(_q.c.state == bindparam("state"))
+    if filters.tag_id is not None:
+        stmt = stmt.where(
+            _q.c.id.in_(
+                select(QuestionTag.question_id).where(QuestionTag.tag_id == bindparam("tag_id"))
+            )
+        )
+    if filters.mine:
+        stmt = stmt.where(_q.c.author_id == _ME)
+    if filters.following:
+        stmt = stmt.where(
+            _q.c.id.in_(select(Follower.question_id).where(Follower.member_id == _ME))
+        )
+    order: dict[Sort, list[ColumnElement[Any]]] = {
+        Sort.NEWEST: [_q.c.created_at.desc(), _q.c.id.desc()],
+        Sort.HELPFUL: [_q.c.helpful_count.desc(), _q.c.created_at.desc()],
+        Sort.ACTIVITY: [_q.c.last_activity_at.desc(), _q.c.id.desc()],
+        Sort.UNANSWERED: [
+            case((_q.c.state == QuestionState.UNANSWERED, 0), else_=1),
+            _q.c.created_at.desc(),
+        ],
+    }
+    if ranked is not None:
+        stmt = stmt.join(ranked, ranked.c.id == _q.c.id)
+        if filters.sort == Sort.RELEVANCE:
+            stmt = stmt.order_by(ranked.c.rank, _q.c.id.desc())
+        else:
+            stmt = stmt.order_by(*order[filters.sort])
+    else:
+        stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
+    return stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+@lru_cache(maxsize=128)
+def _list_statement(filters: ListFilters, moderator: bool) -> Any:
+    """``_list_select`` without a search, built once per kind of list (``filters`` with their
+    values blanked: the values are parameters)."""
+    return _list_select(filters, moderator, None)
+
+
 def list_questions(
     session: Session,
     actor: Actor,
@@ -213,13 +263,11 @@ def list_questions(
     per_page: int = PER_PAGE,
     settings: QASettings | None = None,
 ) -> QuestionPage:
-    """A page of the course's questions, filtered and sorted; with a query, ranked by relevance."""
+    """A page of the course's questions, filtered and sorted; with a query, ranked by relevance.
+
+    Two queries: the page's questions with their authors' names, and their tags.
+    """
     page = max(1, page)
-    stmt = select(Question).where(
-        Question.course_id == actor.course_id, Question.deleted_at.is_(None)
-    )
-    if not actor.can_moderate:  # posts hidden by moderators leave students' lists
-        stmt = stmt.where(not_hidden("qa_question", Question.id))
     narrowed = bool(filters.state or filters.tag_id or filters.mine or filters.following) or (
         filters.sort != Sort.RELEVANCE
     )
@@ -233,53 +281,58 @@ def list_questions(
     searched = bool(filters.query.strip())
     if searched and ranked is None:
         return QuestionPage([], page, False, filters, searched=True)
-    if filters.state is not None:
-        stmt = stmt.where(Question.state == filters.state)
-    if filters.tag_id is not None:
-        stmt = stmt.where(
-            Question.id.in_(
-                select(QuestionTag.question_id).where(QuestionTag.tag_id == filters.tag_id)
-            )
+    if ranked is None:
+        shape = replace(
+            filters,
+            state=QuestionState.UNANSWERED if filters.state else None,
+            tag_id=0 if filters.tag_id is not None else None,
+            query="",
         )
-    if filters.mine:
-        stmt = stmt.where(Question.author_id == actor.member_id)
-    if filters.following:
-        stmt = stmt.where(
-            Question.id.in_(
-                select(Follower.question_id).where(Follower.member_id == actor.member_id)
-            )
-        )
-    order: dict[Sort, list[ColumnElement[Any]]] = {
-        Sort.NEWEST: [Question.created_at.desc(), Question.id.desc()],
-        Sort.HELPFUL: [Question.helpful_count.desc(), Question.created_at.desc()],
-        Sort.ACTIVITY: [Question.last_activity_at.desc(), Question.id.desc()],
-        Sort.UNANSWERED: [
-            case((Question.state == QuestionState.UNANSWERED, 0), else_=1),
-            Question.created_at.desc(),
-        ],
-    }
-    if ranked is not None:
-        stmt = stmt.join(ranked, ranked.c.id == Question.id)
-        if filters.sort == Sort.RELEVANCE:
-            stmt = stmt.order_by(ranked.c.rank, Question.id.desc())
-        else:
-            stmt = stmt.order_by(*order[filters.sort])
+        stmt = _list_statement(shape, actor.can_moderate)
     else:
-        stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
-    rows = list(
-        session.scalars(
-            stmt.options(selectinload(Question.tags))
-            .offset((page - 1) * per_page)
-            .limit(per_page + 1)
+        stmt = _list_select(filters, actor.can_moderate, ranked)
+    rows = session.execute(
+        stmt,
+        {
+            "course_id": actor.course_id,
+            "me": actor.member_id,
+            "state": filters.state,
+            "tag_id": filters.tag_id,
+            "limit": per_page + 1,
+            "offset": (page - 1) * per_page,
+        },
+    ).all()
+    shown = rows[:per_page]
+    tags: dict[int, list[Any]] = {}
+    if shown:
+        for row in session.execute(_TAGS_OF, {"ids": [r.id for r in shown]}):
+            tags.setdefault(row.question_id, []).append(row)
+    settings = settings or get_settings(session, actor.course_id)
+    resolve = AuthorResolver(
+        actor,
+        settings,
+        {
+            r.author_id: display_name(r.author_id, r.name, r.given_name, r.family_name)
+            for r in shown
+        },
+        frozenset(r.author_id for r in shown if r.mentor),
+    )
+    items = [
+        QuestionSummary(
+            id=r.id,
+            title=r.title,
+            author=resolve(r.author_id, r.anonymous),
+            state=r.state,
+            endorsed=r.endorsed,
+            answer_count=r.answer_count,
+            helpful_count=r.helpful_count,
+            tags=tags.get(r.id, []),
+            created_at=r.created_at,
+            last_activity_at=r.last_activity_at,
         )
-    )
-    return QuestionPage(
-        _summaries(session, actor, rows[:per_page], settings),
-        page,
-        len(rows) > per_page,
-        filters,
-        searched=searched,
-    )
+        for r in shown
+    ]
+    return QuestionPage(items, page, len(rows) > per_page, filters, searched=searched)
 
 
 @dataclass(frozen=True)
@@ -396,6 +449,28 @@ _QUESTION_HEAD = (
     .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
 )
 
+_LIST_COLUMNS = (
+    _q.c.id,
+    _q.c.title,
+    _q.c.author_id,
+    _q.c.anonymous,
+    _q.c.state,
+    _q.c.endorsed,
+    _q.c.answer_count,
+    _q.c.helpful_count,
+    _q.c.created_at,
+    _q.c.last_activity_at,
+    *_AUTHOR,
+)
+
+# The tags of a list page's questions.
+_TAGS_OF = (
+    select(QuestionTag.__table__.c.question_id, Tag.__table__.c.id, Tag.__table__.c.name)
+    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
+    .where(QuestionTag.__table__.c.question_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Tag.__table__.c.name)
+)
+
 _QUESTION_TAGS = (
     select(Tag.__table__.c.id, Tag.__table__.c.name)
     .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
@@ -446,6 +521,12 @@ _COMMENTS = (
     .where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
     .order_by(_c.c.created_at, _c.c.id)
 )
+
+
+def _author_name(row: Any, author_id: int | None = None) -> str:
+    """The display name of a post's author, from a row with the _AUTHOR columns."""
+    author_id = row.author_id if author_id is None else author_id
+    return display_name(author_id, row.name, row.given_name, row.family_name)
 
 
 @dataclass(frozen=True)
@@ -574,11 +655,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     if question is None or (question.is_deleted and not actor.can_moderate):
         raise NotFound()
     settings = _settings_of(head, actor.course_id)
-    names = {
-        question.author_id: display_name(
-            question.author_id, head.name, head.given_name, head.family_name
-        )
-    }
+    names = {question.author_id: _author_name(head, question.author_id)}
     mentors = {question.author_id} if head.mentor else set()
     hidden: set[tuple[str, int]] = set()
     answer_rows = []
@@ -592,9 +669,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     comments = session.execute(_COMMENTS, params).all()
     for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
         for row in rows:
-            names[row.author_id] = display_name(
-                row.author_id, row.name, row.given_name, row.family_name
-            )
+            names[row.author_id] = _author_name(row)
             if row.mentor:
                 mentors.add(row.author_id)
             if row.hidden:
