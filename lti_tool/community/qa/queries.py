@@ -208,7 +208,7 @@ def _summaries(
 
 def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
     """The list's SELECT: the questions' columns and their authors' names, with parameters
-    course_id, me, state, tag_id, limit and offset."""
+    course_id, me, state, tag_id, page_limit and page_offset."""
     stmt = _with_author(select(*_LIST_COLUMNS).select_from(_q), _q).where(
         _q.c.course_id == _COURSE, _q.c.deleted_at.is_(None)
     )
@@ -245,7 +245,7 @@ def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None)
             stmt = stmt.order_by(*order[filters.sort])
     else:
         stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
-    return stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+    return stmt.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
 
 
 @lru_cache(maxsize=128)
@@ -298,8 +298,8 @@ def list_questions(
             "me": actor.member_id,
             "state": filters.state,
             "tag_id": filters.tag_id,
-            "limit": per_page + 1,
-            "offset": (page - 1) * per_page,
+            "page_limit": per_page + 1,
+            "page_offset": (page - 1) * per_page,
         },
     ).all()
     shown = rows[:per_page]
