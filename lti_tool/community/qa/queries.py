@@ -248,11 +248,12 @@ def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None)
     return stmt.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
 
 
-@lru_cache(maxsize=128)
-def _list_statement(filters: ListFilters, moderator: bool) -> Any:
-    """``_list_select`` without a search, built once per kind of list (``filters`` with their
-    values blanked: the values are parameters)."""
-    return _list_select(filters, moderator, None)
+@lru_cache(maxsize=256)
+def _list_statement(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+    """``_list_select`` built once per kind of list (``filters`` with their values blanked:
+    the values are parameters) and ranking subquery (None, or SQLite's, the same object for
+    every search)."""
+    return _list_select(filters, moderator, ranked)
 
 
 def list_questions(
@@ -273,23 +274,24 @@ def list_questions(
     )
     # Relevance ranks the best matches only; filters then apply among the best SEARCH_POOL.
     limit = page * per_page + 1 + (SEARCH_POOL if narrowed else 0)
-    ranked = (
-        search.ranked(session, actor.course_id, filters.query, limit=limit)
+    ranking = (
+        search.ranking(session, actor.course_id, filters.query, limit=limit)
         if filters.query
         else None
     )
     searched = bool(filters.query.strip())
-    if searched and ranked is None:
+    if searched and ranking is None:
         return QuestionPage([], page, False, filters, searched=True)
-    if ranked is None:
+    ranked, params = ranking if ranking is not None else (None, {})
+    if ranked is None or search.shared(ranked):
         shape = replace(
             filters,
             state=QuestionState.UNANSWERED if filters.state else None,
             tag_id=0 if filters.tag_id is not None else None,
             query="",
         )
-        stmt = _list_statement(shape, actor.can_moderate)
-    else:
+        stmt = _list_statement(shape, actor.can_moderate, ranked)
+    else:  # PostgreSQL's ranking has the words in its text: a statement of its own
         stmt = _list_select(filters, actor.can_moderate, ranked)
     rows = session.execute(
         stmt,
@@ -300,6 +302,7 @@ def list_questions(
             "tag_id": filters.tag_id,
             "page_limit": per_page + 1,
             "page_offset": (page - 1) * per_page,
+            **params,
         },
     ).all()
     shown = rows[:per_page]
