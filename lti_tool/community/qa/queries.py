@@ -526,6 +526,18 @@ _COMMENTS = (
 )
 
 
+_TAG_CHOICES = (
+    select(Tag.__table__.c.id, Tag.__table__.c.name, Tag.__table__.c.label)
+    .where(Tag.__table__.c.course_id == _COURSE)
+    .order_by(Tag.__table__.c.name)
+)
+
+
+def tag_choices(session: Session, course_id: int) -> list[Any]:
+    """The course's tags as rows (id, name, label), by name: the list page's filter."""
+    return list(session.execute(_TAG_CHOICES, {"course_id": course_id}))
+
+
 def _author_name(row: Any, author_id: int | None = None) -> str:
     """The display name of a post's author, from a row with the _AUTHOR columns."""
     author_id = row.author_id if author_id is None else author_id

@@ -111,7 +111,7 @@ def _draft_key(*parts: object) -> str:
 def _context(**context: Any) -> dict[str, Any]:
     """What every Q&A template reads: labels translated once, the form token, URL prefix."""
     viewer = g.viewer
-    locale = str(get_locale() or "en")
+    locale = _locale()
     labels, csrf = _labels(locale), generate_csrf()
     return {
         "viewer": viewer,
@@ -479,9 +479,9 @@ def index(lid: str) -> FormPage:
         prev_url=page_url(page.page - 1) if page.page > 1 else None,
         next_url=page_url(page.page + 1) if page.has_next else None,
         filters=filters,
-        tags=services.course_tags(db.session(), actor.course_id),
-        sorts=_sort_labels(query=bool(query)),
-        states=_state_labels(),
+        tags=queries.tag_choices(db.session(), actor.course_id),
+        sorts=_sort_labels(bool(query), _locale()),
+        states=_labels(_locale())["states"],
         args=args,
         # Moderators see hidden questions in the list, marked (students do not get them).
         hidden=hidden_keys(
@@ -1121,7 +1121,14 @@ def _state_labels() -> dict[str, str]:
     }
 
 
-def _sort_labels(query: bool) -> dict[str, str]:
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+@lru_cache(maxsize=16)
+def _sort_labels(query: bool, locale: str) -> dict[str, str]:
+    """The list's sort choices (with "Best match" for a search) in ``locale``, the current
+    request's: it keys the cache."""
     labels = {
         queries.Sort.NEWEST.value: _("Newest"),
         queries.Sort.HELPFUL.value: _("Most helpful"),
