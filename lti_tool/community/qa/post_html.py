@@ -69,6 +69,12 @@ class PostHtml:
     def state(self, state: str) -> Markup:
         return Markup(self._state(state))  # noqa: S704 -- every value escaped
 
+    def body(
+        self, html: str, hidden: Collection[tuple[str, int]], moderator: bool, key: tuple[str, int]
+    ) -> Markup:
+        """A post's stored HTML; a placeholder for students when moderators hid it."""
+        return Markup(self._body(html, hidden, moderator, key))  # noqa: S704 -- clean HTML
+
     def button(self, action: str, label: str, **options: Any) -> Markup:
         """A one-button POST form carrying the CSRF token (options: see ``_button``)."""
         return Markup(self._button(action, label, **options))  # noqa: S704 -- every value escaped
