@@ -450,7 +450,9 @@ def query_counts(
 # -- measuring --------------------------------------------------------------------------------
 
 
-def page_jobs(base: str, paths: list[str], cookie: str, count: int) -> list[Callable[[], float]]:
+def page_jobs(
+    base: str, paths: list[str], cookie: str, count: int, timeout: float = TIMEOUT
+) -> list[Callable[[], float]]:
     """``count`` GETs cycling over ``paths``; each client thread keeps its connection."""
     local = threading.local()
     cycle = [paths[i % len(paths)] for i in range(count)]
@@ -462,7 +464,7 @@ def page_jobs(base: str, paths: list[str], cookie: str, count: int) -> list[Call
                 session = local.session = requests.Session()
                 session.headers["Cookie"] = f"bottega_session={cookie}"
             begin = time.perf_counter()
-            response = session.get(base + path, timeout=TIMEOUT)
+            response = session.get(base + path, timeout=timeout)
             elapsed = time.perf_counter() - begin
             if response.status_code != 200:
                 raise ValueError(f"{path}: {response.status_code} {response.text[:200]!r}")
@@ -547,16 +549,18 @@ def serve_and_measure(
     pid = tool.proc.pid
     phases: dict[str, Phase] = {}
 
-    def phase(paths: list[str], count: int) -> Phase:
-        jobs = page_jobs(prepared.tool_url, paths, cookie, count)
+    def phase(paths: list[str], count: int, timeout: float = TIMEOUT) -> Phase:
+        jobs = page_jobs(prepared.tool_url, paths, cookie, count, timeout)
         # No LMS server here: the tool's CPU must not be counted a second time as the
         # platform's (that made the other programs' load come out too low).
         return measured(jobs, options.concurrency, pid, None)
 
     # Warm-up: every worker thread loads templates, simplemma's dictionaries and connections.
+    # The first search of a worker loads the dictionaries (seconds, or tens of seconds on a
+    # busy machine): a long timeout here.
     warm = options.workers * options.threads * 4
     for paths in [["/healthz"], *pages.values()]:
-        done = phase(paths, warm)
+        done = phase(paths, warm, timeout=180.0)
         if done.failed:
             raise BenchError(f"warm-up failed: {done.errors}\n{tool.log_tail()}")
     phases["bare endpoint (/healthz)"] = phase(["/healthz"], options.requests * 2)
