@@ -684,7 +684,8 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     comments = session.execute(_COMMENTS, params).all()
     for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
         for row in rows:
-            names[row.author_id] = _author_name(row)
+            if row.author_id not in names:
+                names[row.author_id] = _author_name(row)
             if row.mentor:
                 mentors.add(row.author_id)
             if row.hidden:
