@@ -16,7 +16,17 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, bindparam, case, exists, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.community.moderation.models import HiddenPost
@@ -378,7 +388,9 @@ _m, _en = Member.__table__, Enrolment.__table__
 _vote, _hid = Vote.__table__, HiddenPost.__table__
 _settings = QASettings.__table__
 _me = Member.__table__.alias("me")
-_ME, _COURSE, _QUESTION = bindparam("me"), bindparam("course_id"), bindparam("question_id")
+_ME: BindParameter[int] = bindparam("me")
+_COURSE: BindParameter[int] = bindparam("course_id")
+_QUESTION: BindParameter[int] = bindparam("question_id")
 
 
 # Name columns of a post's author and whether they are a peer mentor of the course.
@@ -665,10 +677,10 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     comments (each with the author's name, the viewer's vote and whether moderators hid it).
     """
     params = {"me": actor.member_id, "course_id": actor.course_id, "question_id": question_id}
-    head = session.execute(_QUESTION_HEAD, params).first()
-    question: Question | None = head[0] if head is not None else None
-    if question is None or (question.is_deleted and not actor.can_moderate):
+    head: Any = session.execute(_QUESTION_HEAD, params).first()
+    if head is None or (head[0].is_deleted and not actor.can_moderate):
         raise NotFound()
+    question: Question = head[0]
     settings = _settings_of(head, actor.course_id)
     names = {question.author_id: _author_name(head, question.author_id)}
     mentors = {question.author_id} if head.mentor else set()
@@ -681,7 +693,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
             if not actor.can_moderate:
                 continue
         answer_rows.append(row)
-    comments = session.execute(_COMMENTS, params).all()
+    comments = list(session.execute(_COMMENTS, params))
     for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
         for row in rows:
             if row.author_id not in names:

@@ -235,7 +235,7 @@ def ranked(
         return None
     subquery, params = found
     element = subquery.element
-    return element.bindparams(**params).subquery("ranked")  # type: ignore[attr-defined,no-any-return]
+    return element.bindparams(**params).subquery("ranked")  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
