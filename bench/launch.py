@@ -346,9 +346,13 @@ class Phase:
 
 
 def measured(
-    jobs: Sequence[Callable[[], float]], concurrency: int, tool_pid: int, platform_pid: int
+    jobs: Sequence[Callable[[], float]],
+    concurrency: int,
+    tool_pid: int,
+    platform_pid: int | None,
 ) -> Phase:
-    """Run ``jobs`` on ``concurrency`` threads and measure wall time and CPU around them."""
+    """Run ``jobs`` on ``concurrency`` threads and measure wall time and CPU around them
+    (``platform_pid``: the LMS's server, None when there is none)."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -364,7 +368,11 @@ def measured(
             latencies.append(elapsed)
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="client")
-    tool_before, platform_before = tree_cpu(tool_pid), tree_cpu(platform_pid)
+
+    def platform_cpu() -> float:
+        return tree_cpu(platform_pid).seconds if platform_pid is not None else 0.0
+
+    tool_before, platform_before = tree_cpu(tool_pid), platform_cpu()
     client_before, busy_before, begin = own_cpu(), machine_busy(), time.perf_counter()
     try:
         list(pool.map(run, jobs))
@@ -372,9 +380,9 @@ def measured(
         pool.shutdown(wait=False, cancel_futures=True)
     wall = time.perf_counter() - begin
     client_after, busy_after = own_cpu(), machine_busy()
-    tool_after, platform_after = tree_cpu(tool_pid), tree_cpu(platform_pid)
+    tool_after, platform_after = tree_cpu(tool_pid), platform_cpu()
     tool_cpu = tool_after.seconds - tool_before.seconds
-    platform_cpu = platform_after.seconds - platform_before.seconds
+    platform_seconds = platform_after - platform_before
     client_cpu = client_after - client_before
     return Phase(
         requests=len(jobs),
@@ -382,9 +390,9 @@ def measured(
         wall_s=wall,
         latencies_s=latencies,
         tool_cpu_s=tool_cpu,
-        platform_cpu_s=platform_cpu,
+        platform_cpu_s=platform_seconds,
         client_cpu_s=client_cpu,
-        others_cpu_s=max(0.0, busy_after - busy_before - tool_cpu - platform_cpu - client_cpu),
+        others_cpu_s=max(0.0, busy_after - busy_before - tool_cpu - platform_seconds - client_cpu),
         workers_changed=tool_before.workers != tool_after.workers,
         errors=errors[:5],
     )

@@ -27,6 +27,18 @@ def _e(value: object) -> str:
     return str(value).translate(_ESCAPES)
 
 
+_ESCAPED_LABELS: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}
+
+
+def _escaped(labels: Mapping[str, Any]) -> dict[str, str]:
+    """The labels HTML-escaped, once per labels mapping (views._labels keeps one per language)."""
+    cached = _ESCAPED_LABELS.get(id(labels))
+    if cached is None or cached[0] is not labels:
+        escaped = {k: _e(v) for k, v in labels.items() if isinstance(v, str)}
+        cached = _ESCAPED_LABELS[id(labels)] = (labels, escaped)
+    return cached[1]
+
+
 class PostHtml:
     """HTML helpers bound to one page's labels, form token and time formatter."""
 
@@ -42,6 +54,7 @@ class PostHtml:
         self.ago = ago
         self.count = count  # ("answers" | "helpful", n) -> "3 answers"
         self._csrf = _e(csrf)
+        self.t = _escaped(labels)  # the labels, escaped
 
     # --- pieces templates use one by one ----------------------------------------------------
 
@@ -56,6 +69,12 @@ class PostHtml:
     def state(self, state: str) -> Markup:
         return Markup(self._state(state))  # noqa: S704 -- every value escaped
 
+    def body(
+        self, html: str, hidden: Collection[tuple[str, int]], moderator: bool, key: tuple[str, int]
+    ) -> Markup:
+        """A post's stored HTML; a placeholder for students when moderators hid it."""
+        return Markup(self._body(html, hidden, moderator, key))  # noqa: S704 -- clean HTML
+
     def button(self, action: str, label: str, **options: Any) -> Markup:
         """A one-button POST form carrying the CSRF token (options: see ``_button``)."""
         return Markup(self._button(action, label, **options))  # noqa: S704 -- every value escaped
@@ -68,14 +87,14 @@ class PostHtml:
 
     def _author(self, author: Author) -> str:
         if author.hidden:
-            return f'<span class="qa-author qa-anonymous">{_e(self.labels["anonymous"])}</span>'
+            return f'<span class="qa-author qa-anonymous">{self.t["anonymous"]}</span>'
         name = self.labels["you"] if author.is_viewer else author.name
         html = f'<span class="qa-author">{_e(name)}</span>'
         if author.revealed:
-            note = _e(self.labels["anonymous_to_classmates"])
+            note = self.t["anonymous_to_classmates"]
             html += f' <span class="qa-tag-note">({note})</span>'
         if author.mentor:
-            html += f' <span class="mentor-mark">{_e(self.labels["peer_mentor"])}</span>'
+            html += f' <span class="mentor-mark">{self.t["peer_mentor"]}</span>'
         return html
 
     def _stamp(self, moment: datetime) -> str:
@@ -126,19 +145,17 @@ class PostHtml:
         self, item: QuestionSummary, qa_url: str, hidden: Collection[tuple[str, int]] = ()
     ) -> Markup:
         """One question of a list page (moderators see hidden ones, marked)."""
-        labels = self.labels
+        t = self.t
         endorsed = (
-            f'<span class="qa-endorsed">{_e(labels["endorsed_short"])}</span>'
-            if item.endorsed
-            else ""
+            f'<span class="qa-endorsed">{t["endorsed_short"]}</span>' if item.endorsed else ""
         )
         if ("qa_question", item.id) in hidden:
-            endorsed += f' <span class="qa-state">{_e(labels["hidden"])}</span>'
+            endorsed += f' <span class="qa-state">{t["hidden"]}</span>'
 
         tags = ""
         if item.tags:
             names = "".join(f"<li>{_e(tag.name)}</li>" for tag in item.tags)
-            tags = f'<ul class="qa-tags" aria-label="{_e(labels["tags"])}">{names}</ul>'
+            tags = f'<ul class="qa-tags" aria-label="{t["tags"]}">{names}</ul>'
         return Markup(  # noqa: S704 -- every value escaped
             f'<li class="qa-item"><div class="qa-item-main">'
             f'<a class="qa-item-title" href="{_e(qa_url)}{item.id}">{_e(item.title)}</a>'
@@ -156,12 +173,12 @@ class PostHtml:
         if key not in hidden:
             return f'<div class="qa-body">{html}</div>'
         if moderator:
-            mark = _e(self.labels["hidden_mark"])
+            mark = self.t["hidden_mark"]
             return (
                 f'<p class="qa-meta"><span class="qa-state mod-hidden-mark">{mark}</span></p>'
                 f'<div class="qa-body">{html}</div>'
             )
-        text = _e(self.labels["hidden"])
+        text = self.t["hidden"]
         return f'<p class="qa-meta mod-hidden-placeholder"><em>{text}</em></p>'
 
     def comments(
@@ -173,8 +190,34 @@ class PostHtml:
         hidden: Collection[tuple[str, int]] = (),
     ) -> Markup:
         """A thread of comments and their replies (``here``: the question's URL)."""
-        html = self._comments(nodes, here, qa_url, moderator, hidden)
+        html = self._comments(nodes, _e(here), _e(qa_url), moderator, hidden)
         return Markup(html)  # noqa: S704 -- escaped
+
+    # The pieces below take URLs and labels already escaped: a page of fifty answers builds a
+    # few hundred of them.
+
+    def _form(self, action: str, label: str, pressed: bool | None = None, aria: str = "") -> str:
+        """A one-button POST form (escaped ``action``, ``label`` and ``aria``)."""
+        attributes = ""
+        if pressed is not None:
+            attributes = ' aria-pressed="true"' if pressed else ' aria-pressed="false"'
+        css = "qa-button"
+        if aria:
+            attributes += f' aria-label="{aria}"'
+            css = "qa-button qa-danger"  # only the delete buttons carry their own name
+        return (
+            f'<form method="post" action="{action}" class="qa-inline">'
+            f'<input type="hidden" name="csrf_token" value="{self._csrf}">'
+            f'<button type="submit" class="{css}"{attributes}>{label}</button></form>'
+        )
+
+    @staticmethod
+    def _link(url: str, label: str, slot: str) -> str:
+        """``_inline_link`` with an escaped URL and label."""
+        return (
+            f'<a class="qa-link" href="{url}" hx-get="{url}" hx-target="#{slot}" '
+            f'hx-swap="innerHTML">{label}</a>'
+        )
 
     def _comments(
         self,
@@ -184,55 +227,45 @@ class PostHtml:
         moderator: bool,
         hidden: Collection[tuple[str, int]] = (),
     ) -> str:
+        """``comments`` with escaped ``here`` and ``qa_url``."""
         if not nodes:
             return ""
-        labels = self.labels
+        t = self.t
         parts = ['<ul class="qa-comments">']
         for node in nodes:
             c = node.comment
-            deleted = " qa-deleted" if node.deleted else ""
-            parts.append(f'<li id="comment-{c.id}" class="qa-comment{deleted}">')
-            if node.deleted and not moderator:
-                parts.append(f'<p class="qa-meta">{_e(labels["comment_deleted"])}</p>')
+            deleted = node.deleted
+            parts.append(
+                f'<li id="comment-{c.id}" class="qa-comment qa-deleted">'
+                if deleted
+                else f'<li id="comment-{c.id}" class="qa-comment">'
+            )
+            if deleted and not moderator:
+                parts.append(f'<p class="qa-meta">{t["comment_deleted"]}</p>')
             else:
-                if node.deleted:
-                    note = _e(labels["deleted_for_moderators"])
-                    parts.append(f'<p class="qa-meta">{note}</p>')
+                if deleted:
+                    parts.append(f'<p class="qa-meta">{t["deleted_for_moderators"]}</p>')
                 c_url = f"{qa_url}comments/{c.id}"
-                edited = (
-                    f' · <a href="{_e(c_url)}/history">{_e(labels["edited"])}</a>'
-                    if c.edited_at
-                    else ""
-                )
+                edited = f' · <a href="{c_url}/history">{t["edited"]}</a>' if c.edited_at else ""
                 parts.append(
                     self._body(c.body_html, hidden, moderator, ("qa_comment", c.id))
                     + f'<p class="qa-meta">{self._author(node.author)}, '
                     f"{self._stamp(c.created_at)}{edited}</p>"
                 )
-                if not node.deleted:
+                if not deleted:
                     slot = f"slot-c{c.id}"
                     parts.append('<div class="qa-actions qa-small">')
-                    parts.append(
-                        self._inline_link(f"{here}/comment?parent_id={c.id}", labels["reply"], slot)
-                    )
+                    parts.append(self._link(f"{here}/comment?parent_id={c.id}", t["reply"], slot))
                     if node.can_change:
                         parts.append(
-                            f' <a class="qa-link" href="{_e(c_url)}/edit" '
-                            f'aria-label="{_e(labels["edit_comment"])}">'
-                            f"{_e(labels['edit'])}</a> "
-                        )
-                        parts.append(
-                            self._button(
-                                f"{c_url}/delete",
-                                labels["delete"],
-                                aria=labels["delete_comment"],
-                                danger=True,
-                            )
+                            f' <a class="qa-link" href="{c_url}/edit" '
+                            f'aria-label="{t["edit_comment"]}">{t["edit"]}</a> '
+                            + self._form(f"{c_url}/delete", t["delete"], aria=t["delete_comment"])
                         )
                     parts.append(
                         " "
-                        + self._inline_link(
-                            f"{here}/flag?kind=comment&post_id={c.id}", labels["flag"], slot
+                        + self._link(
+                            f"{here}/flag?kind=comment&amp;post_id={c.id}", t["flag"], slot
                         )
                     )
                     parts.append(f'</div><div id="{slot}" class="qa-slot"></div>')
@@ -241,6 +274,21 @@ class PostHtml:
             parts.append("</li>")
         parts.append("</ul>")
         return "".join(parts)
+
+    def answers(
+        self,
+        views: Sequence[AnswerView],
+        here: str,
+        qa_url: str,
+        moderator: bool,
+        hidden: Collection[tuple[str, int]] = (),
+        kudos_url: str = "",
+    ) -> Markup:
+        """Every answer of a question page (see ``answer``), one after the other."""
+        here, qa_url, kudos_url = _e(here), _e(qa_url), _e(kudos_url)
+        return Markup(  # noqa: S704 -- every value escaped, body_html is clean
+            "\n".join(self._answer(v, here, qa_url, moderator, hidden, kudos_url) for v in views)
+        )
 
     def answer(
         self,
@@ -253,7 +301,20 @@ class PostHtml:
     ) -> Markup:
         """One answer with its actions and comments (``here``: the question's URL;
         ``kudos_url``: where "Give kudos" goes, empty for none)."""
-        labels = self.labels
+        html = self._answer(view, _e(here), _e(qa_url), moderator, hidden, _e(kudos_url))
+        return Markup(html)  # noqa: S704 -- every value escaped, body_html is clean
+
+    def _answer(
+        self,
+        view: AnswerView,
+        here: str,
+        qa_url: str,
+        moderator: bool,
+        hidden: Collection[tuple[str, int]],
+        kudos_url: str,
+    ) -> str:
+        """``answer`` with escaped ``here``, ``qa_url`` and ``kudos_url``."""
+        t = self.t
         a = view.answer
         a_url = f"{qa_url}answers/{a.id}"
         classes = "qa-answer"
@@ -264,25 +325,20 @@ class PostHtml:
         author = self._author(view.author)
         parts = [
             f'<article id="answer-{a.id}" class="{classes}">'
-            f'<h3 class="visually-hidden">{_e(labels["answer_by"])} {author}</h3>'
+            f'<h3 class="visually-hidden">{t["answer_by"]} {author}</h3>'
         ]
         badges = []
         if view.accepted:
-            badges.append(f'<span class="qa-accepted-badge">{_e(labels["accepted"])}</span>')
+            badges.append(f'<span class="qa-accepted-badge">{t["accepted"]}</span>')
         if a.endorsed:
-            badges.append(f'<span class="qa-endorsed">{_e(labels["endorsed"])}</span>')
+            badges.append(f'<span class="qa-endorsed">{t["endorsed"]}</span>')
         if a.is_staff_answer:
-            badges.append(f'<span class="qa-staff">{_e(labels["staff_answer"])}</span>')
+            badges.append(f'<span class="qa-staff">{t["staff_answer"]}</span>')
         if a.deleted_at:
-            note = _e(labels["deleted_for_moderators"])
-            badges.append(f'<span class="qa-state">{note}</span>')
+            badges.append(f'<span class="qa-state">{t["deleted_for_moderators"]}</span>')
         if badges:
             parts.append(f'<p class="qa-meta">{" ".join(badges)}</p>')
-        edited = (
-            f' · <a href="{_e(a_url)}/history">{_e(labels["edited"])}</a>'
-            if a.updated_at > a.created_at
-            else ""
-        )
+        edited = f' · <a href="{a_url}/history">{t["edited"]}</a>' if a.edited else ""
         parts.append(
             self._body(a.body_html, hidden, moderator, ("qa_answer", a.id))
             + f'<p class="qa-meta">{author}, {self._stamp(a.created_at)}{edited}</p>'
@@ -290,51 +346,31 @@ class PostHtml:
         if not a.deleted_at:
             parts.append('<div class="qa-actions">')
             if view.can_vote:
-                parts.append(
-                    self._button(
-                        f"{a_url}/vote",
-                        f"{labels['helpful']} ({a.helpful_count})",
-                        pressed=view.voted,
-                    )
-                )
+                label = f"{t['helpful']} ({a.helpful_count})"
+                parts.append(self._form(f"{a_url}/vote", label, pressed=view.voted))
             else:
                 count = _e(self.count("helpful", a.helpful_count))
                 parts.append(f'<span class="qa-count">{count}</span>')
             if view.can_accept:
-                label = labels["unaccept"] if view.accepted else labels["accept"]
-                parts.append(self._button(f"{a_url}/accept", label, pressed=view.accepted))
+                label = t["unaccept"] if view.accepted else t["accept"]
+                parts.append(self._form(f"{a_url}/accept", label, pressed=view.accepted))
             if kudos_url and not view.author.anonymous and not view.author.is_viewer:
-                give = f"{kudos_url}?to={view.author.member_id}&answer={a.id}"
-                parts.append(
-                    f'<a class="qa-button" href="{_e(give)}">{_e(labels["give_kudos"])}</a>'
-                )
+                give = f"{kudos_url}?to={view.author.member_id}&amp;answer={a.id}"
+                parts.append(f'<a class="qa-button" href="{give}">{t["give_kudos"]}</a>')
             if view.can_endorse:
-                label = labels["unendorse"] if a.endorsed else labels["endorse"]
-                parts.append(self._button(f"{a_url}/endorse", label, pressed=a.endorsed))
+                label = t["unendorse"] if a.endorsed else t["endorse"]
+                parts.append(self._form(f"{a_url}/endorse", label, pressed=a.endorsed))
             if view.can_change:
-                parts.append(
-                    f'<a class="qa-button" href="{_e(a_url)}/edit">{_e(labels["edit"])}</a>'
-                )
-                parts.append(
-                    self._button(
-                        f"{a_url}/delete",
-                        labels["delete"],
-                        aria=labels["delete_answer"],
-                        danger=True,
-                    )
-                )
+                parts.append(f'<a class="qa-button" href="{a_url}/edit">{t["edit"]}</a>')
+                parts.append(self._form(f"{a_url}/delete", t["delete"], aria=t["delete_answer"]))
             slot = f"slot-a{a.id}"
-            parts.append(
-                self._inline_link(f"{here}/comment?answer_id={a.id}", labels["add_comment"], slot)
-            )
-            parts.append(
-                self._inline_link(f"{here}/flag?kind=answer&post_id={a.id}", labels["flag"], slot)
-            )
+            parts.append(self._link(f"{here}/comment?answer_id={a.id}", t["add_comment"], slot))
+            parts.append(self._link(f"{here}/flag?kind=answer&amp;post_id={a.id}", t["flag"], slot))
             parts.append(f'</div><div id="{slot}" class="qa-slot"></div>')
         if view.comments:
             parts.append(
-                f'<section class="qa-thread" aria-label="{_e(labels["comments_on_answer"])}">'
+                f'<section class="qa-thread" aria-label="{t["comments_on_answer"]}">'
                 f"{self._comments(view.comments, here, qa_url, moderator, hidden)}</section>"
             )
         parts.append("</article>")
-        return Markup("".join(parts))  # noqa: S704 -- every value escaped, body_html is clean
+        return "".join(parts)

@@ -11,14 +11,26 @@ from __future__ import annotations
 import enum
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.community.moderation.services import hidden_keys, not_hidden
+from lti_tool.community.moderation.models import HiddenPost
+from lti_tool.community.moderation.services import not_hidden
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.notifications.services import recent
 from lti_tool.community.qa import search
@@ -82,8 +94,17 @@ class AuthorResolver:
         self.names = names
         self.mentors = mentors
         self.staff_sees = actor.sees_anonymous_authors(settings.staff_see_anonymous)
+        self._made: dict[tuple[int, bool], Author] = {}
 
     def __call__(self, author_id: int, anonymous: bool) -> Author:
+        # A page shows the same few authors many times: each is made once.
+        key = (author_id, anonymous)
+        author = self._made.get(key)
+        if author is None:
+            author = self._made[key] = self._author(author_id, anonymous)
+        return author
+
+    def _author(self, author_id: int, anonymous: bool) -> Author:
         is_viewer = author_id == self.actor.member_id
         if anonymous and not (is_viewer or self.staff_sees):
             return Author(name="", member_id=None, anonymous=True)
@@ -154,7 +175,7 @@ class QuestionSummary:
     endorsed: bool
     answer_count: int
     helpful_count: int
-    tags: list[Tag]
+    tags: list[Any]  # with .id and .name: Tag objects or rows
     created_at: datetime
     last_activity_at: datetime
 
@@ -195,6 +216,56 @@ def _summaries(
     ]
 
 
+def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+    """The list's SELECT: the questions' columns and their authors' names, with parameters
+    course_id, me, state, tag_id, page_limit and page_offset."""
+    stmt = _with_author(select(*_LIST_COLUMNS).select_from(_q), _q).where(
+        _q.c.course_id == _COURSE, _q.c.deleted_at.is_(None)
+    )
+    if not moderator:  # posts hidden by moderators leave students' lists
+        stmt = stmt.where(not_hidden("qa_question", _q.c.id))
+    if filters.state is not None:
+        stmt = stmt.where(_q.c.state == bindparam("state"))
+    if filters.tag_id is not None:
+        stmt = stmt.where(
+            _q.c.id.in_(
+                select(QuestionTag.question_id).where(QuestionTag.tag_id == bindparam("tag_id"))
+            )
+        )
+    if filters.mine:
+        stmt = stmt.where(_q.c.author_id == _ME)
+    if filters.following:
+        stmt = stmt.where(
+            _q.c.id.in_(select(Follower.question_id).where(Follower.member_id == _ME))
+        )
+    order: dict[Sort, list[ColumnElement[Any]]] = {
+        Sort.NEWEST: [_q.c.created_at.desc(), _q.c.id.desc()],
+        Sort.HELPFUL: [_q.c.helpful_count.desc(), _q.c.created_at.desc()],
+        Sort.ACTIVITY: [_q.c.last_activity_at.desc(), _q.c.id.desc()],
+        Sort.UNANSWERED: [
+            case((_q.c.state == QuestionState.UNANSWERED, 0), else_=1),
+            _q.c.created_at.desc(),
+        ],
+    }
+    if ranked is not None:
+        stmt = stmt.join(ranked, ranked.c.id == _q.c.id)
+        if filters.sort == Sort.RELEVANCE:
+            stmt = stmt.order_by(ranked.c.rank, _q.c.id.desc())
+        else:
+            stmt = stmt.order_by(*order[filters.sort])
+    else:
+        stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
+    return stmt.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
+
+
+@lru_cache(maxsize=256)
+def _list_statement(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+    """``_list_select`` built once per kind of list (``filters`` with their values blanked:
+    the values are parameters) and ranking subquery (None, or SQLite's, the same object for
+    every search)."""
+    return _list_select(filters, moderator, ranked)
+
+
 def list_questions(
     session: Session,
     actor: Actor,
@@ -203,73 +274,78 @@ def list_questions(
     per_page: int = PER_PAGE,
     settings: QASettings | None = None,
 ) -> QuestionPage:
-    """A page of the course's questions, filtered and sorted; with a query, ranked by relevance."""
+    """A page of the course's questions, filtered and sorted; with a query, ranked by relevance.
+
+    Two queries: the page's questions with their authors' names, and their tags.
+    """
     page = max(1, page)
-    stmt = select(Question).where(
-        Question.course_id == actor.course_id, Question.deleted_at.is_(None)
-    )
-    if not actor.can_moderate:  # posts hidden by moderators leave students' lists
-        stmt = stmt.where(not_hidden("qa_question", Question.id))
     narrowed = bool(filters.state or filters.tag_id or filters.mine or filters.following) or (
         filters.sort != Sort.RELEVANCE
     )
     # Relevance ranks the best matches only; filters then apply among the best SEARCH_POOL.
     limit = page * per_page + 1 + (SEARCH_POOL if narrowed else 0)
-    ranked = (
-        search.ranked(session, actor.course_id, filters.query, limit=limit)
+    ranking = (
+        search.ranking(session, actor.course_id, filters.query, limit=limit)
         if filters.query
         else None
     )
     searched = bool(filters.query.strip())
-    if searched and ranked is None:
+    if searched and ranking is None:
         return QuestionPage([], page, False, filters, searched=True)
-    if filters.state is not None:
-        stmt = stmt.where(Question.state == filters.state)
-    if filters.tag_id is not None:
-        stmt = stmt.where(
-            Question.id.in_(
-                select(QuestionTag.question_id).where(QuestionTag.tag_id == filters.tag_id)
-            )
+    ranked, params = ranking if ranking is not None else (None, {})
+    if ranked is None or search.shared(ranked):
+        shape = replace(
+            filters,
+            state=QuestionState.UNANSWERED if filters.state else None,
+            tag_id=0 if filters.tag_id is not None else None,
+            query="",
         )
-    if filters.mine:
-        stmt = stmt.where(Question.author_id == actor.member_id)
-    if filters.following:
-        stmt = stmt.where(
-            Question.id.in_(
-                select(Follower.question_id).where(Follower.member_id == actor.member_id)
-            )
-        )
-    order: dict[Sort, list[ColumnElement[Any]]] = {
-        Sort.NEWEST: [Question.created_at.desc(), Question.id.desc()],
-        Sort.HELPFUL: [Question.helpful_count.desc(), Question.created_at.desc()],
-        Sort.ACTIVITY: [Question.last_activity_at.desc(), Question.id.desc()],
-        Sort.UNANSWERED: [
-            case((Question.state == QuestionState.UNANSWERED, 0), else_=1),
-            Question.created_at.desc(),
-        ],
-    }
-    if ranked is not None:
-        stmt = stmt.join(ranked, ranked.c.id == Question.id)
-        if filters.sort == Sort.RELEVANCE:
-            stmt = stmt.order_by(ranked.c.rank, Question.id.desc())
-        else:
-            stmt = stmt.order_by(*order[filters.sort])
-    else:
-        stmt = stmt.order_by(*order.get(filters.sort, order[Sort.NEWEST]))
-    rows = list(
-        session.scalars(
-            stmt.options(selectinload(Question.tags))
-            .offset((page - 1) * per_page)
-            .limit(per_page + 1)
-        )
+        stmt = _list_statement(shape, actor.can_moderate, ranked)
+    else:  # PostgreSQL's ranking has the words in its text: a statement of its own
+        stmt = _list_select(filters, actor.can_moderate, ranked)
+    rows = session.execute(
+        stmt,
+        {
+            "course_id": actor.course_id,
+            "me": actor.member_id,
+            "state": filters.state,
+            "tag_id": filters.tag_id,
+            "page_limit": per_page + 1,
+            "page_offset": (page - 1) * per_page,
+            **params,
+        },
+    ).all()
+    shown = rows[:per_page]
+    tags: dict[int, list[Any]] = {}
+    if shown:
+        for row in session.execute(_TAGS_OF, {"ids": [r.id for r in shown]}):
+            tags.setdefault(row.question_id, []).append(row)
+    settings = settings or get_settings(session, actor.course_id)
+    resolve = AuthorResolver(
+        actor,
+        settings,
+        {
+            r.author_id: display_name(r.author_id, r.name, r.given_name, r.family_name)
+            for r in shown
+        },
+        frozenset(r.author_id for r in shown if r.mentor),
     )
-    return QuestionPage(
-        _summaries(session, actor, rows[:per_page], settings),
-        page,
-        len(rows) > per_page,
-        filters,
-        searched=searched,
-    )
+    items = [
+        QuestionSummary(
+            id=r.id,
+            title=r.title,
+            author=resolve(r.author_id, r.anonymous),
+            state=r.state,
+            endorsed=r.endorsed,
+            answer_count=r.answer_count,
+            helpful_count=r.helpful_count,
+            tags=tags.get(r.id, []),
+            created_at=r.created_at,
+            last_activity_at=r.last_activity_at,
+        )
+        for r in shown
+    ]
+    return QuestionPage(items, page, len(rows) > per_page, filters, searched=searched)
 
 
 @dataclass(frozen=True)
@@ -303,9 +379,218 @@ def unanswered_queue(session: Session, actor: Actor, limit: int = 200) -> list[Q
 # --- a question's thread ---------------------------------------------------------------------
 
 
+# Prebuilt statements for the pages everyone reads (list, question): built once, executed with
+# parameters, and read as Core rows (no ORM objects, no statement building per request). Each
+# joins what the page shows with a post: the author's name and peer-mentor mark, the viewer's
+# vote, whether moderators hid it.
+_q, _a, _c = Question.__table__, Answer.__table__, Comment.__table__
+_m, _en = Member.__table__, Enrolment.__table__
+_vote, _hid = Vote.__table__, HiddenPost.__table__
+_settings = QASettings.__table__
+_me = Member.__table__.alias("me")
+_ME: BindParameter[int] = bindparam("me")
+_COURSE: BindParameter[int] = bindparam("course_id")
+_QUESTION: BindParameter[int] = bindparam("question_id")
+
+
+# Name columns of a post's author and whether they are a peer mentor of the course.
+_AUTHOR = (_m.c.name, _m.c.given_name, _m.c.family_name, _en.c.peer_mentor.label("mentor"))
+
+
+def _with_author(stmt: Any, post: Any) -> Any:
+    return stmt.join(_m, _m.c.id == post.c.author_id).outerjoin(
+        _en, and_(_en.c.course_id == post.c.course_id, _en.c.member_id == post.c.author_id)
+    )
+
+
+def _hidden(subject_type: str, post: Any) -> Any:
+    return (
+        exists()
+        .where(_hid.c.subject_type == subject_type, _hid.c.subject_id == post.c.id)
+        .label("hidden")
+    )
+
+
+def _unread() -> Any:
+    return (
+        select(func.count())
+        .select_from(Notification.__table__)
+        .where(
+            Notification.__table__.c.member_id == _ME,
+            Notification.__table__.c.course_id == _COURSE,
+            Notification.__table__.c.read_at.is_(None),
+        )
+        .scalar_subquery()
+        .label("unread")
+    )
+
+
+_HEADER_COLUMNS = (_me.c.name, _me.c.given_name, _me.c.family_name)
+
+# The page header (who, unread count) and the course's Q&A settings, in one row.
+_HEAD = select(
+    *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
+    _unread(),
+    select(_settings.c.allow_anonymous)
+    .where(_settings.c.course_id == _COURSE)
+    .scalar_subquery()
+    .label("allow_anonymous"),
+    select(_settings.c.staff_see_anonymous)
+    .where(_settings.c.course_id == _COURSE)
+    .scalar_subquery()
+    .label("staff_see_anonymous"),
+).where(_me.c.id == _ME)
+
+# A question with its author, the viewer's vote and following, and the page header.
+_QUESTION_HEAD = _with_author(
+    select(
+        Question,
+        *_AUTHOR,
+        exists().where(_vote.c.question_id == _q.c.id, _vote.c.member_id == _ME).label("voted"),
+        exists()
+        .where(Follower.__table__.c.question_id == _q.c.id, Follower.__table__.c.member_id == _ME)
+        .label("following"),
+        _hidden("qa_question", _q),
+        *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
+        _unread(),
+        _settings.c.allow_anonymous,
+        _settings.c.staff_see_anonymous,
+    ).select_from(_q),
+    _q,
+)
+_QUESTION_HEAD = (
+    _QUESTION_HEAD.outerjoin(_me, _me.c.id == _ME)
+    .outerjoin(_settings, _settings.c.course_id == _q.c.course_id)
+    .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
+)
+
+_LIST_COLUMNS = (
+    _q.c.id,
+    _q.c.title,
+    _q.c.author_id,
+    _q.c.anonymous,
+    _q.c.state,
+    _q.c.endorsed,
+    _q.c.answer_count,
+    _q.c.helpful_count,
+    _q.c.created_at,
+    _q.c.last_activity_at,
+    *_AUTHOR,
+)
+
+# The tags of a list page's questions.
+_TAGS_OF = (
+    select(QuestionTag.__table__.c.question_id, Tag.__table__.c.id, Tag.__table__.c.name)
+    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
+    .where(QuestionTag.__table__.c.question_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Tag.__table__.c.name)
+)
+
+_QUESTION_TAGS = (
+    select(Tag.__table__.c.id, Tag.__table__.c.name)
+    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
+    .where(QuestionTag.__table__.c.question_id == _QUESTION)
+    .order_by(Tag.__table__.c.name)
+)
+
+_ANSWERS = (
+    _with_author(
+        select(
+            _a.c.id,
+            _a.c.author_id,
+            _a.c.anonymous,
+            _a.c.body_html,
+            _a.c.is_staff_answer,
+            _a.c.endorsed,
+            _a.c.helpful_count,
+            _a.c.created_at,
+            (_a.c.updated_at > _a.c.created_at).label("edited"),
+            _a.c.deleted_at,
+            *_AUTHOR,
+            exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
+            _hidden("qa_answer", _a),
+        ),
+        _a,
+    )
+    .where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
+    .order_by(_a.c.created_at, _a.c.id)
+)
+
+_COMMENTS = (
+    _with_author(
+        select(
+            _c.c.id,
+            _c.c.answer_id,
+            _c.c.parent_comment_id,
+            _c.c.author_id,
+            _c.c.anonymous,
+            _c.c.body_html,
+            _c.c.created_at,
+            _c.c.edited_at,
+            _c.c.deleted_at,
+            *_AUTHOR,
+            _hidden("qa_comment", _c),
+        ),
+        _c,
+    )
+    .where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
+    .order_by(_c.c.created_at, _c.c.id)
+)
+
+
+_TAG_CHOICES = (
+    select(Tag.__table__.c.id, Tag.__table__.c.name, Tag.__table__.c.label)
+    .where(Tag.__table__.c.course_id == _COURSE)
+    .order_by(Tag.__table__.c.name)
+)
+
+
+def tag_choices(session: Session, course_id: int) -> list[Any]:
+    """The course's tags as rows (id, name, label), by name: the list page's filter."""
+    return list(session.execute(_TAG_CHOICES, {"course_id": course_id}))
+
+
+def _author_name(row: Any, author_id: int | None = None) -> str:
+    """The display name of a post's author, from a row with the _AUTHOR columns."""
+    author_id = row.author_id if author_id is None else author_id
+    return display_name(author_id, row.name, row.given_name, row.family_name)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the top of every Q&A page shows: who is signed in, their unread notifications."""
+
+    name: str
+    unread: int
+
+
+def _header(row: Any, member_id: int) -> Header:
+    return Header(
+        display_name(member_id, row.me_name, row.me_given_name, row.me_family_name),
+        int(row.unread or 0),
+    )
+
+
+def _settings_of(row: Any, course_id: int) -> QASettings:
+    """The course's settings from a row's columns (NULL: none saved, the defaults)."""
+    return QASettings(
+        course_id=course_id,
+        allow_anonymous=True if row.allow_anonymous is None else bool(row.allow_anonymous),
+        staff_see_anonymous=(
+            True if row.staff_see_anonymous is None else bool(row.staff_see_anonymous)
+        ),
+    )
+
+
+def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
+    """The header of a Q&A page and the course's settings (one query)."""
+    row = session.execute(_HEAD, {"me": actor.member_id, "course_id": actor.course_id}).one()
+    return _header(row, actor.member_id), _settings_of(row, actor.course_id)
+
+
 @dataclass
 class CommentNode:
-    comment: Comment
+    comment: Any  # a row of _COMMENTS: a comment's columns, its author's name, hidden
     author: Author
     can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
@@ -317,7 +602,7 @@ class CommentNode:
 
 @dataclass
 class AnswerView:
-    answer: Answer
+    answer: Any  # a row of _ANSWERS: an answer's columns, its author's name, voted, hidden
     author: Author
     accepted: bool
     voted: bool
@@ -334,7 +619,7 @@ class Thread:
 
     question: Question
     author: Author
-    tags: list[Tag]
+    tags: list[Any]  # (id, name) rows
     answers: list[AnswerView]
     comments: list[CommentNode]
     voted: bool
@@ -347,10 +632,11 @@ class Thread:
     deleted_answers: int = 0
     # ("qa_answer", id)... of posts moderators hid: a placeholder for students, marked for staff
     hidden: frozenset[tuple[str, int]] = frozenset()
+    header: Header | None = None
 
 
 def _comment_tree(
-    comments: list[Comment], resolve: AuthorResolver, actor: Actor
+    comments: list[Any], resolve: AuthorResolver, actor: Actor
 ) -> dict[int | None, list[CommentNode]]:
     """Comments by the answer they belong to (None: the question), each a tree of replies.
 
@@ -384,72 +670,64 @@ def _comment_tree(
     return {key: prune(items) for key, items in roots.items()}
 
 
-Post = TypeVar("Post", Answer, Comment)
-
-
-def _thread_posts(
-    session: Session, model: type[Post], question_id: int, course_id: int, names: dict[int, str]
-) -> list[Post]:
-    """A question's answers or comments, oldest first; their authors' names go into ``names``."""
-    posts = []
-    for post, *name in session.execute(
-        select(model, *_NAME_COLUMNS)
-        .join(Member, Member.id == model.author_id)
-        .where(model.question_id == question_id, model.course_id == course_id)
-        .order_by(model.created_at, model.id)
-    ):
-        posts.append(post)
-        names[post.author_id] = display_name(post.author_id, *name)
-    return posts
-
-
 def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
-    """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments."""
-    question = find_question(session, actor, question_id, include_deleted=True)
-    settings = get_settings(session, actor.course_id)
-    # Authors' names come joined to their posts: no list of ids to send back.
-    names = member_names(session, [question.author_id])
-    answer_rows = _thread_posts(session, Answer, question.id, actor.course_id, names)
-    deleted_answers = sum(1 for a in answer_rows if a.deleted_at is not None)
-    if not actor.can_moderate:
-        answer_rows = [a for a in answer_rows if a.deleted_at is None]
-    comments = _thread_posts(session, Comment, question.id, actor.course_id, names)
-    resolve = AuthorResolver(actor, settings, names, peer_mentors(session, actor.course_id))
-    answer_ids = [a.id for a in answer_rows]
-    votes = session.execute(
-        select(Vote.question_id, Vote.answer_id).where(
-            Vote.member_id == actor.member_id,
-            or_(
-                Vote.question_id == question.id,
-                Vote.answer_id.in_(select(Answer.id).where(Answer.question_id == question.id)),
-            ),
-        )
-    ).all()
-    voted_answers = {a for _, a in votes if a is not None}
-    following = (
-        session.scalar(
-            select(Follower.member_id).where(
-                Follower.question_id == question.id, Follower.member_id == actor.member_id
+    """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments.
+
+    Four queries: the question with what the page's header needs, its tags, its answers and its
+    comments (each with the author's name, the viewer's vote and whether moderators hid it).
+    """
+    params = {"me": actor.member_id, "course_id": actor.course_id, "question_id": question_id}
+    head: Any = session.execute(_QUESTION_HEAD, params).first()
+    if head is None or (head[0].is_deleted and not actor.can_moderate):
+        raise NotFound()
+    question: Question = head[0]
+    settings = _settings_of(head, actor.course_id)
+    names = {question.author_id: _author_name(head, question.author_id)}
+    mentors = {question.author_id} if head.mentor else set()
+    hidden: set[tuple[str, int]] = set()
+    answer_rows = []
+    deleted_answers = 0
+    for row in session.execute(_ANSWERS, params):
+        if row.deleted_at is not None:
+            deleted_answers += 1
+            if not actor.can_moderate:
+                continue
+        answer_rows.append(row)
+    comments = list(session.execute(_COMMENTS, params))
+    for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
+        for row in rows:
+            if row.author_id not in names:
+                names[row.author_id] = _author_name(row)
+            if row.mentor:
+                mentors.add(row.author_id)
+            if row.hidden:
+                hidden.add((kind, row.id))
+    if head.hidden:
+        hidden.add(("qa_question", question.id))
+    resolve = AuthorResolver(actor, settings, names, frozenset(mentors))
+    tree = _comment_tree(comments, resolve, actor)
+    me = actor.member_id
+    is_asker = question.author_id == me
+    can_moderate = actor.can_moderate
+    mentor = actor.peer_mentor
+    answers = []
+    for a in answer_rows:
+        live = a.deleted_at is None
+        mine = a.author_id == me
+        answers.append(
+            AnswerView(
+                answer=a,
+                author=resolve(a.author_id, a.anonymous),
+                accepted=a.id == question.accepted_answer_id,
+                voted=bool(a.voted),
+                can_change=live and (mine or can_moderate),
+                can_vote=live and not mine,
+                can_accept=is_asker and live,
+                comments=tree.get(a.id, []),
+                # actor.can_endorse("answer", ...), inlined: fifty answers
+                can_endorse=live and (can_moderate or (mentor and not mine)),
             )
         )
-        is not None
-    )
-    tree = _comment_tree(comments, resolve, actor)
-    is_asker = question.author_id == actor.member_id
-    answers = [
-        AnswerView(
-            answer=a,
-            author=resolve(a.author_id, a.anonymous),
-            accepted=a.id == question.accepted_answer_id,
-            voted=a.id in voted_answers,
-            can_change=a.deleted_at is None and actor.can_change(a.author_id),
-            can_vote=a.deleted_at is None and a.author_id != actor.member_id,
-            can_accept=is_asker and a.deleted_at is None,
-            comments=tree.get(a.id, []),
-            can_endorse=a.deleted_at is None and actor.can_endorse("answer", a.author_id),
-        )
-        for a in answer_rows
-    ]
     answers.sort(
         key=lambda v: (
             v.answer.deleted_at is not None,
@@ -463,26 +741,19 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     return Thread(
         question=question,
         author=resolve(question.author_id, question.anonymous),
-        tags=list(question.tags),
+        tags=list(session.execute(_QUESTION_TAGS, params)),
         answers=answers,
         comments=tree.get(None, []),
-        voted=any(q is not None for q, _ in votes),
-        following=following,
+        voted=bool(head.voted),
+        following=bool(head.following),
         can_change=not question.is_deleted and actor.can_change(question.author_id),
         can_vote=not question.is_deleted and question.author_id != actor.member_id,
         is_asker=is_asker,
-        can_moderate=actor.can_moderate,
+        can_moderate=can_moderate,
         settings=settings,
         deleted_answers=deleted_answers,
-        hidden=hidden_keys(
-            session,
-            actor.course_id,
-            {
-                "qa_question": [question.id],
-                "qa_answer": answer_ids,
-                "qa_comment": [c.id for c in comments],
-            },
-        ),
+        hidden=frozenset(hidden),
+        header=_header(head, actor.member_id),
     )
 
 

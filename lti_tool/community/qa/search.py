@@ -28,6 +28,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import simplemma
 from sqlalchemy import Float, Integer, Subquery, select, text
@@ -147,7 +148,29 @@ RANK_POOL = 1000
 _TSQUERY_RE = re.compile(r"[\w:*|&() ]+")
 
 
-def ranked(
+# SQLite: the same statement for every query (the words are a parameter), built once. bm25 is
+# negative, better matches lower; the title counts four times the text. FTS5 reads matches in
+# rowid (= id) order, so the pool is "rowid at least the pool's oldest", found by walking the
+# matches newest first without ranking them.
+_FTS5_RANKED = (
+    text(
+        "SELECT rowid AS id, bm25(qa_question_fts, 4.0, 1.0) AS rank FROM qa_question_fts "
+        "WHERE qa_question_fts MATCH :fts_match AND rowid >= coalesce(("
+        "SELECT rowid FROM qa_question_fts WHERE qa_question_fts MATCH :fts_match "
+        "ORDER BY rowid DESC LIMIT 1 OFFSET :fts_last), 0) "
+        "ORDER BY rank LIMIT :fts_limit"
+    )
+    .columns(id=Integer, rank=Float)
+    .subquery("ranked")
+)
+
+
+def shared(subquery: Subquery) -> bool:
+    """Whether ``subquery`` (from ``ranking``) is the same for every query (SQLite's)."""
+    return subquery is _FTS5_RANKED
+
+
+def ranking(
     session: Session,
     course_id: int,
     query: str,
@@ -155,12 +178,13 @@ def ranked(
     limit: int,
     any_term: bool = False,
     prefix_last: bool = False,
-) -> Subquery | None:
+) -> tuple[Subquery, dict[str, Any]] | None:
     """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first,
-    ranked among the course's ``RANK_POOL`` newest matches.
+    ranked among the course's ``RANK_POOL`` newest matches, and the parameters to run it with.
 
-    None when the query has no searchable word. Only the index is read: deleted questions are
-    not in it (services.delete_question empties their indexed text).
+    On SQLite the subquery is the same object for every query, so that a statement built around
+    it can be built once. None when the query has no searchable word. Only the index is read:
+    deleted questions are not in it (services.delete_question empties their indexed text).
     """
     groups = query_terms(query)
     if not groups:
@@ -168,19 +192,12 @@ def ranked(
     pool = max(RANK_POOL, limit)
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        # bm25 is negative, better matches lower; the title counts four times the text. FTS5
-        # reads matches in rowid (= id) order, so the pool is "rowid at least the pool's
-        # oldest", found by walking the matches newest first without ranking them.
-        stmt = text(
-            "SELECT rowid AS id, bm25(qa_question_fts, 4.0, 1.0) AS rank FROM qa_question_fts "
-            "WHERE qa_question_fts MATCH :match AND rowid >= coalesce(("
-            "SELECT rowid FROM qa_question_fts WHERE qa_question_fts MATCH :match "
-            "ORDER BY rowid DESC LIMIT 1 OFFSET :last), 0) "
-            "ORDER BY rank LIMIT :limit"
-        ).bindparams(
-            match=_fts5_query(course_id, groups, any_term, prefix_last), last=pool - 1, limit=limit
-        )
-    elif dialect == "postgresql":
+        return _FTS5_RANKED, {
+            "fts_match": _fts5_query(course_id, groups, any_term, prefix_last),
+            "fts_last": pool - 1,
+            "fts_limit": limit,
+        }
+    if dialect == "postgresql":
         # The pool is read newest first along the course's index when the words are common,
         # or from the GIN index when they are rare: the planner can tell only when it sees
         # the words, so they are a literal (a prepared statement's generic plan would guess).
@@ -192,13 +209,33 @@ def ranked(
         stmt = text(
             f"SELECT pool.id AS id, -ts_rank(pool.search_vector, {q}) AS rank FROM ("  # noqa: S608
             "SELECT id, search_vector FROM qa_question "
-            f"WHERE course_id = :course_id AND search_vector @@ {q} "
-            "ORDER BY created_at DESC, id DESC LIMIT :pool) AS pool "
-            "ORDER BY rank LIMIT :limit"
-        ).bindparams(course_id=course_id, pool=pool, limit=limit)
-    else:  # pragma: no cover - only the two supported databases
-        raise NotImplementedError(f"search is not written for {dialect}")
-    return stmt.columns(id=Integer, rank=Float).subquery("ranked")
+            f"WHERE course_id = :fts_course AND search_vector @@ {q} "
+            "ORDER BY created_at DESC, id DESC LIMIT :fts_pool) AS pool "
+            "ORDER BY rank LIMIT :fts_limit"
+        )
+        subquery = stmt.columns(id=Integer, rank=Float).subquery("ranked")
+        return subquery, {"fts_course": course_id, "fts_pool": pool, "fts_limit": limit}
+    raise NotImplementedError(f"search is not written for {dialect}")  # pragma: no cover
+
+
+def ranked(
+    session: Session,
+    course_id: int,
+    query: str,
+    *,
+    limit: int,
+    any_term: bool = False,
+    prefix_last: bool = False,
+) -> Subquery | None:
+    """``ranking`` with its parameters bound into a subquery of its own."""
+    found = ranking(
+        session, course_id, query, limit=limit, any_term=any_term, prefix_last=prefix_last
+    )
+    if found is None:
+        return None
+    subquery, params = found
+    element = subquery.element
+    return element.bindparams(**params).subquery("ranked")  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

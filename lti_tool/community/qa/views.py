@@ -38,7 +38,7 @@ from lti_tool.community.content import render_markdown
 from lti_tool.community.dashboard.playbook import templates as reply_templates
 from lti_tool.community.moderation.services import hidden_keys
 from lti_tool.community.moderation.views import conduct_gate, reason_labels
-from lti_tool.community.notifications.services import mark_all_read, unread_count
+from lti_tool.community.notifications.services import mark_all_read
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import QuestionState
 from lti_tool.community.qa.permissions import (
@@ -53,7 +53,6 @@ from lti_tool.community.qa.post_html import PostHtml
 from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
-from lti_tool.courses.models import Member
 from lti_tool.extensions import db, limiter, utcnow
 
 log = logging.getLogger(__name__)
@@ -81,11 +80,11 @@ def _actor(viewer: Viewer | None = None) -> Actor:
     )
 
 
-def _ago(moment: datetime | None, locale: str | None = None) -> str:
-    """ "5 minutes ago", in the page's language."""
+def _ago(moment: datetime | None, locale: str | None = None, now: datetime | None = None) -> str:
+    """ "5 minutes ago", in the page's language (``now``: the page's moment)."""
     if moment is None:
         return ""
-    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
     # Rounded to what the wording can show, so that a page's many stamps share a few lookups.
     step = 60 if seconds < 86_400 else 3_600 if seconds < 30 * 86_400 else 86_400
     return _ago_words(seconds // step * step, locale or str(get_locale() or "en"))
@@ -113,14 +112,19 @@ def _draft_key(*parts: object) -> str:
 def _context(**context: Any) -> dict[str, Any]:
     """What every Q&A template reads: labels translated once, the form token, URL prefix."""
     viewer = g.viewer
-    locale = str(get_locale() or "en")
+    locale = _locale()
     labels, csrf = _labels(locale), generate_csrf()
     return {
         "viewer": viewer,
         "actor": _actor(viewer),
         "L": labels,
         "csrf": csrf,
-        "h": PostHtml(labels, csrf, partial(_ago, locale=locale), partial(_count, locale=locale)),
+        "h": PostHtml(
+            labels,
+            csrf,
+            partial(_ago, locale=locale, now=utcnow()),
+            partial(_count, locale=locale),
+        ),
         "gettext": _template_gettext(locale),  # what the templates' _() calls
         "qa_url": url_for("qa.index", lid=viewer.lid),
         "ago": _ago,
@@ -130,14 +134,18 @@ def _context(**context: Any) -> dict[str, Any]:
     }
 
 
-def _page(template: str, status: int = 200, **context: Any) -> FormPage:
-    """Render a Q&A page with the header's data (who, unread count) and flashed messages."""
-    actor = _actor()
+def _page(
+    template: str, status: int = 200, header: queries.Header | None = None, **context: Any
+) -> FormPage:
+    """Render a Q&A page with the header's data (who, unread count) and flashed messages;
+    ``header`` when the page's own query read it already."""
+    if header is None:
+        header = queries.page_head(db.session(), _actor())[0]
     return render_template(
         template,
         **_context(
-            me=db.session.get(Member, actor.member_id),
-            unread=unread_count(db.session(), actor.member_id, actor.course_id),
+            me_name=header.name,
+            unread=header.unread,
             cleared_drafts=get_flashed_messages(category_filter=["qa-draft-clear"]),
             messages=get_flashed_messages(with_categories=True, category_filter=["info", "error"]),
             **context,
@@ -258,6 +266,7 @@ def _question_page(
     return _page(
         "qa/question.html",
         status,
+        header=thread.header,
         thread=thread,
         # What an asker can expect, while nobody has answered yet.
         typical_reply=(
@@ -452,7 +461,7 @@ def index(lid: str) -> FormPage:
         query=query,
     )
     page_number = args.get("page", "1")
-    settings = services.get_settings(db.session(), actor.course_id)
+    header, settings = queries.page_head(db.session(), actor)
     page = queries.list_questions(
         db.session(),
         actor,
@@ -467,13 +476,14 @@ def index(lid: str) -> FormPage:
 
     return _page(
         "qa/index.html",
+        header=header,
         page=page,
         prev_url=page_url(page.page - 1) if page.page > 1 else None,
         next_url=page_url(page.page + 1) if page.has_next else None,
         filters=filters,
-        tags=services.course_tags(db.session(), actor.course_id),
-        sorts=_sort_labels(query=bool(query)),
-        states=_state_labels(),
+        tags=queries.tag_choices(db.session(), actor.course_id),
+        sorts=_sort_labels(bool(query), _locale()),
+        states=_labels(_locale())["states"],
         args=args,
         # Moderators see hidden questions in the list, marked (students do not get them).
         hidden=hidden_keys(
@@ -1088,7 +1098,7 @@ def _template_gettext(locale: str) -> Callable[..., Markup]:
         text = translated.get(message)
         if text is None:
             text = translated[message] = Markup(_(message))  # noqa: S704 -- our catalog
-        return text % variables
+        return text % variables if variables else text
 
     return template_gettext
 
@@ -1113,7 +1123,14 @@ def _state_labels() -> dict[str, str]:
     }
 
 
-def _sort_labels(query: bool) -> dict[str, str]:
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+@lru_cache(maxsize=16)
+def _sort_labels(query: bool, locale: str) -> dict[str, str]:
+    """The list's sort choices (with "Best match" for a search) in ``locale``, the current
+    request's: it keys the cache."""
     labels = {
         queries.Sort.NEWEST.value: _("Newest"),
         queries.Sort.HELPFUL.value: _("Most helpful"),

@@ -101,3 +101,22 @@ def test_duplicates_are_suggested_from_a_title_being_typed(world: CourseWorld) -
     )
     assert search.similar_questions(session, world.course_id, "la") == []
     assert search.similar_questions(session, world.course_id, "pizza margherita napoli") == []
+
+
+def test_search_results_go_on_over_pages_and_filters(world: CourseWorld) -> None:
+    """The second page of results continues the first; a filter keeps ranking among matches."""
+    asked = [ask(world, f"Derivata numero {n}", "la derivata di una funzione") for n in range(5)]
+    ask(world, "Something unrelated entirely", "nothing to see here")
+    session, marco = db.session(), world["marco"]
+    filters = queries.ListFilters(query="derivata")
+    first = queries.list_questions(session, marco, filters, page=1, per_page=2)
+    second = queries.list_questions(session, marco, filters, page=2, per_page=2)
+    last = queries.list_questions(session, marco, filters, page=3, per_page=2)
+    shown = [i.id for p in (first, second, last) for i in p.items]
+    assert sorted(shown) == sorted(q.id for q in asked)
+    assert first.has_next and second.has_next and not last.has_next
+    newest = queries.ListFilters(query="derivata", sort=queries.Sort.NEWEST)
+    assert [i.id for i in queries.list_questions(session, marco, newest, 2, 2).items] == [
+        asked[2].id,
+        asked[1].id,
+    ]
