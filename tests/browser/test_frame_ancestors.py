@@ -39,6 +39,14 @@ def test_a_page_framed_by_an_unregistered_origin_is_refused(
     expect(frame.get_by_role("heading", level=1)).to_have_text("Code of conduct")
     widget_url = tool_frame(page, cross_site.tool_url).url
     assert csp_refused == []
+    # What the browser keeps for the tool: server-set cookies only (the login page's script
+    # probe is gone), each HttpOnly, Secure, SameSite=None and partitioned under the LMS.
+    cookies = [c for c in page.context.cookies() if c["domain"] == "127.0.0.1"]
+    assert {c["name"] for c in cookies} >= {"bottega_session"}, cookies
+    assert not [c for c in cookies if c["name"] == "bottega_probe"], cookies
+    for cookie in cookies:
+        assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "None", cookie
+        assert cookie.get("partitionKey"), cookie
 
     # The same page, same browser and session, framed by an origin no registration names: the
     # other site is on localhost too (same site, so the partitioned session cookie goes with
