@@ -51,7 +51,7 @@ preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # Heartbeat files on tmpfs: a worker busy writing to a slow disk is not taken for dead.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 (unlinked files)
 
 # Logs on stderr (journald keeps them). The access log names the worker's pid (<1234>): which
 # worker answered is visible, as the multi-process test checks.
