@@ -42,6 +42,7 @@ from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.lti.registry import Registry
 from lti_tool.sync.launch import RecentRows
+from lti_tool.web.frames import frame_origins
 from lti_tool.web.grades import bp as grades_bp
 from lti_tool.web.lti import LEAN_ENDPOINTS
 from lti_tool.web.lti import bp as lti_bp
@@ -107,7 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(groups_bp)
     app.register_blueprint(privacy_bp)
     app.add_template_global(role_label)
-    install_security_headers(app, hsts=settings.production)
+    install_security_headers(app, hsts=settings.production, frame_origins=frame_origins)
     register_error_handlers(app)
     register_cli(app)
     # Jobs: a worker thread starts on the first request when JOBS_IN_PROCESS is on (never for

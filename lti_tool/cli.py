@@ -14,6 +14,7 @@ from lti_tool.community.sentiment import services as sentiment_services
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
+from lti_tool.lti import frame_origins
 from lti_tool.lti.keys import KeyStore, KeyStoreError
 from lti_tool.lti.registration import (
     PlatformInput,
@@ -23,6 +24,7 @@ from lti_tool.lti.registration import (
     list_platforms,
     platform_as_dict,
 )
+from lti_tool.lti.registry import PlatformInfo
 from lti_tool.lti.tool_conf import find_platform
 from lti_tool.sync import grades, privacy, roster
 
@@ -151,6 +153,82 @@ def platform_add_deployment(
     add_deployments(session, platform, cleaned)
     row = platform_as_dict(platform)
     _emit(as_json, row, f"Deployments of {platform.name}: {', '.join(row['deployment_ids'])}.")
+
+
+@platform_cli.group("frame-origins")
+def frame_origins_cli() -> None:
+    """Origins allowed to frame Bottega for a registration (CSP frame-ancestors)."""
+
+
+def _registration(issuer: str, client_id: str | None) -> Any:
+    platform = find_platform(db.session(), issuer, client_id)
+    if platform is None:
+        raise CliError(f"no platform with issuer {issuer} and client id {client_id or '?'}")
+    return platform
+
+
+_registration_options = [
+    click.option("--issuer", required=True, help="The LMS issuer of the registration."),
+    click.option("--client-id", default=None, help="The client id (when the issuer has several)."),
+]
+
+
+def _with_registration(func: Any) -> Any:
+    for option in reversed(_registration_options):
+        func = option(func)
+    return func
+
+
+@frame_origins_cli.command("list", cls=OneLineCommand)
+@_with_registration
+@json_option
+def frame_origins_list(as_json: bool, issuer: str, client_id: str | None) -> None:
+    """The registration's origins: its own URLs', learnt from launches, added by admins."""
+    platform = _registration(issuer, client_id)
+    own = PlatformInfo.of(platform).own_origins
+    rows = [{"origin": o, "source": "registration"} for o in own]
+    rows += [
+        {"origin": r.origin, "source": r.source}
+        for r in frame_origins.stored_origins(db.session(), platform.id)
+        if r.origin not in own
+    ]
+    _emit(as_json, rows, "\n".join(f"{r['origin']}  ({r['source']})" for r in rows))
+
+
+@frame_origins_cli.command("add", cls=OneLineCommand)
+@_with_registration
+@click.argument("origins", nargs=-1, required=True)
+@json_option
+def frame_origins_add(
+    as_json: bool, issuer: str, client_id: str | None, origins: tuple[str, ...]
+) -> None:
+    """Allow ORIGINS (https://host[:port]) to frame Bottega for this registration."""
+    platform = _registration(issuer, client_id)
+    allow_http = current_app.config.get("BOTTEGA_ENV") != "production"
+    try:
+        added = [
+            frame_origins.add_origin(db.session(), platform.id, o, allow_http=allow_http)
+            for o in origins
+        ]
+    except frame_origins.FrameOriginError as exc:
+        db.session.rollback()
+        raise CliError(str(exc)) from exc
+    _emit(as_json, added, f"Allowed: {', '.join(added)}.")
+
+
+@frame_origins_cli.command("remove", cls=OneLineCommand)
+@_with_registration
+@click.argument("origins", nargs=-1, required=True)
+@json_option
+def frame_origins_remove(
+    as_json: bool, issuer: str, client_id: str | None, origins: tuple[str, ...]
+) -> None:
+    """Forget learnt or added ORIGINS (a learnt one comes back with the next launch from it)."""
+    platform = _registration(issuer, client_id)
+    missing = [o for o in origins if not frame_origins.remove_origin(db.session(), platform.id, o)]
+    if missing:
+        raise CliError(f"not stored for this registration: {', '.join(missing)}")
+    _emit(as_json, list(origins), f"Removed: {', '.join(origins)}.")
 
 
 def _store() -> KeyStore:

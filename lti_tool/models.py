@@ -49,7 +49,7 @@ from lti_tool.courses.models import (  # noqa: F401
     Platform,
 )
 from lti_tool.jobs.models import Job, JobSchedule  # noqa: F401
-from lti_tool.lti.models import KeySetCache, LoginState  # noqa: F401
+from lti_tool.lti.models import FrameOrigin, KeySetCache, LoginState  # noqa: F401
 from lti_tool.lti.service_token import ServiceToken  # noqa: F401
 from lti_tool.sync.grades import GradePush, GradeScore  # noqa: F401
 from lti_tool.sync.privacy import ErasureLog, PrivacyRequest  # noqa: F401

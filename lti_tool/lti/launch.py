@@ -71,6 +71,7 @@ class LoginStart:
     cookie_name: str
     storage_target: str | None
     platform_origin: str
+    platform_id: int
 
 
 def _origin(url: str) -> str:
@@ -223,6 +224,7 @@ def start_login(
         cookie_name=STATE_COOKIE_PREFIX + ticket.token[:16],
         storage_target=storage_target,
         platform_origin=_origin(auth_login_url),
+        platform_id=platform.id,
     )
 
 

@@ -43,3 +43,21 @@ class KeySetCache(db.Model):  # type: ignore[name-defined]
     )
     keys: Mapped[dict[str, Any]] = mapped_column(JSON)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FrameOrigin(db.Model):  # type: ignore[name-defined]
+    """An origin allowed to frame Bottega's pages for one registration (CSP frame-ancestors).
+
+    The registration's own URLs give its default origins (computed, not stored); these rows add
+    origins learnt from validated launches (``learnt``: a signed launch's return URL) and
+    origins an administrator added (``admin``), e.g. a Canvas school's own domain.
+    """
+
+    __tablename__ = "lti_frame_origin"
+
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("platform.id", ondelete="CASCADE"), primary_key=True
+    )
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

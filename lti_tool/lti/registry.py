@@ -21,8 +21,11 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from lti_tool.courses.models import Deployment, Platform, PlatformStatus
+from lti_tool.lti.frame_origins import default_origins
+from lti_tool.lti.models import FrameOrigin
 
 DEFAULT_TTL = 30.0  # seconds a registration change made elsewhere may take to be seen
+MAX_ANY_ORIGINS = 100  # beyond this, pages with no registration are framed by no LMS
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class PlatformInfo:
     key_set_url: str
     auth_audience: str | None
     status: PlatformStatus
+
+    @property
+    def own_origins(self) -> tuple[str, ...]:
+        """The origins of the registration's own URLs (frame-ancestors defaults)."""
+        return default_origins(
+            (self.issuer, self.auth_login_url, self.auth_token_url, self.key_set_url)
+        )
 
     @classmethod
     def of(cls, row: Any) -> PlatformInfo:
@@ -69,7 +79,7 @@ def registrations_changed(*_args: Any) -> None:
     _current[0] = next(_generation)
 
 
-for _model in (Platform, Deployment):
+for _model in (Platform, Deployment, FrameOrigin):
     for _name in ("after_insert", "after_update", "after_delete"):
         event.listen(_model, _name, registrations_changed)
 
@@ -163,3 +173,44 @@ class Registry:
         if info is not None:
             self._put(key, info, generation)
         return info
+
+    def frame_origins(self, session: Session, platform_id: int) -> tuple[str, ...]:
+        """Every origin allowed to frame pages of this registration (see lti.frame_origins)."""
+        key = ("fo", platform_id)
+        hit, value = self._get(key)
+        if hit:
+            return value
+        generation = _current[0]
+        platform = self.platform_by_id(session, platform_id)
+        if platform is None:
+            return ()
+        stored = session.scalars(
+            select(FrameOrigin.origin)
+            .where(FrameOrigin.platform_id == platform_id)
+            .order_by(FrameOrigin.created_at, FrameOrigin.origin)
+        ).all()
+        origins = tuple(dict.fromkeys((*platform.own_origins, *stored)))
+        self._put(key, origins, generation)
+        return origins
+
+    def any_frame_origins(self, session: Session) -> tuple[str, ...]:
+        """The origins of every active registration, for pages that belong to none of them.
+
+        Empty when there are more than MAX_ANY_ORIGINS: the header must stay small.
+        """
+        key = ("fo*",)
+        hit, value = self._get(key)
+        if hit:
+            return value
+        generation = _current[0]
+        active = Platform.status == PlatformStatus.ACTIVE
+        found: dict[str, None] = {}
+        for row in session.execute(select(*_PLATFORM_COLUMNS).where(active)).all():
+            found.update(dict.fromkeys(PlatformInfo.of(row).own_origins))
+        stored = select(FrameOrigin.origin).join(Platform, Platform.id == FrameOrigin.platform_id)
+        found.update(dict.fromkeys(session.scalars(stored.where(active)).all()))
+        if len(found) > MAX_ANY_ORIGINS:
+            found = {}
+        origins = tuple(found)
+        self._put(key, origins, generation)
+        return origins

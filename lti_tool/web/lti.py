@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh as refresh_locale
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -37,6 +38,7 @@ from lti_tool.lti.claims import Launch
 from lti_tool.lti.deep_linking import WidgetItem, build_response
 from lti_tool.lti.dynamic_registration import TOOL_CLAIMS, TOOL_SCOPES
 from lti_tool.lti.errors import LaunchError, LtiError
+from lti_tool.lti.frame_origins import learn, origin_of
 from lti_tool.lti.jwks import PlatformKeys
 from lti_tool.lti.keys import KeyStore
 from lti_tool.lti.launch import (
@@ -93,6 +95,37 @@ def own_origins() -> frozenset[str]:
     return frozenset({f"{parts.scheme}://{parts.netloc}"})
 
 
+def requesting_origin() -> str | None:
+    """The origin of the page that sent this request (Origin, else the Referer's origin)."""
+    return origin_of(request.headers.get("Origin")) or origin_of(request.referrer)
+
+
+def frame_for_registration(iss: str | None, client_id: str | None) -> None:
+    """Let the registration (issuer, client id) frame this request's page, if there is one."""
+    if not iss:
+        return
+    platform = registry().platform(db.session(), iss.strip(), (client_id or "").strip() or None)
+    if platform is not None:
+        g.frame_platform_id = platform.id
+
+
+def learn_frame_origins(launch: Launch) -> None:
+    """Remember the origins the signed launch says the user came from (never fails a launch)."""
+    urls = [launch.return_url]
+    if launch.deep_linking is not None:
+        urls.append(launch.deep_linking.return_url)
+    session_db = db.session()
+    try:
+        known = registry().frame_origins(session_db, launch.platform_id)
+        added = learn(session_db, launch.platform_id, urls, known)
+    except SQLAlchemyError:
+        session_db.rollback()
+        log.warning("could not store the frame origins of a launch", exc_info=True)
+        return
+    if added:
+        log.info("frame origins learnt for platform %s: %s", launch.platform_id, added)
+
+
 def lti_error_page(error: LtiError) -> Response:
     """A refused login or launch: the 4xx itself, translated, saying what to fix."""
     log.info("LTI request refused (%s): %s", error.status, error.detail or error)
@@ -146,7 +179,9 @@ def login() -> BaseResponse:
             now_ts=time.time(),
         )
     except LtiError as error:
+        frame_for_registration(params.get("iss"), params.get("client_id"))
         return lti_error_page(error)
+    g.frame_platform_id = start.platform_id
     in_iframe = request.headers.get("Sec-Fetch-Dest") == "iframe" and not params.get("new_window")
     if start.storage_target or in_iframe:
         # A page rather than a redirect: it stores the state in the platform's frame when
@@ -163,6 +198,10 @@ def login() -> BaseResponse:
             )
         )
         response.headers["Cache-Control"] = "no-store"
+        # The very first login from a Canvas school's own domain comes before any launch could
+        # teach Bottega that origin; this page shows no data and changes nothing, so the page
+        # that posted it may frame it (the launch then learns the origin from the signed token).
+        g.frame_extra_origins = tuple(o for o in (requesting_origin(),) if o)
     else:
         response = redirect(start.auth_url, code=302)
     set_lti_cookie(response, start.cookie_name, start.binding, max_age=600)
@@ -175,11 +214,14 @@ def launch() -> BaseResponse:
     """The redirect URI: validate the id_token, record the launch, open the widget."""
     form = {k: v for k, v in request.form.items()}
     state = form.get("state", "")
+    ticket = read_state(state_key(), state) if state else None
+    if ticket is not None:  # signed by Bottega: its pages, errors included, belong to that LMS
+        g.frame_platform_id = ticket.platform_id
     proof = request.cookies.get(STATE_COOKIE_PREFIX + state[:16]) if state else None
     if proof is None and form.get(STORAGE_PROOF_FIELD):
         proof = form[STORAGE_PROOF_FIELD]
     elif proof is None and state and STORAGE_PROOF_FIELD not in form:
-        login_row = read_state(state_key(), state)
+        login_row = ticket
         if login_row is not None and login_row.storage_target:
             platform = registry().platform_by_id(db.session(), login_row.platform_id)
             origin = urlsplit(platform.auth_login_url) if platform else None
@@ -226,6 +268,8 @@ def launch() -> BaseResponse:
     except LtiError as error:
         session_db.rollback()
         return lti_error_page(error)
+    g.frame_platform_id = outcome.platform_id
+    learn_frame_origins(validated)
     fields: dict[str, Any] = {
         "platform_id": outcome.platform_id,
         "member_id": outcome.member_id,

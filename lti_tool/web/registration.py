@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 from flask_babel import gettext as _
 
 from lti_tool.courses.models import PlatformStatus
@@ -21,6 +21,7 @@ from lti_tool.lti.dynamic_registration import (
     requested_scopes,
 )
 from lti_tool.lti.errors import LtiError
+from lti_tool.lti.frame_origins import default_origins
 from lti_tool.urls import public_url_for
 from lti_tool.web.lti import lti_error_page
 
@@ -48,6 +49,13 @@ def allow_loopback() -> bool:
     return current_app.config.get("BOTTEGA_ENV") != "production"
 
 
+def _frame_for(config_url: str | None, *more: str | None) -> None:
+    # The LMS admin page that opened the registration frames it: the LMS named by the
+    # configuration URL. The page carries no ambient authority (the LMS's token does), so a
+    # framing page that named its own configuration gains nothing it could not post itself.
+    g.frame_extra_origins = default_origins((config_url, *more))
+
+
 def _private(response: Response) -> Response:
     # The page carries a single-use registration token: never cache it, never leak the URL.
     response.headers["Cache-Control"] = "no-store"
@@ -62,6 +70,7 @@ def _refused(error: LtiError) -> Response:
 @bp.get("/lti/register")
 def start() -> Response:
     """The LMS opens this with openid_configuration and registration_token: check, confirm."""
+    _frame_for(request.args.get("openid_configuration"))
     try:
         config_url, token = check_start(
             request.args.get("openid_configuration"),
@@ -71,6 +80,7 @@ def start() -> Response:
         config = fetch_configuration(config_url, token, allow_loopback=allow_loopback())
     except LtiError as error:
         return _refused(error)
+    _frame_for(config_url, config.issuer, config.authorization_endpoint)
     scopes = requested_scopes(config)
     permissions = [_("Open Bottega from courses and add it as an activity (deep linking).")]
     if any(s.startswith(NRPS_PREFIX) for s in scopes):
@@ -94,6 +104,7 @@ def start() -> Response:
 @csrf.exempt
 def complete() -> Response:
     """The admin confirmed: register with the LMS, store the result, tell the LMS to close."""
+    _frame_for(request.form.get("openid_configuration"))
     try:
         config_url, token = check_start(
             request.form.get("openid_configuration"),

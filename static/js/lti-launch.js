@@ -44,9 +44,14 @@
   }
 
   function cookiesWork() {
+    // A cookie script can read cannot be HttpOnly: the probe is removed before any request
+    // could carry it, so every cookie the server ever sees is one it set itself (HttpOnly).
     var probe = "bottega_probe=" + Date.now();
-    document.cookie = probe + "; Path=/lti/; SameSite=None; Secure; Partitioned; Max-Age=60";
-    return document.cookie.indexOf(probe) >= 0;
+    var flags = "; Path=/lti/; SameSite=None; Secure; Partitioned";
+    document.cookie = probe + flags + "; Max-Age=60";
+    var works = document.cookie.indexOf(probe) >= 0;
+    document.cookie = "bottega_probe=" + flags + "; Max-Age=0";
+    return works;
   }
 
   function showBlocked() {

@@ -371,3 +371,28 @@ def test_italian_launch_shows_the_italian_interface(page: Page, lms: Lms) -> Non
     expect(frame.get_by_role("button", name="Pubblica la domanda")).to_be_visible()
     expect(frame.locator("html")).to_have_attribute("lang", "it")
     assert tool_frame(page, lms.tool_url).url == qa_url + "ask"
+
+
+def test_formulas_render_under_a_style_policy_without_unsafe_inline(
+    page: Page, lms: Lms, app: Flask
+) -> None:
+    _, qa_url = lms.launch(page, ANNA)
+    body = (
+        "Inline $\\int_0^1 x^2\\,dx = \\frac{1}{3}$, then a display formula:\n\n"
+        "$$\\sum_{n=1}^{\\infty} \\frac{1}{n^2} = \\frac{\\pi^2}{6}$$"
+    )
+    with app.app_context():
+        question = services.ask(
+            db.session(),
+            actor_for(app, ANNA),
+            services.QuestionInput(title="Why does this sum converge?", body=body),
+        )
+        question_id = question.id
+    frame = lms.show(page, f"{qa_url}{question_id}")
+    expect(frame.locator(".katex-display")).to_have_count(1)
+    expect(frame.locator(".katex")).to_have_count(2)
+    # KaTeX lays formulas out in style attributes, written through the CSSOM: allowed by
+    # style-src 'self' 'nonce-...', and the page fixture fails on any CSP refusal.
+    assert frame.locator(".katex [style]").count() > 0
+    policy = page.context.request.get(f"{qa_url}{question_id}").headers["content-security-policy"]
+    assert "style-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy
