@@ -32,7 +32,7 @@ threads = _int("BOTTEGA_THREADS", 4)
 # time out after HTTP_CONNECT_TIMEOUT + HTTP_READ_TIMEOUT, long work runs in job workers).
 timeout = _int("BOTTEGA_TIMEOUT", 30)
 graceful_timeout = 30  # on restart or stop, requests in flight get this long to finish
-keepalive = 5  # seconds an idle keep-alive connection from nginx stays open
+keepalive = 10  # idle keep-alive seconds: longer than a pause between clicks (no reuse race)
 
 # Recycle workers now and then: a slow leak can never grow without bound. The jitter keeps
 # them from all restarting at once. Per-process caches (docs/deploy.md) simply refill.
