@@ -142,12 +142,17 @@ def issue_state(
     )
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of two texts; any characters (hmac refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def read_state(key: bytes, state: str) -> LoginTicket | None:
     """The login behind a state, or None when the state is not one this tool signed."""
     if len(state) > 400:
         return None
     message, _, tag = state.rpartition(".")
-    if not message or not hmac.compare_digest(tag, _derived(key, b"state:", message, 18)):
+    if not message or not _same(tag, _derived(key, b"state:", message, 18)):
         return None
     parts = message.split(".")
     if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
@@ -386,7 +391,7 @@ def validate_launch(
         )
     if login.expires_at < now_ts:
         raise _error(_l("This launch has expired. Open the tool again from your course."))
-    if browser_proof is None or not hmac.compare_digest(browser_proof, login.binding):
+    if browser_proof is None or not _same(browser_proof, login.binding):
         if login_used(session, login):
             raise _error(_l("This launch was already used. Open the tool again from your course."))
         raise _error(
@@ -539,7 +544,7 @@ def validate_launch(
                     _l("The launch message is not valid: %(reason)s"), reason=str(exc)
                 ) from exc
 
-    if not hmac.compare_digest(str(body.get("nonce")), login.nonce):
+    if not _same(str(body.get("nonce")), login.nonce):
         raise _error(_l("The id_token's nonce does not match this login."), status=401)
     # Consume the login exactly once, atomically: a replayed id_token finds it used.
     target = body.get(c.TARGET_LINK_URI)

@@ -182,3 +182,22 @@ def test_a_valid_token_from_the_same_builder_is_accepted(app: Flask, platform: P
     token = encode_jws(header, _claims(platform, nonce), platform.signing_key)
     response = client.post("/lti/launch", data={"id_token": token, "state": state})
     assert response.status_code in (200, 303), response.get_data(as_text=True)[:1000]
+
+
+def test_non_ascii_nonce_state_and_browser_proof_are_refused_clearly(
+    app: Flask, platform: Platform
+) -> None:
+    """Found by the fuzzer: hmac refuses to compare non-ASCII text, which was a 500."""
+    client = app.test_client()
+    header = {"typ": "JWT", "alg": "RS256", "kid": platform.signing_key.kid}
+    state, _nonce = _login(client, platform)
+    token = encode_jws(header, _claims(platform, "nonce-é"), platform.signing_key)
+    _post(app, client, state, token)  # signed by the LMS, the nonce is not the login's
+    state, nonce = _login(client, platform)
+    token = encode_jws(header, _claims(platform, nonce), platform.signing_key)
+    _post(app, client, state[:-2] + "éé", token)  # a state whose signature is not ASCII
+    state, nonce = _login(client, platform)
+    token = encode_jws(header, _claims(platform, nonce), platform.signing_key)
+    for name in [c.key for c in client._cookies.values()]:  # the state cookie bound to the browser
+        client.set_cookie(name, "proof-ü", domain="localhost")
+    _post(app, client, state, token)
