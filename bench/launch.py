@@ -131,15 +131,18 @@ def wait_until_up(server: Server, url: str, seconds: float = 60.0) -> None:
     raise BenchError(f"{server.name} did not answer {url} in {seconds:.0f} s:\n{server.log_tail()}")
 
 
-def run_flask(env: dict[str, str], cwd: Path, *args: str) -> str:
-    """``flask --app wsgi ARGS`` as an admin would type it; its output, or BenchError."""
+def run_flask(
+    env: dict[str, str], cwd: Path, *args: str, prefix: Sequence[str] = (), timeout: float = 120
+) -> str:
+    """``flask --app wsgi ARGS`` as an admin would type it (after ``prefix``, e.g. ``nice``);
+    its output, or BenchError."""
     done = subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args],
+        [*prefix, str(BIN / "flask"), "--app", "wsgi", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     if done.returncode != 0:

@@ -47,6 +47,7 @@ from bench.launch import (
     free_port,
     machine_busy,
     markdown_table,
+    run_flask,
     start_server,
     tree_cpu,
     wait_until_up,
@@ -219,17 +220,7 @@ def flush_redis(url: str) -> None:
 
 def flask(niced: list[str], env: dict[str, str], *args: str) -> None:
     """``flask --app wsgi ARGS`` as an admin types it (at the run's niceness), or BenchError."""
-    done = subprocess.run(
-        [*niced, str(BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"flask {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
+    run_flask(env, ROOT, *args, prefix=niced, timeout=300)
 
 
 def register_tenants(
