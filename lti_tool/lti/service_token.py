@@ -202,12 +202,14 @@ class ServiceTokenClient:
         return token
 
     def _request(self, platform: ServiceRegistration, scopes: Sequence[str]) -> tuple[str, float]:
-        form = {
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": client_assertion(platform, self.keys),
-            "scope": " ".join(scopes),
-        }
+        def form() -> dict[str, str]:  # a new assertion (new jti) for every attempt
+            return {
+                "grant_type": "client_credentials",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": client_assertion(platform, self.keys),
+                "scope": " ".join(scopes),
+            }
+
         self.fetched += 1
         response = self.http.request(
             "POST",

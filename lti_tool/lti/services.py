@@ -192,12 +192,14 @@ class ServiceHttp:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | bytes | None = None,
+        data: Mapping[str, str] | bytes | Callable[[], Mapping[str, str]] | None = None,
         service: str = "lms",
     ) -> requests.Response:
         """Send with retries; returns any non-retryable answer (2xx, 3xx, 4xx) unread (streamed).
 
-        ``data`` is a form (a mapping) or a body already encoded (bytes, e.g. JSON). Each failed
+        ``data`` is a form (a mapping), a body already encoded (bytes, e.g. JSON), or a function
+        building the form afresh for each attempt (a signed client assertion must not be sent
+        twice: LMSs refuse a reused ``jti``). Each failed
         attempt (a 4xx, a 5xx, no answer) is counted under ``service`` (token, nrps, ags).
         """
         attempts = self.settings.retries + 1
@@ -211,7 +213,7 @@ class ServiceHttp:
                     method,
                     url,
                     headers=dict(headers or {}),
-                    data=data,
+                    data=data() if callable(data) else data,
                     timeout=(self.settings.connect_timeout, read),
                     allow_redirects=False,
                     stream=True,
