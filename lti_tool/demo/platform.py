@@ -453,6 +453,7 @@ class Platform:
         self._healed = threading.Event()
         self._dl_nonces: set[str] = set()
         self._seen_jti: dict[tuple[str, str], float] = {}
+        self.token_jtis: list[str] = []  # the jti of every client assertion /token verified
         self.auth_url = self.issuer + "/auth"
         self.token_url = self.issuer + "/token"
         self.jwks_url = self.issuer + "/jwks"
@@ -843,6 +844,7 @@ class Platform:
         now = time.time()
         with self.lock:
             self._seen_jti = {k: exp for k, exp in self._seen_jti.items() if exp > now - _LEEWAY}
+            self.token_jtis.append(str(claims["jti"]))
             if (tool.client_id, str(claims["jti"])) in self._seen_jti:
                 raise PlatformError("invalid_client", "jti already used", 401)
             self._seen_jti[(tool.client_id, str(claims["jti"]))] = float(claims["exp"])

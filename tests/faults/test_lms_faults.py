@@ -9,12 +9,13 @@ what is wrong on the roster and grades pages meanwhile.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from lti_tool.courses.models import Member
 from lti_tool.demo.platform import Fault, Tamper
@@ -22,6 +23,7 @@ from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import WorkSummary, runtime_of
 from lti_tool.lti.jwks import PlatformKeys
+from lti_tool.lti.service_token import ServiceToken
 from lti_tool.sync.grades import push_status, request_push
 from lti_tool.sync.roster import request_sync, roster_status
 
@@ -210,6 +212,32 @@ def test_a_roster_sync_waits_out_each_lms_failure_and_then_completes(
         synced = db.session.scalars(select(Member.lms_id).where(Member.lms_id.like("user-%")))
         assert sorted(synced) == [f"user-{i:05d}" for i in range(5)]
         assert roster_status(db.session(), nrps_course.course_id).state == "done"
+
+
+def test_a_token_request_retried_after_a_timeout_signs_a_new_assertion(
+    nrps_course: NrpsCourse,
+) -> None:
+    # The LMS is slow: it takes the first token request after the tool stopped waiting (0.5 s)
+    # and records its jti. The retry must carry a new jti, or the LMS refuses it as a replay.
+    app, platform = nrps_course.app, nrps_course.platform
+    nrps_course.set_roster([member(i) for i in range(3)])
+    with platform.lock:
+        platform.access_tokens.clear()
+        platform.token_jtis.clear()
+    with app.app_context():
+        db.session.execute(delete(ServiceToken))
+        db.session.commit()
+    platform.break_service("token", Fault.hanging(0.6, times=1))
+    with app.app_context():
+        job_id = request_sync(db.session(), nrps_course.course_id, trigger="test")
+        db.session.commit()
+    assert _drain(app, limit=1).done == 1  # the HTTP retry got a token: no job retry needed
+    assert _job(app, job_id).status == JobStatus.DONE
+    deadline = time.monotonic() + 5
+    while len(platform.token_jtis) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the slow first request is still being served
+    assert len(platform.token_jtis) == 2
+    assert len(set(platform.token_jtis)) == 2, platform.token_jtis
 
 
 def test_the_roster_page_says_it_in_italian(nrps_course: NrpsCourse) -> None:
