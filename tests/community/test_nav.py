@@ -19,7 +19,10 @@ def _nav(html: str) -> list[tuple[str, bool]]:
 
 
 @pytest.mark.parametrize("widget", ["home", "dashboard", "qa", "kudos", "groups"])
-def test_staff_navigation_names_each_destination_once(lms: Lms, widget: str) -> None:
+def test_staff_navigation_names_each_destination_once(
+    lms: Lms,  # noqa: F811
+    widget: str,
+) -> None:
     client = browser()
     result = lms.launch(client, roles=[INSTRUCTOR], custom={"widget": widget})
     assert result.page is not None and result.page.status_code == 200

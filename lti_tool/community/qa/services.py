@@ -46,6 +46,7 @@ from lti_tool.community.qa.permissions import (
     PermissionDenied,
     QAError,
 )
+from lti_tool.community.sentiment.services import forget_post as forget_sentiment
 from lti_tool.community.sentiment.services import record_post as record_sentiment
 from lti_tool.extensions import utcnow
 
@@ -333,6 +334,7 @@ def delete_question(session: Session, actor: Actor, question_id: int) -> None:
     question.deleted_at = utcnow()
     question.deleted_by = actor.member_id
     question.search_title = question.search_body = ""  # out of the search index
+    forget_sentiment(session, question)
     session.commit()
 
 
@@ -427,6 +429,7 @@ def delete_answer(session: Session, actor: Actor, answer_id: int) -> Question:
         raise PermissionDenied()
     post.deleted_at = utcnow()
     post.deleted_by = actor.member_id
+    forget_sentiment(session, post)
     question.answer_count = Question.answer_count - 1
     if question.accepted_answer_id == post.id:
         question.accepted_answer_id = None

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.content import plain_text
@@ -89,11 +89,31 @@ def record_post(session: Session, post: Post) -> PostSentiment | None:
     return row
 
 
+def forget_post(session: Session, post: Post) -> None:
+    """A deleted post no longer counts in the mood (weekly means, negative-tone signals, the
+    most negative list); the caller commits. A post hidden by moderation still counts: it was
+    written in the course and says something about its mood."""
+    session.execute(
+        delete(PostSentiment).where(
+            PostSentiment.subject_type == SUBJECT_TYPES[type(post)],
+            PostSentiment.subject_id == post.id,
+        )
+    )
+
+
 def rescore(session: Session, course_id: int | None = None) -> int:
     """Score every live Q&A post again (after a lexicon change, or for posts written before
-    sentiment existed); returns how many. Commits."""
+    sentiment existed) and forget deleted ones; returns how many were scored. Commits."""
     count = 0
-    for model in SUBJECT_TYPES:
+    for model, subject_type in SUBJECT_TYPES.items():
+        deleted = select(model.id).where(model.deleted_at.is_not(None))
+        if course_id is not None:
+            deleted = deleted.where(model.course_id == course_id)
+        session.execute(
+            delete(PostSentiment).where(
+                PostSentiment.subject_type == subject_type, PostSentiment.subject_id.in_(deleted)
+            )
+        )
         query = select(model).where(model.deleted_at.is_(None))
         if course_id is not None:
             query = query.where(model.course_id == course_id)
