@@ -70,6 +70,11 @@ def _failure_status(exc: Exception) -> int | str:
     return "unreachable"
 
 
+# Failures worth a "try again" (503) rather than "fix the registration" (400): the LMS may
+# answer in a moment. 5xx statuses count too.
+_TEMPORARY = frozenset({"timeout", "unreachable", 429})
+
+
 class PlatformKeys:
     """Finds the public key a platform signed a token with."""
 
@@ -84,6 +89,7 @@ class PlatformKeys:
         self.refetch_interval = refetch_interval
         self.timeout = timeout
         self._entries: dict[int, _Entry] = {}
+        self._failures: dict[int, int | str] = {}  # how the last fetch failed, per platform
         self._lock = threading.Lock()
         self._http = requests.Session()
         self._http.headers["User-Agent"] = USER_AGENT
@@ -93,20 +99,38 @@ class PlatformKeys:
         """The public key with this kid, or a LaunchError saying what is wrong."""
         now = time.time()
         entry = self._entries.get(platform.id) or self._load_cached(session, platform)
-        if entry is None or now - entry.fetched_at > self.ttl:
+        fetched_now = False
+        # A stale key set is refreshed; while the LMS fails, stale keys serve the launches and
+        # the next try waits ``refetch_interval`` (no launch waits out a timeout each time).
+        if entry is None or (now - entry.fetched_at > self.ttl and self._may_try(entry, now)):
             entry = self._refresh(session, platform, entry, now) or entry
+            fetched_now = True
         if entry is not None and kid in entry.keys:
             return entry.keys[kid]
         # Unknown kid: the LMS may have rotated its keys. Refetch, but not too often: the
         # interval runs from the last refetch an unknown kid caused, not from a routine fetch,
-        # so a rotation just after a fetch costs no failed launch.
-        if entry is not None and now - entry.kid_refetch >= self.refetch_interval:
+        # so a rotation just after a fetch costs no failed launch. A key set this very launch
+        # fetched is not fetched again.
+        if entry is not None and fetched_now:
+            entry.kid_refetch = now
+        elif entry is not None and now - entry.kid_refetch >= self.refetch_interval:
             entry.kid_refetch = now
             entry = self._refresh(session, platform, entry, now) or entry
             entry.kid_refetch = now
             if kid in entry.keys:
                 return entry.keys[kid]
         if entry is None:
+            failure = self._failures.get(platform.id)
+            if failure in _TEMPORARY or (isinstance(failure, int) and failure >= 500):
+                raise LaunchError(
+                    _l(
+                        "This LMS did not hand out its public keys (%(url)s) just now, so "
+                        "Bottega cannot check the launch. Try again in a few minutes; if it "
+                        "lasts, check that the key set URL of the registration answers."
+                    ),
+                    status=503,
+                    url=platform.key_set_url,
+                )
             raise LaunchError(
                 _l(
                     "Bottega could not fetch the public keys of this LMS from %(url)s. "
@@ -123,6 +147,11 @@ class PlatformKeys:
             kid=kid,
             url=platform.key_set_url,
         )
+
+    def _may_try(self, entry: _Entry, now: float) -> bool:
+        """False for ``refetch_interval`` seconds after a failed fetch."""
+        failed = entry.last_attempt > entry.fetched_at
+        return not failed or now - entry.last_attempt >= self.refetch_interval
 
     def forget(self, platform_id: int) -> None:
         self._entries.pop(platform_id, None)
@@ -156,13 +185,15 @@ class PlatformKeys:
                 data = response.json()
                 keys = _parse_key_set(data)
             except (requests.RequestException, ValueError) as exc:
-                lms_call_failed("jwks", _failure_status(exc))
+                self._failures[platform.id] = _failure_status(exc)
+                lms_call_failed("jwks", self._failures[platform.id])
                 log.warning(
                     "key set fetch failed for platform %s: %s", platform.id, type(exc).__name__
                 )
                 return stale
             entry = _Entry(keys=keys, fetched_at=now, last_attempt=now, raw=data)
             self._entries[platform.id] = entry
+            self._failures.pop(platform.id, None)
         self._store(session, platform.id, data)
         return entry
 

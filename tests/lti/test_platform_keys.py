@@ -54,15 +54,48 @@ def test_cached_key_set_survives_a_restart_while_the_lms_is_down(lms: Lms, app: 
     assert lms.launch().ok
 
 
-def test_key_set_unreachable_from_the_start_is_a_clear_4xx(lms: Lms) -> None:
+def test_stale_keys_serve_while_the_lms_is_down_without_a_try_per_launch(
+    lms: Lms, app: Flask
+) -> None:
+    assert lms.launch().ok
+    _keys(app).ttl = 0
     lms.platform.jwks_failure = 503
+    for _ in range(3):
+        assert lms.launch().ok
+    # One failed try; the next waits for the refetch interval (30 s), so no launch waits out
+    # a slow LMS again and again.
+    assert lms.platform.jwks_requests == 2
+
+
+def test_a_key_set_refreshed_by_a_launch_is_not_fetched_again_for_its_unknown_kid(
+    lms: Lms, app: Flask
+) -> None:
+    from lti_tool.demo.platform import Tamper
+
+    assert lms.launch().ok
+    _keys(app).ttl = 0  # the next launch refreshes the key set
+    assert lms.launch(tamper=Tamper(headers={"kid": "forged"})).status == 401
+    assert lms.platform.jwks_requests == 2  # the refresh, not a second fetch for the kid
+
+
+def test_key_set_down_from_the_start_is_a_clear_503(lms: Lms) -> None:
+    lms.platform.jwks_failure = 503
+    result = lms.launch()
+    assert result.status == 503
+    assert "did not hand out its public keys" in result.launch_response.text
+    assert "Try again in a few minutes" in result.launch_response.text
+
+
+def test_key_set_url_that_is_wrong_is_a_clear_4xx(lms: Lms) -> None:
+    lms.platform.jwks_failure = 404
     result = lms.launch()
     assert result.status == 400
     assert "could not fetch the public keys" in result.launch_response.text
+    assert "Check the key set URL" in result.launch_response.text
 
 
 def test_a_hanging_key_set_endpoint_times_out(lms: Lms, app: Flask) -> None:
     _keys(app).timeout = (0.5, 0.5)
     lms.platform.jwks_delay = 2.0
     result = lms.launch()
-    assert result.status == 400
+    assert result.status == 503
