@@ -453,6 +453,8 @@ class Platform:
         self._healed = threading.Event()
         self._dl_nonces: set[str] = set()
         self._seen_jti: dict[tuple[str, str], float] = {}
+        # Message types the OpenID configuration lists (Moodle lists these two).
+        self.messages_supported: list[str] = [RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST]
         self.token_jtis: list[str] = []  # the jti of every client assertion /token verified
         self.auth_url = self.issuer + "/auth"
         self.token_url = self.issuer + "/token"
@@ -1176,10 +1178,7 @@ class Platform:
             PLATFORM_CONFIGURATION: {
                 "product_family_code": "moodle",
                 "version": MOODLE_VERSION,
-                "messages_supported": [
-                    {"type": RESOURCE_LINK_REQUEST},
-                    {"type": DEEP_LINKING_REQUEST},
-                ],
+                "messages_supported": [{"type": kind} for kind in self.messages_supported],
                 "variables": MOODLE_VARIABLES.split(),
             },
         }

@@ -121,6 +121,7 @@ class PlatformConfiguration:
     scopes_supported: tuple[str, ...]
     product_family_code: str
     version: str
+    messages_supported: tuple[str, ...] = ()  # message types the platform lists, if any
 
     @property
     def name(self) -> str:
@@ -398,6 +399,12 @@ def validate_configuration(
         )
     family = platform.get("product_family_code")
     version = platform.get("version")
+    listed = platform.get("messages_supported")
+    messages = tuple(
+        str(m["type"])
+        for m in (listed if isinstance(listed, list) else ())
+        if isinstance(m, dict) and isinstance(m.get("type"), str)
+    )
     return PlatformConfiguration(
         issuer=issuer,
         authorization_endpoint=endpoints["authorization_endpoint"],
@@ -408,6 +415,7 @@ def validate_configuration(
         scopes_supported=tuple(scopes or ()),
         product_family_code=family if isinstance(family, str) else "",
         version=version if isinstance(version, str) else "",
+        messages_supported=messages,
     )
 
 
@@ -478,6 +486,12 @@ def registration_request(tool: ToolSettings, config: PlatformConfiguration) -> d
             "description": tool.description,
         },
     }
+    # The data privacy launch only where the platform lists it: some platforms refuse a
+    # registration that names a message type they do not know.
+    if c.DATA_PRIVACY_REQUEST in config.messages_supported:
+        body[TOOL_CONFIGURATION]["messages"].append(
+            {"type": c.DATA_PRIVACY_REQUEST, "target_link_uri": tool.launch_url}
+        )
     if tool.logo_url:
         body["logo_uri"] = tool.logo_url
     return body

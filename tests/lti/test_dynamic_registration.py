@@ -276,6 +276,25 @@ def test_the_registration_request_has_what_the_lti_specs_ask(
     assert set(platform.tools[client_id].scopes) == set(TOOL_SCOPES)
 
 
+def test_the_data_privacy_launch_is_offered_only_to_a_platform_that_lists_it(
+    app: Flask, tool_server: RunningServer, moodle: RunningServer
+) -> None:
+    platform = moodle.platform
+    platform.messages_supported.append("LtiDataPrivacyLaunchRequest")
+    response = register(
+        browser(), platform.registration_start_url(f"{tool_server.url}/lti/register")
+    )
+    assert response.status_code == 200, response.text[:800]
+    ((_, received),) = platform.registrations.items()
+    messages = received[TOOL_CONFIGURATION]["messages"]
+    assert [m["type"] for m in messages] == [
+        "LtiResourceLinkRequest",
+        DEEP_LINKING_REQUEST,
+        "LtiDataPrivacyLaunchRequest",
+    ]
+    assert messages[2]["target_link_uri"] == f"{tool_server.url}/lti/launch"
+
+
 def test_a_registration_token_works_once(
     app: Flask, tool_server: RunningServer, moodle: RunningServer
 ) -> None:
