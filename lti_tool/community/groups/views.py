@@ -16,7 +16,6 @@ from flask import (
     flash,
     g,
     get_flashed_messages,
-    make_response,
     redirect,
     render_template,
     request,
@@ -24,8 +23,7 @@ from flask import (
 )
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError, generate_csrf
-from werkzeug.exceptions import HTTPException
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.groups import services
@@ -41,7 +39,8 @@ from lti_tool.community.groups.permissions import (
 from lti_tool.community.moderation.models import FlagReason
 from lti_tool.core.errors import error_response
 from lti_tool.core.ids import parse_id
-from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
+from lti_tool.courses.access import Viewer, launch_required, staff_required
+from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.extensions import db, limiter, utcnow
 
 bp = Blueprint("groups", __name__, url_prefix="/w/<lid>/groups")
@@ -496,36 +495,7 @@ def _give_text_back(status: int, message: str) -> Page | None:
     return None
 
 
-def _with_viewer() -> bool:
-    """For error handlers that run before launch_required (CSRF): find the launch."""
-    if getattr(g, "viewer", None) is not None:
-        return True
-    viewer = viewer_for((request.view_args or {}).get("lid", ""))
-    if viewer is None or viewer.course_id is None:
-        return False
-    g.viewer, g.locale = viewer, viewer.locale
-    return True
-
-
-@bp.errorhandler(429)
-def _too_many(exc: HTTPException) -> Any:
-    message = _("You are posting very fast. Wait a minute, then send again: your text is kept.")
-    page = _give_text_back(429, message) if _with_viewer() else None
-    response = make_response(page if page is not None else error_response(429))
-    for name, value in exc.get_headers():
-        if name.lower() == "retry-after":
-            response.headers[name] = value
-    return response
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    message = _(
-        "Your session expired before this was sent. Reload the page from your course and "
-        "send again: your text is kept below."
-    )
-    page = _give_text_back(400, message) if _with_viewer() else None
-    return page if page is not None else error_response(400)
+keep_text_on_refusal(bp, _give_text_back)
 
 
 # --- labels ----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.community.kudos import services
@@ -41,7 +40,8 @@ from lti_tool.community.kudos.services import (
 from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.i18n import time_ago
 from lti_tool.core.ids import parse_id
-from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
+from lti_tool.courses.access import Viewer, launch_required, staff_required
+from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.extensions import db
 
 log = logging.getLogger(__name__)
@@ -222,19 +222,12 @@ def give_post(lid: str) -> Any:
     return redirect(url_for("kudos.wall", lid=lid), code=303)
 
 
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    viewer = viewer_for((request.view_args or {}).get("lid", ""))
-    if viewer is None or request.endpoint != "kudos.give_post":
-        return error_response(400)
-    g.viewer, g.locale = viewer, viewer.locale
-    return _give_page(
-        400,
-        _(
-            "Your session expired before this was sent. Reload the page from your course and "
-            "send again: your message is kept below."
-        ),
-    )
+def _give_form_back(status: int, message: str) -> Any:
+    """A refused kudos (an expired form token): the form again, with the message written."""
+    return _give_page(status, message) if request.endpoint == "kudos.give_post" else None
+
+
+keep_text_on_refusal(bp, _give_form_back, course_required=False)
 
 
 # --- staff settings ----------------------------------------------------------------------------

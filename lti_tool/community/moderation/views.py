@@ -25,7 +25,6 @@ from flask import (
 )
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -49,9 +48,9 @@ from lti_tool.courses.access import (
     page_rows,
     role_label,
     staff_required,
-    viewer_for,
 )
 from lti_tool.courses.models import Member
+from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.extensions import db
 
 log = logging.getLogger(__name__)
@@ -468,29 +467,24 @@ def accept(lid: str) -> Any:
     return redirect(url_for("home.widget", lid=lid), code=303)
 
 
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    """An expired form token: the form again, with what was written, and how to go on."""
-    viewer = g.get("viewer") or viewer_for((request.view_args or {}).get("lid", ""))
-    if viewer is None or viewer.course_id is None:
-        return error_response(400)
-    g.viewer, g.locale = viewer, viewer.locale
-    message = _(
-        "Your session expired before this was sent. Reload the page from your course and "
-        "send again: your text is kept below."
-    )
+def _give_form_back(status: int, message: str) -> Any:
+    """A refused post (an expired form token): the form again, with what was written."""
+    viewer: Viewer = g.viewer
     args = request.view_args or {}
     if request.endpoint == "moderation.accept":
-        return _gate_page(viewer, _("Code of conduct"), 400, message)
+        return _gate_page(viewer, _("Code of conduct"), status, message)
     if not viewer.can_manage_community:
         return error_response(403)
     if request.endpoint in ("moderation.decide", "moderation.warn") and "flag_id" in args:
-        return _case_page(int(args["flag_id"]), 400, error=message, form=request.form)
+        return _case_page(int(args["flag_id"]), status, error=message, form=request.form)
     if request.endpoint == "moderation.conduct_post":
-        return _conduct_page(400, error=message)
+        return _conduct_page(status, error=message)
     if request.endpoint == "moderation.restore" and "hidden_id" in args:
-        return _hidden_page(400, error=message, form=request.form, failed=int(args["hidden_id"]))
-    return error_response(400)
+        return _hidden_page(status, error=message, form=request.form, failed=int(args["hidden_id"]))
+    return None
+
+
+keep_text_on_refusal(bp, _give_form_back)
 
 
 # --- labels ----------------------------------------------------------------------------------

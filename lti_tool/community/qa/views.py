@@ -20,7 +20,6 @@ from flask import (
     flash,
     g,
     get_flashed_messages,
-    make_response,
     redirect,
     render_template,
     request,
@@ -28,10 +27,9 @@ from flask import (
 )
 from flask_babel import format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError, generate_csrf
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.content import render_markdown
@@ -52,7 +50,8 @@ from lti_tool.community.qa.permissions import (
 from lti_tool.community.qa.post_html import PostHtml
 from lti_tool.core.errors import error_response, log_database_error
 from lti_tool.core.ids import parse_id
-from lti_tool.courses.access import Viewer, launch_required, staff_required, viewer_for
+from lti_tool.courses.access import Viewer, launch_required, staff_required
+from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.extensions import db, limiter, utcnow
 
 log = logging.getLogger(__name__)
@@ -376,36 +375,7 @@ def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None
     return None
 
 
-def _with_viewer() -> bool:
-    """For error handlers that run before launch_required (CSRF): find the launch."""
-    if getattr(g, "viewer", None) is not None:
-        return True
-    viewer = viewer_for((request.view_args or {}).get("lid", ""))
-    if viewer is None:
-        return False
-    g.viewer, g.locale = viewer, viewer.locale
-    return True
-
-
-@bp.errorhandler(429)
-def _too_many(exc: HTTPException) -> Any:
-    message = _("You are posting very fast. Wait a minute, then send again: your text is kept.")
-    page = _give_text_back(429, message) if _with_viewer() else None
-    response = make_response(page if page is not None else error_response(429))
-    for name, value in exc.get_headers():
-        if name.lower() == "retry-after":
-            response.headers[name] = value
-    return response
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    message = _(
-        "Your session expired before this was sent. Reload the page from your course and "
-        "send again: your text is kept below."
-    )
-    page = _give_text_back(400, message) if _with_viewer() else None
-    return page if page is not None else error_response(400)
+keep_text_on_refusal(bp, _give_text_back, course_required=False)
 
 
 def _guarded(action: Any, on_error: Any) -> Any:
