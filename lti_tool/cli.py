@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.community.sentiment import services as sentiment_services
+from lti_tool.courses.models import PlatformStatus
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
@@ -23,6 +24,7 @@ from lti_tool.lti.registration import (
     add_platform,
     list_platforms,
     platform_as_dict,
+    set_platform_status,
 )
 from lti_tool.lti.registry import PlatformInfo
 from lti_tool.lti.tool_conf import find_platform
@@ -153,6 +155,37 @@ def platform_add_deployment(
     add_deployments(session, platform, cleaned)
     row = platform_as_dict(platform)
     _emit(as_json, row, f"Deployments of {platform.name}: {', '.join(row['deployment_ids'])}.")
+
+
+def _set_status(as_json: bool, issuer: str, client_id: str | None, status: str) -> None:
+    platform = _registration(issuer, client_id)
+    set_platform_status(db.session(), platform, PlatformStatus(status))
+    words = {"active": "active: launches are accepted", "disabled": "disabled: launches refused"}
+    _emit(
+        as_json,
+        platform_as_dict(platform),
+        f"{platform.name} (issuer {platform.issuer}, client id {platform.client_id}) is now "
+        f"{words[status]} (every worker within 30 s).",
+    )
+
+
+@platform_cli.command("approve", cls=OneLineCommand)
+@click.option("--issuer", required=True, help="The LMS issuer of the registration.")
+@click.option("--client-id", default=None, help="The client id (when the issuer has several).")
+@json_option
+def platform_approve(as_json: bool, issuer: str, client_id: str | None) -> None:
+    """Approve a registration (pending after a dynamic registration with
+    DYNAMIC_REGISTRATION=approval), or enable a disabled one."""
+    _set_status(as_json, issuer, client_id, "active")
+
+
+@platform_cli.command("disable", cls=OneLineCommand)
+@click.option("--issuer", required=True, help="The LMS issuer of the registration.")
+@click.option("--client-id", default=None, help="The client id (when the issuer has several).")
+@json_option
+def platform_disable(as_json: bool, issuer: str, client_id: str | None) -> None:
+    """Refuse launches from a registration (its data stays)."""
+    _set_status(as_json, issuer, client_id, "disabled")
 
 
 @platform_cli.group("frame-origins")

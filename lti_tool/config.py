@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "production", "test")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# LTI Dynamic Registration: "open" (a registration is active at once), "approval" (new LMSs
+# wait for `flask platform approve`), "off" (manual registration only).
+REGISTRATION_POLICIES = ("open", "approval", "off")
 
 
 class ConfigError(RuntimeError):
@@ -185,6 +188,7 @@ class Settings:
     proxy_count: int
     demo: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    dynamic_registration: str = "open"
     jobs: JobSettings = field(default_factory=JobSettings)
     roster: RosterSettings = field(default_factory=RosterSettings)
     services: ServiceSettings = field(default_factory=ServiceSettings)
@@ -213,6 +217,7 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine,
             "REDIS_URL": self.redis_url,
+            "DYNAMIC_REGISTRATION": self.dynamic_registration,
             "PUBLIC_URL": self.public_url,
             "KEYS_DIR": str(self.keys_dir),
             "PROXY_COUNT": self.proxy_count,
@@ -284,6 +289,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "BOTTEGA_DEMO cannot be on in production: the demo LMS is for development"
         )
 
+    policy = (env.get("DYNAMIC_REGISTRATION") or "open").strip().lower()
+    if policy not in REGISTRATION_POLICIES:
+        raise ConfigError(
+            f"DYNAMIC_REGISTRATION must be one of {', '.join(REGISTRATION_POLICIES)}, "
+            f"got {policy!r}"
+        )
+
     settings = Settings(
         env=mode,
         instance_path=instance,
@@ -294,6 +306,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         keys_dir=Path(env.get("KEYS_DIR") or PROJECT_ROOT / "keys").resolve(),
         proxy_count=_int(env, "PROXY_COUNT", 0),
         demo=demo,
+        dynamic_registration=policy,
         extra=overrides,
         jobs=_job_settings(env, redis=bool(env.get("REDIS_URL")), testing=mode == "test"),
         roster=RosterSettings(
@@ -415,6 +428,7 @@ _ENV_NAMES = frozenset(
         "KEYS_DIR",
         "PROXY_COUNT",
         "BOTTEGA_DEMO",
+        "DYNAMIC_REGISTRATION",
         "JOBS_IN_PROCESS",
         "JOBS_POLL_INTERVAL",
         "JOBS_SWEEP_INTERVAL",

@@ -23,7 +23,7 @@ class PlatformStatus(enum.StrEnum):
     """Whether launches from a registered LMS are accepted."""
 
     ACTIVE = "active"
-    PENDING = "pending"  # registered dynamically, waiting for the LMS admin to activate it
+    PENDING = "pending"  # registered dynamically, waiting for Bottega's administrator to approve
     DISABLED = "disabled"
 
 

@@ -608,9 +608,14 @@ def _find(session: Session, issuer: str, client_id: str) -> Platform | None:
 
 
 def store_registration(
-    session: Session, config: PlatformConfiguration, client_id: str, deployment_id: str | None
+    session: Session,
+    config: PlatformConfiguration,
+    client_id: str,
+    deployment_id: str | None,
+    new_status: PlatformStatus = PlatformStatus.ACTIVE,
 ) -> RegistrationResult:
-    """A new platform (active on Bottega's side), or a new deployment of a known one."""
+    """A new platform (``new_status``: active, or pending Bottega's approval), or a new
+    deployment of a known one (whose status stays as it is)."""
     deployments = (deployment_id,) if deployment_id else ()
     platform = _find(session, config.issuer, client_id)
     created = platform is None
@@ -627,7 +632,7 @@ def store_registration(
                     deployment_ids=deployments,
                     name=config.name,
                     auth_audience=config.authorization_server,
-                    status=PlatformStatus.ACTIVE,
+                    status=new_status,
                 ),
             )
         except (RegistrationError, IntegrityError) as exc:
@@ -670,13 +675,15 @@ def register(
     *,
     http: requests.Session | None = None,
     allow_loopback: bool = True,
+    new_status: PlatformStatus = PlatformStatus.ACTIVE,
 ) -> RegistrationResult:
-    """Fetch the configuration, register with the platform, store the result."""
+    """Fetch the configuration, register with the platform, store the result (a new LMS
+    with ``new_status``)."""
     config = fetch_configuration(config_url, token, http=http, allow_loopback=allow_loopback)
     client_id, deployment_id = post_registration(
         config, registration_request(tool, config), token, http=http
     )
-    result = store_registration(session, config, client_id, deployment_id)
+    result = store_registration(session, config, client_id, deployment_id, new_status)
     log.info(
         "Dynamic registration with %s: client %s, deployment %s (%s)",
         config.issuer,

@@ -255,8 +255,9 @@ def check_platform_active(platform: PlatformInfo | Platform) -> None:
     if platform.status == PlatformStatus.PENDING:
         raise LoginError(
             _l(
-                "This LMS (issuer %(iss)s) registered Bottega but the registration is still "
-                "pending: an LMS administrator must activate the tool first."
+                "This LMS (issuer %(iss)s) registered Bottega, and the registration is "
+                "waiting for the approval of this Bottega server's administrator "
+                "(flask platform approve). Launches work once it is approved."
             ),
             status=403,
             iss=platform.issuer,

@@ -101,6 +101,13 @@ def add_deployments(session: Session, platform: Platform, deployment_ids: Iterab
     session.commit()
 
 
+def set_platform_status(session: Session, platform: Platform, status: PlatformStatus) -> None:
+    """Approve (active), or disable, a registration; every worker sees it within the registry's
+    cache lifetime (30 s)."""
+    platform.status = status
+    session.commit()
+
+
 def platform_as_dict(platform: Platform) -> dict[str, Any]:
     """A registration as plain data (for --json output and the admin API)."""
     return {

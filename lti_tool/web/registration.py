@@ -10,6 +10,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from lti_tool.courses.models import PlatformStatus
 from lti_tool.extensions import csrf, db
@@ -20,7 +21,7 @@ from lti_tool.lti.dynamic_registration import (
     register,
     requested_scopes,
 )
-from lti_tool.lti.errors import LtiError
+from lti_tool.lti.errors import LtiError, RegistrationFlowError
 from lti_tool.lti.frame_origins import default_origins
 from lti_tool.urls import public_url_for
 from lti_tool.web.lti import lti_error_page
@@ -67,10 +68,32 @@ def _refused(error: LtiError) -> Response:
     return _private(lti_error_page(error))
 
 
+def _policy() -> str:
+    """DYNAMIC_REGISTRATION: open, approval or off."""
+    return str(current_app.config.get("DYNAMIC_REGISTRATION") or "open")
+
+
+def _turned_off() -> Response | None:
+    if _policy() != "off":
+        return None
+    error = RegistrationFlowError(
+        _l(
+            "Dynamic registration is turned off on this Bottega server. Register Bottega by "
+            "hand with the details at %(url)s, or ask its administrator."
+        ),
+        status=403,
+        url=public_url_for("lti.config"),
+    )
+    return _refused(error)
+
+
 @bp.get("/lti/register")
 def start() -> Response:
     """The LMS opens this with openid_configuration and registration_token: check, confirm."""
     _frame_for(request.args.get("openid_configuration"))
+    off = _turned_off()
+    if off is not None:
+        return off
     try:
         config_url, token = check_start(
             request.args.get("openid_configuration"),
@@ -105,6 +128,9 @@ def start() -> Response:
 def complete() -> Response:
     """The admin confirmed: register with the LMS, store the result, tell the LMS to close."""
     _frame_for(request.form.get("openid_configuration"))
+    off = _turned_off()
+    if off is not None:
+        return off
     try:
         config_url, token = check_start(
             request.form.get("openid_configuration"),
@@ -112,7 +138,12 @@ def complete() -> Response:
             allow_loopback=allow_loopback(),
         )
         result = register(
-            db.session(), config_url, token, tool_settings(), allow_loopback=allow_loopback()
+            db.session(),
+            config_url,
+            token,
+            tool_settings(),
+            allow_loopback=allow_loopback(),
+            new_status=PlatformStatus.PENDING if _policy() == "approval" else PlatformStatus.ACTIVE,
         )
     except LtiError as error:
         db.session.rollback()
@@ -122,5 +153,6 @@ def complete() -> Response:
         result=result,
         is_moodle=result.product_family_code.lower() == "moodle",
         disabled=result.status == PlatformStatus.DISABLED,
+        pending=result.status == PlatformStatus.PENDING,
     )
     return _private(make_response(page))

@@ -183,7 +183,7 @@ def test_login_to_a_target_that_is_not_bottega(page: Page, lms: Lms, screenshots
 @pytest.mark.parametrize(
     ("status", "says", "shot"),
     [
-        (PlatformStatus.PENDING, "still pending", "error-login-pending.png"),
+        (PlatformStatus.PENDING, "waiting for the approval", "error-login-pending.png"),
         (PlatformStatus.DISABLED, "are disabled in Bottega", "error-login-disabled.png"),
     ],
 )

@@ -623,3 +623,77 @@ def test_loopback_lms_addresses_are_refused_when_not_allowed(app: Flask) -> None
     with app.test_request_context():
         assert "token_endpoint" in info.value.text()
     assert validate_configuration(url, config).token_endpoint == "https://localhost/token"
+
+
+# -- the registration policy (DYNAMIC_REGISTRATION) --------------------------------------------
+
+
+def test_with_approval_a_new_lms_waits_for_bottegas_administrator(
+    app: Flask, tool_server: RunningServer, moodle: RunningServer
+) -> None:
+    app.config["DYNAMIC_REGISTRATION"] = "approval"
+    platform = moodle.platform
+    tool = tool_server.url
+    done = register(browser(), platform.registration_start_url(f"{tool}/lti/register"))
+    assert done.status_code == 200, done.text[:800]
+    assert "launches are refused until the registration is approved" in done.text
+    ((client_id, _),) = platform.registrations.items()
+    platform.activate(client_id)  # the LMS side is ready; Bottega's is not
+    (row,) = platforms(app)
+    assert row.status == PlatformStatus.PENDING
+
+    lms = Lms(server=moodle, tool_url=tool)
+    launch = {
+        "deployment_id": "1",
+        "user": {"sub": "student-1"},
+        "roles": [LEARNER],
+        "context": {"id": "course-101"},
+    }
+    client = browser()
+    refused = client.get(platform.prepare_launch(client_id, **launch).login_url, timeout=10)
+    assert refused.status_code == 403
+    assert "waiting for the approval of this Bottega server" in refused.text
+
+    cli = app.test_cli_runner().invoke(
+        args=["platform", "approve", "--issuer", platform.issuer, "--client-id", client_id]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert "is now active" in cli.output
+    (row,) = platforms(app)
+    assert row.status == PlatformStatus.ACTIVE
+    action, fields = lms.id_token_post(client, platform.prepare_launch(client_id, **launch))
+    result = post_launch(client, action, fields)
+    assert result.ok, result.launch_response.text[:500]
+
+    cli = app.test_cli_runner().invoke(args=["platform", "disable", "--issuer", platform.issuer])
+    assert cli.exit_code == 0 and "disabled" in cli.output
+    again = browser().get(platform.prepare_launch(client_id, **launch).login_url, timeout=10)
+    assert again.status_code == 403 and "are disabled in Bottega" in again.text
+
+
+def test_with_dynamic_registration_off_nothing_reaches_the_lms(
+    app: Flask, tool_server: RunningServer, moodle: RunningServer
+) -> None:
+    app.config["DYNAMIC_REGISTRATION"] = "off"
+    platform = moodle.platform
+    client = browser()
+    client.headers["Accept-Language"] = "it"
+    start = platform.registration_start_url(f"{tool_server.url}/lti/register")
+    page = client.get(start, timeout=10)
+    assert page.status_code == 403
+    assert "La registrazione dinamica è disattivata" in page.text
+    assert f"{tool_server.url}/lti/config" in page.text
+    posted = client.post(
+        f"{tool_server.url}/lti/register",
+        data={"openid_configuration": platform.openid_configuration_url},
+        timeout=10,
+    )
+    assert posted.status_code == 403
+    assert platform.registrations == {} and platforms(app) == []
+
+
+def test_an_unknown_registration_policy_stops_the_start(tmp_path: Any) -> None:
+    from lti_tool.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="DYNAMIC_REGISTRATION must be one of"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "DYNAMIC_REGISTRATION": "maybe"})

@@ -244,7 +244,7 @@ def test_pending_registration_is_refused_with_403(lms: Lms, app) -> None:  # typ
         db.session.commit()
     prepared = lms.prepare()
     response = browser().get(prepared.login_url, allow_redirects=False, timeout=5)
-    assert response.status_code == 403 and "pending" in response.text
+    assert response.status_code == 403 and "waiting for the approval" in response.text
 
 
 def test_old_login_rows_are_pruned_but_recent_ones_kept(lms: Lms, app) -> None:  # type: ignore[no-untyped-def]
