@@ -10,6 +10,7 @@ member table is added without a policy. See docs/privacy.md for the policy in wo
 from __future__ import annotations
 
 import enum
+import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,6 +88,26 @@ class ErasureLog(db.Model):  # type: ignore[name-defined]
     route: Mapped[str] = mapped_column(String(16))  # "cli", "staff", "admin"
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A one-way hash of the LMS user id: a later roster sync does not bring the person back
+    # (a suppression list); a launch of their own does. See subject_hash().
+    subject_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+
+
+def subject_hash(platform_id: int, lms_id: str) -> str:
+    """The suppression-list key of an erased person: their registration and LMS user id,
+    hashed (the id itself is gone from Bottega)."""
+    return hashlib.sha256(f"{platform_id}\n{lms_id}".encode()).hexdigest()
+
+
+def erased_subjects(session: Session, platform_id: int) -> frozenset[str]:
+    """The subject hashes of a registration's erased people (see subject_hash)."""
+    return frozenset(
+        session.scalars(
+            select(ErasureLog.subject_hash).where(
+                ErasureLog.platform_id == platform_id, ErasureLog.subject_hash.is_not(None)
+            )
+        )
+    )
 
 
 class Policy(enum.StrEnum):
@@ -481,6 +502,7 @@ def erase_member(
     member_id = member.id
     if is_erased(member):
         return {}
+    subject = subject_hash(member.platform_id, member.lms_id)
     courses = list(
         session.scalars(
             select(ParticipationEvent.course_id)
@@ -545,7 +567,13 @@ def erase_member(
     )
     counts = {k: v for k, v in counts.items() if v}
     session.add(
-        ErasureLog(platform_id=member.platform_id, member_id=member_id, route=route, counts=counts)
+        ErasureLog(
+            platform_id=member.platform_id,
+            member_id=member_id,
+            route=route,
+            counts=counts,
+            subject_hash=subject,
+        )
     )
     session.commit()
     session.expire(member)

@@ -38,6 +38,7 @@ from lti_tool.jobs import (
 from lti_tool.lti.nrps import NrpsClient, RosterMember
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp
 from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
+from lti_tool.sync.privacy import erased_subjects, subject_hash
 from lti_tool.telemetry.context import set_tenant
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class RosterCounts:
     unchanged: int = 0
     members: int = 0  # members listed by the LMS
     pages: int = 0
-    skipped: int = 0  # entries without a user id
+    skipped: int = 0  # entries without a user id, and people erased at their request
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class CourseRef:
 
     id: int
     platform_id: int
+    erased: frozenset[str] = frozenset()  # subject hashes of erased people (sync.privacy)
 
 
 def _one_of(session: Session, lms_ids: list[str]) -> Any:
@@ -215,6 +217,10 @@ def apply_members(
             )
             if old is None and member.status == "deleted":
                 continue  # a deletion of someone Bottega never knew: nothing to record
+            erased = old is None and bool(course.erased)
+            if erased and subject_hash(course.platform_id, member.lms_id) in course.erased:
+                counts.skipped += 1  # erased at their request: only their own launch
+                continue  # brings them back
             if changed:
                 to_write.append(
                     services.RosterEntry(member.lms_id, profile, member.roles, member.active)
@@ -277,7 +283,7 @@ def sync_roster(
         and (now - state.full_synced_at).total_seconds() < full_every
     )
     differences_url = state.differences_url if state is not None else None
-    ref = CourseRef(course.id, course.platform_id)
+    ref = CourseRef(course.id, course.platform_id, erased_subjects(session, course.platform_id))
     client = connect(course)
     session.commit()  # end the read transaction: each page writes in a transaction of its own
     begin_write(session)

@@ -197,3 +197,38 @@ def test_enrolment_status_values_are_stored_as_the_enum(nrps_course: NrpsCourse)
     with nrps_course.app.app_context():
         statuses = db.session.scalars(select(Enrolment.status)).all()
         assert set(statuses) == {EnrolmentStatus.ACTIVE, EnrolmentStatus.INACTIVE}
+
+
+def test_a_person_erased_at_their_request_is_not_brought_back_by_a_sync(
+    nrps_course: NrpsCourse,
+) -> None:
+    from lti_tool.sync import privacy
+
+    nrps_course.set_roster([member(1), member(2)])
+    assert _sync_json(nrps_course)["added"] == 2
+    app = nrps_course.app
+    with app.app_context():
+        giulia = db.session.scalar(select(Member).where(Member.lms_id == "user-00001"))
+        assert giulia is not None
+        privacy.erase_member(db.session(), giulia, route="cli")
+
+    # Still enrolled in the LMS: the next syncs skip her, and keep no trace of her id or name.
+    for _ in range(2):
+        row = _sync_json(nrps_course)
+        assert row["added"] == 0 and row["skipped"] == 1, row
+    with app.app_context():
+        assert db.session.scalar(select(Member).where(Member.lms_id == "user-00001")) is None
+        assert db.session.scalar(select(Member).where(Member.name == "Student 1")) is None
+        stored = db.session.scalars(select(privacy.ErasureLog.subject_hash)).all()
+        assert stored and "user-00001" not in "".join(h or "" for h in stored)
+
+    # Her own launch brings her back, as a new member; syncs then keep her up to date.
+    result = nrps_course.lms.launch(
+        user={"sub": "user-00001", "name": "Giulia"},
+        roles=[LEARNER],
+        context={"id": nrps_course.context_id, "title": "Storia dell'arte"},
+    )
+    assert result.ok
+    row = _sync_json(nrps_course)
+    assert row["skipped"] == 0 and row["updated"] == 1, row  # the LMS's name replaces hers
+    assert _statuses(nrps_course)["user-00001"] == "active"
