@@ -9,24 +9,32 @@ the viewer, so an anonymous author can only reach a page, search result or notif
 from __future__ import annotations
 
 import enum
+import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     Subquery,
     and_,
     bindparam,
     case,
     exists,
+    false,
     func,
+    literal,
+    null,
     select,
+    type_coerce,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.community.moderation.models import HiddenPost
@@ -54,7 +62,7 @@ from lti_tool.community.qa.services import (
     get_settings,
 )
 from lti_tool.courses.models import Enrolment, Member, display_name
-from lti_tool.extensions import utcnow
+from lti_tool.extensions import UTCDateTime, utcnow
 
 PER_PAGE = 20
 SEARCH_POOL = 500  # matches considered when a search is also filtered or sorted otherwise
@@ -441,28 +449,86 @@ _HEAD = select(
     .label("staff_see_anonymous"),
 ).where(_me.c.id == _ME)
 
-# A question with its author, the viewer's vote and following, and the page header.
-_QUESTION_HEAD = _with_author(
-    select(
-        Question,
-        *_AUTHOR,
-        exists().where(_vote.c.question_id == _q.c.id, _vote.c.member_id == _ME).label("voted"),
-        exists()
-        .where(Follower.__table__.c.question_id == _q.c.id, Follower.__table__.c.member_id == _ME)
-        .label("following"),
-        _hidden("qa_question", _q),
-        *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
-        _unread(),
-        _settings.c.allow_anonymous,
-        _settings.c.staff_see_anonymous,
-    ).select_from(_q),
-    _q,
+# The question's columns the page reads (a Core row, not an ORM object: see QuestionRow).
+_QUESTION_COLUMNS = (
+    _q.c.id,
+    _q.c.course_id,
+    _q.c.author_id,
+    _q.c.anonymous,
+    _q.c.title,
+    _q.c.body_html,
+    _q.c.state,
+    _q.c.endorsed,
+    _q.c.accepted_answer_id,
+    _q.c.answer_count,
+    _q.c.helpful_count,
+    _q.c.created_at,
+    _q.c.updated_at,
+    _q.c.first_answer_at,
+    _q.c.first_staff_answer_at,
+    _q.c.deleted_at,
 )
-_QUESTION_HEAD = (
-    _QUESTION_HEAD.outerjoin(_me, _me.c.id == _ME)
-    .outerjoin(_settings, _settings.c.course_id == _q.c.course_id)
-    .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
-)
+
+
+def _tags_json(dialect: str) -> Any:
+    """The question's tags as a JSON array of [id, name] by name (one column of the head)."""
+    qt, tag = QuestionTag.__table__, Tag.__table__
+    if dialect == "postgresql":
+        agg = func.json_agg(
+            aggregate_order_by(func.json_build_array(tag.c.id, tag.c.name), tag.c.name)
+        )
+        return (
+            select(agg)
+            .select_from(tag)
+            .join(qt, qt.c.tag_id == tag.c.id)
+            .where(qt.c.question_id == _q.c.id)
+            .scalar_subquery()
+            .label("tags")
+        )
+    # SQLite aggregates in the order its subquery gives.
+    pairs = (
+        select(tag.c.id, tag.c.name)
+        .join(qt, qt.c.tag_id == tag.c.id)
+        .where(qt.c.question_id == _q.c.id)
+        .order_by(tag.c.name)
+        .correlate(_q)
+        .subquery("tags")
+    )
+    agg = func.json_group_array(func.json_array(pairs.c.id, pairs.c.name))
+    return select(agg).select_from(pairs).scalar_subquery().label("tags")
+
+
+def _question_head(dialect: str) -> Any:
+    """A question with its author, the viewer's vote and following, whether moderators hid it,
+    its tags, and the page header and course settings: one row."""
+    stmt = _with_author(
+        select(
+            *_QUESTION_COLUMNS,
+            *_AUTHOR,
+            exists().where(_vote.c.question_id == _q.c.id, _vote.c.member_id == _ME).label("voted"),
+            exists()
+            .where(
+                Follower.__table__.c.question_id == _q.c.id,
+                Follower.__table__.c.member_id == _ME,
+            )
+            .label("following"),
+            _hidden("qa_question", _q),
+            _tags_json(dialect),
+            *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
+            _unread(),
+            _settings.c.allow_anonymous,
+            _settings.c.staff_see_anonymous,
+        ).select_from(_q),
+        _q,
+    )
+    return (
+        stmt.outerjoin(_me, _me.c.id == _ME)
+        .outerjoin(_settings, _settings.c.course_id == _q.c.course_id)
+        .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
+    )
+
+
+_QUESTION_HEAD = {dialect: _question_head(dialect) for dialect in ("sqlite", "postgresql")}
 
 _LIST_COLUMNS = (
     _q.c.id,
@@ -486,56 +552,57 @@ _TAGS_OF = (
     .order_by(Tag.__table__.c.name)
 )
 
-_QUESTION_TAGS = (
-    select(Tag.__table__.c.id, Tag.__table__.c.name)
-    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
-    .where(QuestionTag.__table__.c.question_id == _QUESTION)
-    .order_by(Tag.__table__.c.name)
-)
+# A question's answers and comments in one statement (kind "a" or "c"), each with its author's
+# name and mark and whether moderators hid it; answers also with the viewer's vote. The columns
+# one kind lacks are typed NULLs or constants (the first SELECT types the result's columns).
+_ANSWERS = _with_author(
+    select(
+        literal("a").label("kind"),
+        _a.c.id,
+        type_coerce(null(), Integer).label("answer_id"),
+        type_coerce(null(), Integer).label("parent_comment_id"),
+        _a.c.author_id,
+        _a.c.anonymous,
+        _a.c.body_html,
+        _a.c.is_staff_answer,
+        _a.c.endorsed,
+        _a.c.helpful_count,
+        _a.c.created_at,
+        (_a.c.updated_at > _a.c.created_at).label("edited"),
+        type_coerce(null(), UTCDateTime).label("edited_at"),
+        _a.c.deleted_at,
+        *_AUTHOR,
+        exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
+        _hidden("qa_answer", _a),
+    ),
+    _a,
+).where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
 
-_ANSWERS = (
-    _with_author(
-        select(
-            _a.c.id,
-            _a.c.author_id,
-            _a.c.anonymous,
-            _a.c.body_html,
-            _a.c.is_staff_answer,
-            _a.c.endorsed,
-            _a.c.helpful_count,
-            _a.c.created_at,
-            (_a.c.updated_at > _a.c.created_at).label("edited"),
-            _a.c.deleted_at,
-            *_AUTHOR,
-            exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
-            _hidden("qa_answer", _a),
-        ),
-        _a,
-    )
-    .where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
-    .order_by(_a.c.created_at, _a.c.id)
-)
+_COMMENTS = _with_author(
+    select(
+        literal("c"),
+        _c.c.id,
+        _c.c.answer_id,
+        _c.c.parent_comment_id,
+        _c.c.author_id,
+        _c.c.anonymous,
+        _c.c.body_html,
+        false(),
+        false(),
+        literal(0),
+        _c.c.created_at,
+        false(),
+        _c.c.edited_at,
+        _c.c.deleted_at,
+        *_AUTHOR,
+        false(),
+        _hidden("qa_comment", _c),
+    ),
+    _c,
+).where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
 
-_COMMENTS = (
-    _with_author(
-        select(
-            _c.c.id,
-            _c.c.answer_id,
-            _c.c.parent_comment_id,
-            _c.c.author_id,
-            _c.c.anonymous,
-            _c.c.body_html,
-            _c.c.created_at,
-            _c.c.edited_at,
-            _c.c.deleted_at,
-            *_AUTHOR,
-            _hidden("qa_comment", _c),
-        ),
-        _c,
-    )
-    .where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
-    .order_by(_c.c.created_at, _c.c.id)
-)
+_POSTS = union_all(_ANSWERS, _COMMENTS).subquery("posts")
+_POSTS_IN_ORDER = select(_POSTS).order_by(_POSTS.c.kind, _POSTS.c.created_at, _POSTS.c.id)
 
 
 _TAG_CHOICES = (
@@ -590,7 +657,7 @@ def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
 
 @dataclass
 class CommentNode:
-    comment: Any  # a row of _COMMENTS: a comment's columns, its author's name, hidden
+    comment: Any  # a row of _POSTS: a comment's columns, its author's name, hidden
     author: Author
     can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
@@ -602,7 +669,7 @@ class CommentNode:
 
 @dataclass
 class AnswerView:
-    answer: Any  # a row of _ANSWERS: an answer's columns, its author's name, voted, hidden
+    answer: Any  # a row of _POSTS: an answer's columns, its author's name, voted, hidden
     author: Author
     accepted: bool
     voted: bool
@@ -613,13 +680,51 @@ class AnswerView:
     can_endorse: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class QuestionRow:
+    """The columns of a question its page reads (in ``_QUESTION_COLUMNS``' order)."""
+
+    id: int
+    course_id: int
+    author_id: int
+    anonymous: bool
+    title: str
+    body_html: str
+    state: QuestionState
+    endorsed: bool
+    accepted_answer_id: int | None
+    answer_count: int
+    helpful_count: int
+    created_at: datetime
+    updated_at: datetime
+    first_answer_at: datetime | None
+    first_staff_answer_at: datetime | None
+    deleted_at: datetime | None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class TagRow(NamedTuple):
+    id: int
+    name: str
+
+
+def _tags(found: Any) -> list[TagRow]:
+    """The head's ``tags`` column: JSON text (SQLite) or already parsed (psycopg), by name."""
+    if isinstance(found, str):
+        found = json.loads(found)
+    return [TagRow(*pair) for pair in found or ()]
+
+
 @dataclass
 class Thread:
     """Everything the question page shows, with what this viewer may do."""
 
-    question: Question
+    question: QuestionRow
     author: Author
-    tags: list[Any]  # (id, name) rows
+    tags: list[TagRow]
     answers: list[AnswerView]
     comments: list[CommentNode]
     voted: bool
@@ -673,27 +778,30 @@ def _comment_tree(
 def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments.
 
-    Four queries: the question with what the page's header needs, its tags, its answers and its
+    Two queries: the question with its tags and what the page's header needs; its answers and
     comments (each with the author's name, the viewer's vote and whether moderators hid it).
     """
     params = {"me": actor.member_id, "course_id": actor.course_id, "question_id": question_id}
-    head: Any = session.execute(_QUESTION_HEAD, params).first()
-    if head is None or (head[0].is_deleted and not actor.can_moderate):
+    head: Any = session.execute(_QUESTION_HEAD[session.get_bind().dialect.name], params).first()
+    if head is None or (head.deleted_at is not None and not actor.can_moderate):
         raise NotFound()
-    question: Question = head[0]
+    question = QuestionRow(*head[: len(_QUESTION_COLUMNS)])
     settings = _settings_of(head, actor.course_id)
     names = {question.author_id: _author_name(head, question.author_id)}
     mentors = {question.author_id} if head.mentor else set()
     hidden: set[tuple[str, int]] = set()
     answer_rows = []
+    comments = []
     deleted_answers = 0
-    for row in session.execute(_ANSWERS, params):
+    for row in session.execute(_POSTS_IN_ORDER, params):
+        if row.kind == "c":
+            comments.append(row)
+            continue
         if row.deleted_at is not None:
             deleted_answers += 1
             if not actor.can_moderate:
                 continue
         answer_rows.append(row)
-    comments = list(session.execute(_COMMENTS, params))
     for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
         for row in rows:
             if row.author_id not in names:
@@ -741,7 +849,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     return Thread(
         question=question,
         author=resolve(question.author_id, question.anonymous),
-        tags=list(session.execute(_QUESTION_TAGS, params)),
+        tags=_tags(head.tags),
         answers=answers,
         comments=tree.get(None, []),
         voted=bool(head.voted),
