@@ -224,10 +224,12 @@ def _summaries(
     ]
 
 
-def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
-    """The list's SELECT: the questions' columns and their authors' names, with parameters
-    course_id, me, state, tag_id, page_limit and page_offset."""
-    stmt = _with_author(select(*_LIST_COLUMNS).select_from(_q), _q).where(
+def _list_select(
+    filters: ListFilters, moderator: bool, ranked: Subquery | None, dialect: str
+) -> Any:
+    """The list's SELECT: the questions' columns, their authors' names and their tags (JSON),
+    with parameters course_id, me, state, tag_id, page_limit and page_offset."""
+    stmt = _with_author(select(*_LIST_COLUMNS, _tags_json(dialect)).select_from(_q), _q).where(
         _q.c.course_id == _COURSE, _q.c.deleted_at.is_(None)
     )
     if not moderator:  # posts hidden by moderators leave students' lists
@@ -267,11 +269,13 @@ def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None)
 
 
 @lru_cache(maxsize=256)
-def _list_statement(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+def _list_statement(
+    filters: ListFilters, moderator: bool, ranked: Subquery | None, dialect: str
+) -> Any:
     """``_list_select`` built once per kind of list (``filters`` with their values blanked:
-    the values are parameters) and ranking subquery (None, or SQLite's, the same object for
-    every search)."""
-    return _list_select(filters, moderator, ranked)
+    the values are parameters), ranking subquery (None, or the database's, the same object for
+    every search) and database."""
+    return _list_select(filters, moderator, ranked, dialect)
 
 
 def list_questions(
@@ -284,7 +288,7 @@ def list_questions(
 ) -> QuestionPage:
     """A page of the course's questions, filtered and sorted; with a query, ranked by relevance.
 
-    Two queries: the page's questions with their authors' names, and their tags.
+    One query: the page's questions with their authors' names and their tags.
     """
     page = max(1, page)
     narrowed = bool(filters.state or filters.tag_id or filters.mine or filters.following) or (
@@ -301,6 +305,7 @@ def list_questions(
     if searched and ranking is None:
         return QuestionPage([], page, False, filters, searched=True)
     ranked, params = ranking if ranking is not None else (None, {})
+    dialect = session.get_bind().dialect.name
     if ranked is None or search.shared(ranked):
         shape = replace(
             filters,
@@ -308,9 +313,9 @@ def list_questions(
             tag_id=0 if filters.tag_id is not None else None,
             query="",
         )
-        stmt = _list_statement(shape, actor.can_moderate, ranked)
+        stmt = _list_statement(shape, actor.can_moderate, ranked, dialect)
     else:  # pragma: no cover - both databases' rankings are shared
-        stmt = _list_select(filters, actor.can_moderate, ranked)
+        stmt = _list_select(filters, actor.can_moderate, ranked, dialect)
     rows = session.execute(
         stmt,
         {
@@ -324,10 +329,6 @@ def list_questions(
         },
     ).all()
     shown = rows[:per_page]
-    tags: dict[int, list[Any]] = {}
-    if shown:
-        for row in session.execute(_TAGS_OF, {"ids": [r.id for r in shown]}):
-            tags.setdefault(row.question_id, []).append(row)
     settings = settings or get_settings(session, actor.course_id)
     resolve = AuthorResolver(
         actor,
@@ -347,7 +348,7 @@ def list_questions(
             endorsed=r.endorsed,
             answer_count=r.answer_count,
             helpful_count=r.helpful_count,
-            tags=tags.get(r.id, []),
+            tags=_tags(r.tags),
             created_at=r.created_at,
             last_activity_at=r.last_activity_at,
         )
@@ -544,14 +545,6 @@ _LIST_COLUMNS = (
     *_AUTHOR,
 )
 
-# The tags of a list page's questions.
-_TAGS_OF = (
-    select(QuestionTag.__table__.c.question_id, Tag.__table__.c.id, Tag.__table__.c.name)
-    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
-    .where(QuestionTag.__table__.c.question_id.in_(bindparam("ids", expanding=True)))
-    .order_by(Tag.__table__.c.name)
-)
-
 # A question's answers and comments in one statement (kind "a" or "c"), each with its author's
 # name and mark and whether moderators hid it; answers also with the viewer's vote. The columns
 # one kind lacks are typed NULLs or constants (the first SELECT types the result's columns).
@@ -647,6 +640,48 @@ def _settings_of(row: Any, course_id: int) -> QASettings:
             True if row.staff_see_anonymous is None else bool(row.staff_see_anonymous)
         ),
     )
+
+
+class TagChoice(NamedTuple):
+    id: int
+    name: str
+    label: str
+
+
+def _course_tags_json(dialect: str) -> Any:
+    """The course's tags as a JSON array of [id, name, label] by name."""
+    tag = Tag.__table__
+    if dialect == "postgresql":
+        triple = func.json_build_array(tag.c.id, tag.c.name, tag.c.label)
+        return (
+            select(func.json_agg(aggregate_order_by(triple, tag.c.name)))
+            .where(tag.c.course_id == _COURSE)
+            .scalar_subquery()
+            .label("tag_choices")
+        )
+    ordered = (
+        select(tag.c.id, tag.c.name, tag.c.label)
+        .where(tag.c.course_id == _COURSE)
+        .order_by(tag.c.name)
+        .subquery("tags")
+    )
+    triple = func.json_array(ordered.c.id, ordered.c.name, ordered.c.label)
+    return select(func.json_group_array(triple)).scalar_subquery().label("tag_choices")
+
+
+# The list page's head: the page header, the settings and the tag filter's choices, one row.
+_LIST_HEAD = {d: _HEAD.add_columns(_course_tags_json(d)) for d in ("sqlite", "postgresql")}
+
+
+def list_head(session: Session, actor: Actor) -> tuple[Header, QASettings, list[TagChoice]]:
+    """``page_head`` and the course's tags as (id, name, label) by name (one query)."""
+    params = {"me": actor.member_id, "course_id": actor.course_id}
+    row = session.execute(_LIST_HEAD[session.get_bind().dialect.name], params).one()
+    found = row.tag_choices
+    if isinstance(found, str):
+        found = json.loads(found)
+    choices = [TagChoice(*triple) for triple in found or ()]
+    return _header(row, actor.member_id), _settings_of(row, actor.course_id), choices
 
 
 def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
