@@ -1,7 +1,8 @@
 """Reading the Q&A: list pages, a question's thread, the staff queue, edit history.
 
 Each function runs a fixed number of queries whatever the course's size (counters live on the
-question, related rows load with one ``IN`` query each). Authors come out already resolved for
+question; related rows load with one query each, or come in the same statement as JSON or a
+``UNION ALL``). Authors come out already resolved for
 the viewer, so an anonymous author can only reach a page, search result or notification through
 ``Author.revealed`` (see permissions.py).
 """
@@ -596,18 +597,6 @@ _COMMENTS = _with_author(
 
 _POSTS = union_all(_ANSWERS, _COMMENTS).subquery("posts")
 _POSTS_IN_ORDER = select(_POSTS).order_by(_POSTS.c.kind, _POSTS.c.created_at, _POSTS.c.id)
-
-
-_TAG_CHOICES = (
-    select(Tag.__table__.c.id, Tag.__table__.c.name, Tag.__table__.c.label)
-    .where(Tag.__table__.c.course_id == _COURSE)
-    .order_by(Tag.__table__.c.name)
-)
-
-
-def tag_choices(session: Session, course_id: int) -> list[Any]:
-    """The course's tags as rows (id, name, label), by name: the list page's filter."""
-    return list(session.execute(_TAG_CHOICES, {"course_id": course_id}))
 
 
 def _author_name(row: Any, author_id: int | None = None) -> str:
