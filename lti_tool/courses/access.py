@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from flask import abort, g, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from lti_tool.courses.models import Course, Enrolment, Member, Placement
 from lti_tool.courses.roles import CourseRole
@@ -93,6 +93,13 @@ def launch_locale(lid: str) -> str | None:
     return locale if isinstance(locale, str) else None
 
 
+# Every page's launch check reads two flags of the enrolment: a Core row by primary key, built
+# once (an ORM ``get`` building an Enrolment object cost several times as much).
+_ENROLMENT_FLAGS = select(
+    Enrolment.__table__.c.community_manager, Enrolment.__table__.c.peer_mentor
+).where(Enrolment.__table__.c.id == bindparam("enrolment_id"))
+
+
 def viewer_for(lid: str) -> Viewer | None:
     """The viewer of a launch this browser holds, or None."""
     opened: OpenedLaunch | None = g.get("opened_launch")
@@ -104,10 +111,10 @@ def viewer_for(lid: str) -> Viewer | None:
     set_tenant(data["p"], data.get("c"))
     manager = mentor = False
     if data.get("e"):
-        enrolment = db.session.get(Enrolment, data["e"])
-        if enrolment is None:
+        flags = db.session.execute(_ENROLMENT_FLAGS, {"enrolment_id": data["e"]}).first()
+        if flags is None:
             return None
-        manager, mentor = enrolment.community_manager, enrolment.peer_mentor
+        manager, mentor = flags
     return Viewer(
         lid=lid,
         platform_id=data["p"],

@@ -1,7 +1,8 @@
 """Reading the Q&A: list pages, a question's thread, the staff queue, edit history.
 
 Each function runs a fixed number of queries whatever the course's size (counters live on the
-question, related rows load with one ``IN`` query each). Authors come out already resolved for
+question; related rows load with one query each, or come in the same statement as JSON or a
+``UNION ALL``). Authors come out already resolved for
 the viewer, so an anonymous author can only reach a page, search result or notification through
 ``Author.revealed`` (see permissions.py).
 """
@@ -9,24 +10,32 @@ the viewer, so an anonymous author can only reach a page, search result or notif
 from __future__ import annotations
 
 import enum
+import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     Subquery,
     and_,
     bindparam,
     case,
     exists,
+    false,
     func,
+    literal,
+    null,
     select,
+    type_coerce,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.community.moderation.models import HiddenPost
@@ -54,7 +63,7 @@ from lti_tool.community.qa.services import (
     get_settings,
 )
 from lti_tool.courses.models import Enrolment, Member, display_name
-from lti_tool.extensions import utcnow
+from lti_tool.extensions import UTCDateTime, utcnow
 
 PER_PAGE = 20
 SEARCH_POOL = 500  # matches considered when a search is also filtered or sorted otherwise
@@ -216,10 +225,12 @@ def _summaries(
     ]
 
 
-def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
-    """The list's SELECT: the questions' columns and their authors' names, with parameters
-    course_id, me, state, tag_id, page_limit and page_offset."""
-    stmt = _with_author(select(*_LIST_COLUMNS).select_from(_q), _q).where(
+def _list_select(
+    filters: ListFilters, moderator: bool, ranked: Subquery | None, dialect: str
+) -> Any:
+    """The list's SELECT: the questions' columns, their authors' names and their tags (JSON),
+    with parameters course_id, me, state, tag_id, page_limit and page_offset."""
+    stmt = _with_author(select(*_LIST_COLUMNS, _tags_json(dialect)).select_from(_q), _q).where(
         _q.c.course_id == _COURSE, _q.c.deleted_at.is_(None)
     )
     if not moderator:  # posts hidden by moderators leave students' lists
@@ -259,11 +270,13 @@ def _list_select(filters: ListFilters, moderator: bool, ranked: Subquery | None)
 
 
 @lru_cache(maxsize=256)
-def _list_statement(filters: ListFilters, moderator: bool, ranked: Subquery | None) -> Any:
+def _list_statement(
+    filters: ListFilters, moderator: bool, ranked: Subquery | None, dialect: str
+) -> Any:
     """``_list_select`` built once per kind of list (``filters`` with their values blanked:
-    the values are parameters) and ranking subquery (None, or SQLite's, the same object for
-    every search)."""
-    return _list_select(filters, moderator, ranked)
+    the values are parameters), ranking subquery (None, or the database's, the same object for
+    every search) and database."""
+    return _list_select(filters, moderator, ranked, dialect)
 
 
 def list_questions(
@@ -276,7 +289,7 @@ def list_questions(
 ) -> QuestionPage:
     """A page of the course's questions, filtered and sorted; with a query, ranked by relevance.
 
-    Two queries: the page's questions with their authors' names, and their tags.
+    One query: the page's questions with their authors' names and their tags.
     """
     page = max(1, page)
     narrowed = bool(filters.state or filters.tag_id or filters.mine or filters.following) or (
@@ -293,6 +306,7 @@ def list_questions(
     if searched and ranking is None:
         return QuestionPage([], page, False, filters, searched=True)
     ranked, params = ranking if ranking is not None else (None, {})
+    dialect = session.get_bind().dialect.name
     if ranked is None or search.shared(ranked):
         shape = replace(
             filters,
@@ -300,9 +314,9 @@ def list_questions(
             tag_id=0 if filters.tag_id is not None else None,
             query="",
         )
-        stmt = _list_statement(shape, actor.can_moderate, ranked)
-    else:  # PostgreSQL's ranking has the words in its text: a statement of its own
-        stmt = _list_select(filters, actor.can_moderate, ranked)
+        stmt = _list_statement(shape, actor.can_moderate, ranked, dialect)
+    else:  # pragma: no cover - both databases' rankings are shared
+        stmt = _list_select(filters, actor.can_moderate, ranked, dialect)
     rows = session.execute(
         stmt,
         {
@@ -316,10 +330,6 @@ def list_questions(
         },
     ).all()
     shown = rows[:per_page]
-    tags: dict[int, list[Any]] = {}
-    if shown:
-        for row in session.execute(_TAGS_OF, {"ids": [r.id for r in shown]}):
-            tags.setdefault(row.question_id, []).append(row)
     settings = settings or get_settings(session, actor.course_id)
     resolve = AuthorResolver(
         actor,
@@ -339,7 +349,7 @@ def list_questions(
             endorsed=r.endorsed,
             answer_count=r.answer_count,
             helpful_count=r.helpful_count,
-            tags=tags.get(r.id, []),
+            tags=_tags(r.tags),
             created_at=r.created_at,
             last_activity_at=r.last_activity_at,
         )
@@ -441,28 +451,86 @@ _HEAD = select(
     .label("staff_see_anonymous"),
 ).where(_me.c.id == _ME)
 
-# A question with its author, the viewer's vote and following, and the page header.
-_QUESTION_HEAD = _with_author(
-    select(
-        Question,
-        *_AUTHOR,
-        exists().where(_vote.c.question_id == _q.c.id, _vote.c.member_id == _ME).label("voted"),
-        exists()
-        .where(Follower.__table__.c.question_id == _q.c.id, Follower.__table__.c.member_id == _ME)
-        .label("following"),
-        _hidden("qa_question", _q),
-        *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
-        _unread(),
-        _settings.c.allow_anonymous,
-        _settings.c.staff_see_anonymous,
-    ).select_from(_q),
-    _q,
+# The question's columns the page reads (a Core row, not an ORM object: see QuestionRow).
+_QUESTION_COLUMNS = (
+    _q.c.id,
+    _q.c.course_id,
+    _q.c.author_id,
+    _q.c.anonymous,
+    _q.c.title,
+    _q.c.body_html,
+    _q.c.state,
+    _q.c.endorsed,
+    _q.c.accepted_answer_id,
+    _q.c.answer_count,
+    _q.c.helpful_count,
+    _q.c.created_at,
+    _q.c.updated_at,
+    _q.c.first_answer_at,
+    _q.c.first_staff_answer_at,
+    _q.c.deleted_at,
 )
-_QUESTION_HEAD = (
-    _QUESTION_HEAD.outerjoin(_me, _me.c.id == _ME)
-    .outerjoin(_settings, _settings.c.course_id == _q.c.course_id)
-    .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
-)
+
+
+def _tags_json(dialect: str) -> Any:
+    """The question's tags as a JSON array of [id, name] by name (one column of the head)."""
+    qt, tag = QuestionTag.__table__, Tag.__table__
+    if dialect == "postgresql":
+        agg = func.json_agg(
+            aggregate_order_by(func.json_build_array(tag.c.id, tag.c.name), tag.c.name)
+        )
+        return (
+            select(agg)
+            .select_from(tag)
+            .join(qt, qt.c.tag_id == tag.c.id)
+            .where(qt.c.question_id == _q.c.id)
+            .scalar_subquery()
+            .label("tags")
+        )
+    # SQLite aggregates in the order its subquery gives.
+    pairs = (
+        select(tag.c.id, tag.c.name)
+        .join(qt, qt.c.tag_id == tag.c.id)
+        .where(qt.c.question_id == _q.c.id)
+        .order_by(tag.c.name)
+        .correlate(_q)
+        .subquery("tags")
+    )
+    agg = func.json_group_array(func.json_array(pairs.c.id, pairs.c.name))
+    return select(agg).select_from(pairs).scalar_subquery().label("tags")
+
+
+def _question_head(dialect: str) -> Any:
+    """A question with its author, the viewer's vote and following, whether moderators hid it,
+    its tags, and the page header and course settings: one row."""
+    stmt = _with_author(
+        select(
+            *_QUESTION_COLUMNS,
+            *_AUTHOR,
+            exists().where(_vote.c.question_id == _q.c.id, _vote.c.member_id == _ME).label("voted"),
+            exists()
+            .where(
+                Follower.__table__.c.question_id == _q.c.id,
+                Follower.__table__.c.member_id == _ME,
+            )
+            .label("following"),
+            _hidden("qa_question", _q),
+            _tags_json(dialect),
+            *(c.label(f"me_{c.name}") for c in _HEADER_COLUMNS),
+            _unread(),
+            _settings.c.allow_anonymous,
+            _settings.c.staff_see_anonymous,
+        ).select_from(_q),
+        _q,
+    )
+    return (
+        stmt.outerjoin(_me, _me.c.id == _ME)
+        .outerjoin(_settings, _settings.c.course_id == _q.c.course_id)
+        .where(_q.c.id == _QUESTION, _q.c.course_id == _COURSE)
+    )
+
+
+_QUESTION_HEAD = {dialect: _question_head(dialect) for dialect in ("sqlite", "postgresql")}
 
 _LIST_COLUMNS = (
     _q.c.id,
@@ -478,76 +546,57 @@ _LIST_COLUMNS = (
     *_AUTHOR,
 )
 
-# The tags of a list page's questions.
-_TAGS_OF = (
-    select(QuestionTag.__table__.c.question_id, Tag.__table__.c.id, Tag.__table__.c.name)
-    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
-    .where(QuestionTag.__table__.c.question_id.in_(bindparam("ids", expanding=True)))
-    .order_by(Tag.__table__.c.name)
-)
+# A question's answers and comments in one statement (kind "a" or "c"), each with its author's
+# name and mark and whether moderators hid it; answers also with the viewer's vote. The columns
+# one kind lacks are typed NULLs or constants (the first SELECT types the result's columns).
+_ANSWERS = _with_author(
+    select(
+        literal("a").label("kind"),
+        _a.c.id,
+        type_coerce(null(), Integer).label("answer_id"),
+        type_coerce(null(), Integer).label("parent_comment_id"),
+        _a.c.author_id,
+        _a.c.anonymous,
+        _a.c.body_html,
+        _a.c.is_staff_answer,
+        _a.c.endorsed,
+        _a.c.helpful_count,
+        _a.c.created_at,
+        (_a.c.updated_at > _a.c.created_at).label("edited"),
+        type_coerce(null(), UTCDateTime).label("edited_at"),
+        _a.c.deleted_at,
+        *_AUTHOR,
+        exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
+        _hidden("qa_answer", _a),
+    ),
+    _a,
+).where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
 
-_QUESTION_TAGS = (
-    select(Tag.__table__.c.id, Tag.__table__.c.name)
-    .join(QuestionTag.__table__, QuestionTag.__table__.c.tag_id == Tag.__table__.c.id)
-    .where(QuestionTag.__table__.c.question_id == _QUESTION)
-    .order_by(Tag.__table__.c.name)
-)
+_COMMENTS = _with_author(
+    select(
+        literal("c"),
+        _c.c.id,
+        _c.c.answer_id,
+        _c.c.parent_comment_id,
+        _c.c.author_id,
+        _c.c.anonymous,
+        _c.c.body_html,
+        false(),
+        false(),
+        literal(0),
+        _c.c.created_at,
+        false(),
+        _c.c.edited_at,
+        _c.c.deleted_at,
+        *_AUTHOR,
+        false(),
+        _hidden("qa_comment", _c),
+    ),
+    _c,
+).where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
 
-_ANSWERS = (
-    _with_author(
-        select(
-            _a.c.id,
-            _a.c.author_id,
-            _a.c.anonymous,
-            _a.c.body_html,
-            _a.c.is_staff_answer,
-            _a.c.endorsed,
-            _a.c.helpful_count,
-            _a.c.created_at,
-            (_a.c.updated_at > _a.c.created_at).label("edited"),
-            _a.c.deleted_at,
-            *_AUTHOR,
-            exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
-            _hidden("qa_answer", _a),
-        ),
-        _a,
-    )
-    .where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
-    .order_by(_a.c.created_at, _a.c.id)
-)
-
-_COMMENTS = (
-    _with_author(
-        select(
-            _c.c.id,
-            _c.c.answer_id,
-            _c.c.parent_comment_id,
-            _c.c.author_id,
-            _c.c.anonymous,
-            _c.c.body_html,
-            _c.c.created_at,
-            _c.c.edited_at,
-            _c.c.deleted_at,
-            *_AUTHOR,
-            _hidden("qa_comment", _c),
-        ),
-        _c,
-    )
-    .where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
-    .order_by(_c.c.created_at, _c.c.id)
-)
-
-
-_TAG_CHOICES = (
-    select(Tag.__table__.c.id, Tag.__table__.c.name, Tag.__table__.c.label)
-    .where(Tag.__table__.c.course_id == _COURSE)
-    .order_by(Tag.__table__.c.name)
-)
-
-
-def tag_choices(session: Session, course_id: int) -> list[Any]:
-    """The course's tags as rows (id, name, label), by name: the list page's filter."""
-    return list(session.execute(_TAG_CHOICES, {"course_id": course_id}))
+_POSTS = union_all(_ANSWERS, _COMMENTS).subquery("posts")
+_POSTS_IN_ORDER = select(_POSTS).order_by(_POSTS.c.kind, _POSTS.c.created_at, _POSTS.c.id)
 
 
 def _author_name(row: Any, author_id: int | None = None) -> str:
@@ -582,6 +631,48 @@ def _settings_of(row: Any, course_id: int) -> QASettings:
     )
 
 
+class TagChoice(NamedTuple):
+    id: int
+    name: str
+    label: str
+
+
+def _course_tags_json(dialect: str) -> Any:
+    """The course's tags as a JSON array of [id, name, label] by name."""
+    tag = Tag.__table__
+    if dialect == "postgresql":
+        triple = func.json_build_array(tag.c.id, tag.c.name, tag.c.label)
+        return (
+            select(func.json_agg(aggregate_order_by(triple, tag.c.name)))
+            .where(tag.c.course_id == _COURSE)
+            .scalar_subquery()
+            .label("tag_choices")
+        )
+    ordered = (
+        select(tag.c.id, tag.c.name, tag.c.label)
+        .where(tag.c.course_id == _COURSE)
+        .order_by(tag.c.name)
+        .subquery("tags")
+    )
+    triple = func.json_array(ordered.c.id, ordered.c.name, ordered.c.label)
+    return select(func.json_group_array(triple)).scalar_subquery().label("tag_choices")
+
+
+# The list page's head: the page header, the settings and the tag filter's choices, one row.
+_LIST_HEAD = {d: _HEAD.add_columns(_course_tags_json(d)) for d in ("sqlite", "postgresql")}
+
+
+def list_head(session: Session, actor: Actor) -> tuple[Header, QASettings, list[TagChoice]]:
+    """``page_head`` and the course's tags as (id, name, label) by name (one query)."""
+    params = {"me": actor.member_id, "course_id": actor.course_id}
+    row = session.execute(_LIST_HEAD[session.get_bind().dialect.name], params).one()
+    found = row.tag_choices
+    if isinstance(found, str):
+        found = json.loads(found)
+    choices = [TagChoice(*triple) for triple in found or ()]
+    return _header(row, actor.member_id), _settings_of(row, actor.course_id), choices
+
+
 def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
     """The header of a Q&A page and the course's settings (one query)."""
     row = session.execute(_HEAD, {"me": actor.member_id, "course_id": actor.course_id}).one()
@@ -590,7 +681,7 @@ def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
 
 @dataclass
 class CommentNode:
-    comment: Any  # a row of _COMMENTS: a comment's columns, its author's name, hidden
+    comment: Any  # a row of _POSTS: a comment's columns, its author's name, hidden
     author: Author
     can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
@@ -602,7 +693,7 @@ class CommentNode:
 
 @dataclass
 class AnswerView:
-    answer: Any  # a row of _ANSWERS: an answer's columns, its author's name, voted, hidden
+    answer: Any  # a row of _POSTS: an answer's columns, its author's name, voted, hidden
     author: Author
     accepted: bool
     voted: bool
@@ -613,13 +704,51 @@ class AnswerView:
     can_endorse: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class QuestionRow:
+    """The columns of a question its page reads (in ``_QUESTION_COLUMNS``' order)."""
+
+    id: int
+    course_id: int
+    author_id: int
+    anonymous: bool
+    title: str
+    body_html: str
+    state: QuestionState
+    endorsed: bool
+    accepted_answer_id: int | None
+    answer_count: int
+    helpful_count: int
+    created_at: datetime
+    updated_at: datetime
+    first_answer_at: datetime | None
+    first_staff_answer_at: datetime | None
+    deleted_at: datetime | None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class TagRow(NamedTuple):
+    id: int
+    name: str
+
+
+def _tags(found: Any) -> list[TagRow]:
+    """The head's ``tags`` column: JSON text (SQLite) or already parsed (psycopg), by name."""
+    if isinstance(found, str):
+        found = json.loads(found)
+    return [TagRow(*pair) for pair in found or ()]
+
+
 @dataclass
 class Thread:
     """Everything the question page shows, with what this viewer may do."""
 
-    question: Question
+    question: QuestionRow
     author: Author
-    tags: list[Any]  # (id, name) rows
+    tags: list[TagRow]
     answers: list[AnswerView]
     comments: list[CommentNode]
     voted: bool
@@ -673,27 +802,31 @@ def _comment_tree(
 def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     """A question with its answers (accepted, endorsed, most helpful, oldest first) and comments.
 
-    Four queries: the question with what the page's header needs, its tags, its answers and its
+    Two queries: the question with its tags and what the page's header needs; its answers and
     comments (each with the author's name, the viewer's vote and whether moderators hid it).
     """
     params = {"me": actor.member_id, "course_id": actor.course_id, "question_id": question_id}
-    head: Any = session.execute(_QUESTION_HEAD, params).first()
-    if head is None or (head[0].is_deleted and not actor.can_moderate):
+    head: Any = session.execute(_QUESTION_HEAD[session.get_bind().dialect.name], params).first()
+    if head is None or (head.deleted_at is not None and not actor.can_moderate):
         raise NotFound()
-    question: Question = head[0]
+    question = QuestionRow(*head[: len(_QUESTION_COLUMNS)])
     settings = _settings_of(head, actor.course_id)
     names = {question.author_id: _author_name(head, question.author_id)}
     mentors = {question.author_id} if head.mentor else set()
     hidden: set[tuple[str, int]] = set()
     answer_rows = []
+    comments = []
     deleted_answers = 0
-    for row in session.execute(_ANSWERS, params):
+    # .all(): one fetchall (psycopg's fetchone per row costs several times as much).
+    for row in session.execute(_POSTS_IN_ORDER, params).all():
+        if row.kind == "c":
+            comments.append(row)
+            continue
         if row.deleted_at is not None:
             deleted_answers += 1
             if not actor.can_moderate:
                 continue
         answer_rows.append(row)
-    comments = list(session.execute(_COMMENTS, params))
     for rows, kind in ((answer_rows, "qa_answer"), (comments, "qa_comment")):
         for row in rows:
             if row.author_id not in names:
@@ -741,7 +874,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     return Thread(
         question=question,
         author=resolve(question.author_id, question.anonymous),
-        tags=list(session.execute(_QUESTION_TAGS, params)),
+        tags=_tags(head.tags),
         answers=answers,
         comments=tree.get(None, []),
         voted=bool(head.voted),

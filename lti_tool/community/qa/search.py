@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 import simplemma
-from sqlalchemy import Float, Integer, Subquery, select, text
+from sqlalchemy import Float, Integer, String, Subquery, bindparam, select, text
 from sqlalchemy.orm import Session, undefer
 
 from lti_tool.community.moderation.services import not_hidden
@@ -165,9 +165,31 @@ _FTS5_RANKED = (
 )
 
 
+# PostgreSQL: the pool is read newest first along the course's index when the words are common,
+# or from the GIN index when they are rare. The planner can tell only when it sees the words,
+# so the tsquery is rendered into the SQL text at execution (``literal_execute``: a prepared
+# statement's generic plan would guess), while the statement itself, like SQLite's, is one
+# object for every search: built and compiled once, not per query. Forms are \w+ only, and
+# ``ranking`` checks the tsquery before it is rendered.
+_FTS_QUERY = bindparam("fts_query", type_=String(), literal_execute=True)
+_PG_RANKED = (
+    text(
+        "SELECT pool.id AS id, -ts_rank(pool.search_vector, to_tsquery('simple', :fts_query)) "
+        "AS rank FROM (SELECT id, search_vector FROM qa_question "
+        "WHERE course_id = :fts_course AND search_vector @@ to_tsquery('simple', :fts_query) "
+        "ORDER BY created_at DESC, id DESC LIMIT :fts_pool) AS pool "
+        "ORDER BY rank LIMIT :fts_limit"
+    )
+    .bindparams(_FTS_QUERY)
+    .columns(id=Integer, rank=Float)
+    .subquery("ranked")
+)
+
+
 def shared(subquery: Subquery) -> bool:
-    """Whether ``subquery`` (from ``ranking``) is the same for every query (SQLite's)."""
-    return subquery is _FTS5_RANKED
+    """Whether ``subquery`` (from ``ranking``) is the same for every query (it is, on both
+    databases: the words are parameters)."""
+    return subquery is _FTS5_RANKED or subquery is _PG_RANKED
 
 
 def ranking(
@@ -182,8 +204,8 @@ def ranking(
     """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first,
     ranked among the course's ``RANK_POOL`` newest matches, and the parameters to run it with.
 
-    On SQLite the subquery is the same object for every query, so that a statement built around
-    it can be built once. None when the query has no searchable word. Only the index is read:
+    The subquery is the same object for every query (per database), so that a statement built
+    around it can be built once. None when the query has no searchable word. Only the index is read:
     deleted questions are not in it (services.delete_question empties their indexed text).
     """
     groups = query_terms(query)
@@ -198,23 +220,15 @@ def ranking(
             "fts_limit": limit,
         }
     if dialect == "postgresql":
-        # The pool is read newest first along the course's index when the words are common,
-        # or from the GIN index when they are rare: the planner can tell only when it sees
-        # the words, so they are a literal (a prepared statement's generic plan would guess).
-        # Forms are \w+ only; the check keeps anything else out of the literal.
         tsquery = _tsquery(groups, any_term, prefix_last)
         if not _TSQUERY_RE.fullmatch(tsquery):  # pragma: no cover - forms are \w+
             raise ValueError(f"unexpected search query {tsquery!r}")
-        q = f"to_tsquery('simple', '{tsquery}')"
-        stmt = text(
-            f"SELECT pool.id AS id, -ts_rank(pool.search_vector, {q}) AS rank FROM ("  # noqa: S608
-            "SELECT id, search_vector FROM qa_question "
-            f"WHERE course_id = :fts_course AND search_vector @@ {q} "
-            "ORDER BY created_at DESC, id DESC LIMIT :fts_pool) AS pool "
-            "ORDER BY rank LIMIT :fts_limit"
-        )
-        subquery = stmt.columns(id=Integer, rank=Float).subquery("ranked")
-        return subquery, {"fts_course": course_id, "fts_pool": pool, "fts_limit": limit}
+        return _PG_RANKED, {
+            "fts_query": tsquery,
+            "fts_course": course_id,
+            "fts_pool": pool,
+            "fts_limit": limit,
+        }
     raise NotImplementedError(f"search is not written for {dialect}")  # pragma: no cover
 
 

@@ -431,7 +431,7 @@ def index(lid: str) -> FormPage:
         query=query,
     )
     page_number = args.get("page", "1")
-    header, settings = queries.page_head(db.session(), actor)
+    header, settings, tag_choices = queries.list_head(db.session(), actor)
     page = queries.list_questions(
         db.session(),
         actor,
@@ -451,7 +451,7 @@ def index(lid: str) -> FormPage:
         prev_url=page_url(page.page - 1) if page.page > 1 else None,
         next_url=page_url(page.page + 1) if page.has_next else None,
         filters=filters,
-        tags=queries.tag_choices(db.session(), actor.course_id),
+        tags=tag_choices,
         sorts=_sort_labels(bool(query), _locale()),
         states=_labels(_locale())["states"],
         args=args,
