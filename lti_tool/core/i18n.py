@@ -37,12 +37,12 @@ def select_locale() -> str:
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
-def time_ago(moment: datetime | None, locale: str) -> str:
-    """ "5 minutes ago" in ``locale``, rounded to what the words can show so that a page's many
-    stamps share a few cached lookups."""
+def time_ago(moment: datetime | None, locale: str, now: datetime | None = None) -> str:
+    """ "5 minutes ago" in ``locale`` (``now``: the page's moment), rounded to what the words
+    can show so that a page's many stamps share a few cached lookups."""
     if moment is None:
         return ""
-    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
     step = 60 if seconds < 86_400 else 3_600 if seconds < 30 * 86_400 else 86_400
     return _time_words(seconds // step * step, locale)
 

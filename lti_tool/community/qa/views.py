@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
-from babel import dates
 from flask import (
     Blueprint,
     abort,
@@ -49,6 +48,7 @@ from lti_tool.community.qa.permissions import (
 )
 from lti_tool.community.qa.post_html import PostHtml
 from lti_tool.core.errors import error_response, log_database_error
+from lti_tool.core.i18n import time_ago
 from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import Viewer, launch_required, staff_required
 from lti_tool.courses.refusals import keep_text_on_refusal
@@ -81,22 +81,7 @@ def _actor(viewer: Viewer | None = None) -> Actor:
 
 def _ago(moment: datetime | None, locale: str | None = None, now: datetime | None = None) -> str:
     """ "5 minutes ago", in the page's language (``now``: the page's moment)."""
-    if moment is None:
-        return ""
-    seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
-    # Rounded to what the wording can show, so that a page's many stamps share a few lookups.
-    step = 60 if seconds < 86_400 else 3_600 if seconds < 30 * 86_400 else 86_400
-    return _ago_words(seconds // step * step, locale or str(get_locale() or "en"))
-
-
-@lru_cache(maxsize=4096)
-def _ago_words(seconds: int, locale: str) -> str:
-    # Negative: Babel words it as the past.
-    return str(
-        dates.format_timedelta(
-            timedelta(seconds=-seconds), granularity="minute", add_direction=True, locale=locale
-        )
-    )
+    return time_ago(moment, locale or str(get_locale() or "en"), now)
 
 
 def _duration(delta: timedelta | None) -> str:
