@@ -364,11 +364,13 @@ def validate_launch(
     state_key: bytes,
     browser_proof: str | None,
     now_ts: float,
+    ticket: LoginTicket | None = None,
 ) -> tuple[c.Launch, LoginTicket]:
     """Validate an id_token POST and consume its login; returns the launch as plain data.
 
     Raises LaunchError. The login row is inserted (consumed) in the session's transaction:
-    the caller commits it together with what the launch writes.
+    the caller commits it together with what the launch writes. ``ticket``: the form's state
+    already read with ``read_state`` (it is read again when it is not that state's).
     """
     id_token = form.get("id_token") or ""
     state = form.get("state") or ""
@@ -384,7 +386,7 @@ def validate_launch(
     if not state:
         raise _error(_l("The launch carries no state."))
 
-    login = read_state(state_key, state)
+    login = ticket if ticket is not None and ticket.state == state else read_state(state_key, state)
     if login is None:
         raise _error(
             _l("This launch is unknown or has expired. Open the tool again from your course.")
