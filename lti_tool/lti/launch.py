@@ -610,8 +610,7 @@ def login_used(session: Session, login: LoginTicket) -> bool:
 _CONSUME: dict[str, Any] = {}
 
 
-def _consume_statement(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _consume_statement(session: Session, dialect: str) -> Any:
     stmt = _CONSUME.get(dialect)
     if stmt is None:
         table = LoginState.__table__
@@ -624,8 +623,9 @@ def _consume_statement(session: Session) -> Any:
 def consume_login(session: Session, login: LoginTicket, target: str, now_ts: float) -> bool:
     """Record the login as used; False when it already was (its state or nonce is taken)."""
     now = datetime.fromtimestamp(now_ts, UTC)
-    result = session.connection().execute(
-        _consume_statement(session),
+    connection = session.connection()
+    result = connection.execute(
+        _consume_statement(session, connection.dialect.name),
         {
             "state": login.token,
             "nonce": login.nonce,
