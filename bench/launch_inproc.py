@@ -46,6 +46,7 @@ class Meter:
         # --calls: a profiler that runs only inside the app, to count the Python function calls
         # a launch makes there (the same on a busy machine as on an idle one).
         self.calls: cProfile.Profile | None = None
+        self.sampler: Any = None  # PYINSTRUMENT=file: a sampling profile of the app only
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if not self.on:
@@ -55,11 +56,15 @@ class Meter:
         started = time.thread_time()
         if self.calls is not None:
             self.calls.enable()
+        if self.sampler is not None:
+            self.sampler.start()
         try:
             body = b"".join(self.app(environ, start_response))
         finally:
             if self.calls is not None:
                 self.calls.disable()
+            if self.sampler is not None:
+                self.sampler.stop()
         self.cpu[key] += time.thread_time() - started
         self.count[key] += 1
         return [body]
@@ -99,6 +104,12 @@ def main() -> None:
     parser.add_argument(
         "--engine", help='JSON of engine options to use instead, e.g. {"pool_pre_ping": false}'
     )
+    parser.add_argument(
+        "--app-profile",
+        action="store_true",
+        help="cProfile only inside the tool's app (not the LMS nor the client), thread CPU",
+    )
+    parser.add_argument("--dump", help="with --app-profile: also write the profile to this file")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--callers", help="with --profile: who calls the functions matching this")
     options = parser.parse_args()
@@ -202,8 +213,16 @@ def main() -> None:
     for i in range(options.warmup):
         one(i)
     meter.on = True
-    if options.calls:
-        meter.calls = cProfile.Profile()
+    if options.calls or options.app_profile:
+        meter.calls = (
+            cProfile.Profile(time.thread_time_ns, 1e-9)
+            if options.app_profile
+            else cProfile.Profile()
+        )
+    if os.environ.get("PYINSTRUMENT"):
+        from pyinstrument import Profiler
+
+        meter.sampler = Profiler(interval=0.0002, async_mode="disabled")
     statements[0] = 0
     profiler = cProfile.Profile(time.thread_time_ns, 1e-9) if options.profile else None
     started = time.thread_time()
@@ -236,12 +255,18 @@ def main() -> None:
     if meter.calls is not None:
         calls = pstats.Stats(meter.calls).total_calls  # type: ignore[attr-defined]
         print(f"  Python function calls inside the app per launch: {calls / n:,.0f}")
-    if profiler:
-        stats = pstats.Stats(profiler)
+    if profiler or options.app_profile:
+        stats = pstats.Stats(profiler or meter.calls)
+        if options.dump:
+            stats.dump_stats(options.dump)
         stats.sort_stats("cumulative").print_stats(options.top)
         stats.sort_stats("tottime").print_stats(options.top)
         if options.callers:
             stats.print_callers(options.callers)
+    if meter.sampler is not None:
+        Path(os.environ["PYINSTRUMENT"]).write_text(
+            meter.sampler.output_text(unicode=False, show_all=False)
+        )
     server.shutdown()
     with app.app_context():
         db.session.remove()

@@ -25,6 +25,7 @@ from lti_tool.telemetry.context import set_tenant
 
 MAX_LAUNCHES = 8
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,22 @@ def open_launch(
     """Let this request's pages use the launch it has just made (see OpenedLaunch)."""
     g.opened_launch = OpenedLaunch(
         viewer=viewer,
-        member=Member(**member),
-        course=Course(**course) if course is not None else None,
-        placement=Placement(**placement) if placement is not None else None,
+        member=_as_loaded(Member, member),
+        course=_as_loaded(Course, course) if course is not None else None,
+        placement=_as_loaded(Placement, placement) if placement is not None else None,
         checks=checks or {},
     )
+
+
+def _as_loaded(model: type[M], values: dict[str, Any]) -> M:
+    """A transient ``model`` instance holding ``values`` the way a loaded row holds its columns.
+
+    For pages to read only: the constructor would record every value as a change to flush,
+    which costs several times more, and nothing adds these objects to a session.
+    """
+    obj: M = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    obj.__dict__.update(values)
+    return obj
 
 
 def launch_checks(viewer: Viewer) -> dict[str, Any]:

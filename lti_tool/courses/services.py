@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member, Placement
@@ -59,14 +60,23 @@ def dialect_insert(session: Session, model: Any) -> Any:
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
-def _statement(session: Session, name: str) -> Any:
-    dialect = session.get_bind().dialect.name
+def _statement(dialect: str, name: str) -> Any:
     stmt = _STATEMENTS.get((dialect, name))
     if stmt is None:
-        stmt = _STATEMENTS[(dialect, name)] = _BUILDERS[name](
-            dialect_insert(session, _TABLES[name])
-        )
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+        if insert is None:
+            raise NotImplementedError(f"upserts are not written for {dialect}")
+        stmt = _STATEMENTS[(dialect, name)] = _BUILDERS[name](insert(_TABLES[name]))
     return stmt
+
+
+# The launch's upserts take the transaction's Connection (or the Session, which finds it):
+# a launch looks its connection up once, not once per statement.
+Executor = Session | Connection
+
+
+def _connection(session: Executor) -> Connection:
+    return session if isinstance(session, Connection) else session.connection()
 
 
 def _member_upsert(stmt: Any) -> Any:
@@ -136,11 +146,12 @@ _BUILDERS: dict[str, Any] = {
 }
 
 
-def _execute(session: Session, name: str, params: dict[str, Any]) -> Any:
-    return session.connection().execute(_statement(session, name), params).one()
+def _execute(session: Executor, name: str, params: dict[str, Any]) -> Any:
+    connection = _connection(session)
+    return connection.execute(_statement(connection.dialect.name, name), params).one()
 
 
-def upsert_course(session: Session, platform_id: int, deployment_pk: int, info: CourseInfo) -> int:
+def upsert_course(session: Executor, platform_id: int, deployment_pk: int, info: CourseInfo) -> int:
     """The course's id, created on first sight; title and services follow the LMS."""
     row = _execute(
         session,
@@ -166,7 +177,7 @@ def upsert_member(
 
 
 def upsert_member_row(
-    session: Session, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
+    session: Executor, platform_id: int, lms_id: str, profile: Profile, seen_at: datetime | None
 ) -> dict[str, Any]:
     """Like upsert_member, and every column of the member row as it is now."""
     row = _execute(
@@ -194,7 +205,7 @@ class EnrolmentRef:
     community_manager: bool
 
 
-def enrol(session: Session, course_id: int, member_id: int, roles: list[str]) -> EnrolmentRef:
+def enrol(session: Executor, course_id: int, member_id: int, roles: list[str]) -> EnrolmentRef:
     """Enrol (or re-activate) a member launching now, with the roles the LMS gives them now."""
     now = utcnow()
     row = _execute(
@@ -233,7 +244,7 @@ def upsert_placement(
 
 
 def upsert_placement_row(
-    session: Session,
+    session: Executor,
     course_id: int,
     lms_id: str,
     widget: str,
@@ -260,9 +271,9 @@ def upsert_placement_row(
 _PLACEMENT_BY_ID = select(*Placement.__table__.c).where(Placement.__table__.c.id == bindparam("id"))
 
 
-def placement_row(session: Session, placement_id: int) -> dict[str, Any] | None:
+def placement_row(session: Executor, placement_id: int) -> dict[str, Any] | None:
     """Every column of a placement, or None."""
-    row = session.connection().execute(_PLACEMENT_BY_ID, {"id": placement_id}).first()
+    row = _connection(session).execute(_PLACEMENT_BY_ID, {"id": placement_id}).first()
     return dict(row._mapping) if row is not None else None
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import jwt
 import requests
@@ -168,6 +168,19 @@ def read_state(key: bytes, state: str) -> LoginTicket | None:
     )
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def query_string(query: Mapping[str, str]) -> str:
+    """``urlencode(query)``, the same text, copying the names and values that need no escaping
+    (most of a login's) instead of escaping them byte by byte."""
+    return "&".join(
+        f"{quote_plus(k) if _URL_SAFE.fullmatch(k) is None else k}="
+        f"{quote_plus(v) if _URL_SAFE.fullmatch(v) is None else v}"
+        for k, v in query.items()
+    )
+
+
 def start_login(
     session: Session,
     params: Mapping[str, str],
@@ -223,7 +236,7 @@ def start_login(
     auth_login_url = platform.auth_login_url
     separator = "&" if "?" in auth_login_url else "?"
     return LoginStart(
-        auth_url=auth_login_url + separator + urlencode(query),
+        auth_url=auth_login_url + separator + query_string(query),
         state=ticket.state,
         binding=ticket.binding,
         cookie_name=STATE_COOKIE_PREFIX + ticket.token[:16],
@@ -365,11 +378,13 @@ def validate_launch(
     state_key: bytes,
     browser_proof: str | None,
     now_ts: float,
+    ticket: LoginTicket | None = None,
 ) -> tuple[c.Launch, LoginTicket]:
     """Validate an id_token POST and consume its login; returns the launch as plain data.
 
     Raises LaunchError. The login row is inserted (consumed) in the session's transaction:
-    the caller commits it together with what the launch writes.
+    the caller commits it together with what the launch writes. ``ticket``: the form's state
+    already read with ``read_state`` (it is read again when it is not that state's).
     """
     id_token = form.get("id_token") or ""
     state = form.get("state") or ""
@@ -385,7 +400,7 @@ def validate_launch(
     if not state:
         raise _error(_l("The launch carries no state."))
 
-    login = read_state(state_key, state)
+    login = ticket if ticket is not None and ticket.state == state else read_state(state_key, state)
     if login is None:
         raise _error(
             _l("This launch is unknown or has expired. Open the tool again from your course.")
@@ -596,8 +611,7 @@ def login_used(session: Session, login: LoginTicket) -> bool:
 _CONSUME: dict[str, Any] = {}
 
 
-def _consume_statement(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _consume_statement(session: Session, dialect: str) -> Any:
     stmt = _CONSUME.get(dialect)
     if stmt is None:
         table = LoginState.__table__
@@ -610,8 +624,9 @@ def _consume_statement(session: Session) -> Any:
 def consume_login(session: Session, login: LoginTicket, target: str, now_ts: float) -> bool:
     """Record the login as used; False when it already was (its state or nonce is taken)."""
     now = datetime.fromtimestamp(now_ts, UTC)
-    result = session.connection().execute(
-        _consume_statement(session),
+    connection = session.connection()
+    result = connection.execute(
+        _consume_statement(session, connection.dialect.name),
         {
             "state": login.token,
             "nonce": login.nonce,

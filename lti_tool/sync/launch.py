@@ -136,8 +136,9 @@ def _handle(
 ) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
+    connection = session.connection()  # the launch's transaction: looked up once
     member = services.upsert_member_row(
-        session,
+        connection,
         launch.platform_id,
         user.lms_id,
         services.Profile(
@@ -168,9 +169,9 @@ def _handle(
         course_id = recent_rows.get(course_key, course_print)
         if course_id is None:
             course_id = services.upsert_course(
-                session, launch.platform_id, launch.deployment_pk, info
+                connection, launch.platform_id, launch.deployment_pk, info
             )
-        enrolment = services.enrol(session, course_id, member_id, list(launch.roles))
+        enrolment = services.enrol(connection, course_id, member_id, list(launch.roles))
         enrolment_id, community_manager = enrolment.id, enrolment.community_manager
         role = course_role(launch.roles)
         placement_key: tuple[Any, ...] = ()
@@ -189,14 +190,10 @@ def _handle(
         late_joiners = role == CourseRole.LEARNER
         if page_checks and not role.is_staff and not community_manager:
             # Staff and community managers are never asked to accept the code of conduct.
-            checks = (
-                session.connection()
-                .execute(
-                    _page_checks(with_placement=placement_id is not None),
-                    {"course_id": course_id, "member_id": member_id, "placement_id": placement_id},
-                )
-                .first()
-            )
+            checks = connection.execute(
+                _page_checks(with_placement=placement_id is not None),
+                {"course_id": course_id, "member_id": member_id, "placement_id": placement_id},
+            ).first()
             if checks is None:  # only when the remembered placement row is gone
                 raise IntegrityError("remembered placement is gone", None, Exception())
             version, accepted, formed_sets = checks[:3]
@@ -208,12 +205,12 @@ def _handle(
             place_late_joiners(session, course_id, member_ids=[member_id])
         if launch.placement is not None:
             if placement_id is not None and placement is None:
-                placement = services.placement_row(session, placement_id)
+                placement = services.placement_row(connection, placement_id)
                 if placement is None:
                     raise IntegrityError("remembered placement is gone", None, Exception())
             elif placement_id is None:
                 placement = services.upsert_placement_row(
-                    session,
+                    connection,
                     course_id,
                     launch.placement.lms_id,
                     launch.widget,

@@ -17,8 +17,10 @@ Each answer is a cached registry lookup: no query on most requests.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from flask import Response, current_app, g, request, session
+from sqlalchemy.orm import Session
 
 from lti_tool.extensions import db
 from lti_tool.lti.registry import Registry
@@ -58,7 +60,8 @@ def frame_origins(response: Response) -> Iterable[str]:
     extra: tuple[str, ...] = g.get("frame_extra_origins", ())
     found: dict[str, None] = dict.fromkeys(extra)
     platforms = page_platforms()
-    registry, dbs = _registry(), db.session()
+    # The scoped session itself: a cached answer (most requests) opens no session.
+    registry, dbs = _registry(), cast(Session, db.session)
     for platform_id in platforms:
         found.update(dict.fromkeys(registry.frame_origins(dbs, platform_id)))
     if not platforms and not extra and response.status_code >= 400:

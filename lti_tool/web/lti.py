@@ -249,6 +249,7 @@ def launch() -> BaseResponse:
             state_key=state_key(),
             browser_proof=proof,
             now_ts=now_ts,
+            ticket=ticket,
         )
 
         def consume_again() -> None:  # the upserts are retried in a new transaction
