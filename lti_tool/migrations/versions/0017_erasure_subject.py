@@ -1,6 +1,6 @@
 """privacy_erasure_log.subject_hash: erased people are not brought back by roster syncs
 
-Revision ID: 0019_erasure_subject
+Revision ID: 0017_erasure_subject
 Revises: 0016_frame_origins
 Create Date: 2026-11-26 00:30:00
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0019_erasure_subject'
+revision = '0017_erasure_subject'
 down_revision = '0016_frame_origins'
 branch_labels = None
 depends_on = None
