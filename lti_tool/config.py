@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,24 @@ def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
         finally:
             tmp.unlink(missing_ok=True)
     return path.read_text().strip()
+
+
+def sqlite_missing_features() -> str:
+    """What this Python's SQLite lacks of FTS5 and the JSON functions ("" when nothing)."""
+    missing = []
+    probe = sqlite3.connect(":memory:")
+    try:
+        for name, statement in (
+            ("FTS5", "CREATE VIRTUAL TABLE probe USING fts5(text)"),
+            ("JSON functions", "SELECT json_group_array(json_array(1, 'a'))"),
+        ):
+            try:
+                probe.execute(statement)
+            except sqlite3.OperationalError:
+                missing.append(name)
+    finally:
+        probe.close()
+    return ", ".join(missing)
 
 
 @dataclass(frozen=True)
@@ -353,6 +372,15 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         ),
         observability=_observability_settings(env),
     )
+    if settings.is_sqlite:
+        missing = sqlite_missing_features()
+        if missing:
+            raise ConfigError(
+                f"This Python's SQLite {sqlite3.sqlite_version} lacks what Bottega needs "
+                f"({missing}): search uses FTS5 and the Q&A pages JSON functions (SQLite 3.38 "
+                "or newer has both). Use a Python built with a newer SQLite, or PostgreSQL "
+                "(DATABASE_URL)."
+            )
     if production and settings.is_sqlite:
         log.warning(
             "SQLite database in production: it serves one host only. "

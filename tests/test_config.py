@@ -124,3 +124,24 @@ def test_demo_mode_cannot_be_on_in_production(tmp_path: Path) -> None:
                 "PUBLIC_URL": "https://bottega.example.org",
             }
         )
+
+
+def test_this_pythons_sqlite_has_fts5_and_json_functions() -> None:
+    from lti_tool.config import sqlite_missing_features
+
+    assert sqlite_missing_features() == ""
+
+
+def test_an_sqlite_without_fts5_stops_the_start_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lti_tool.config as config
+
+    monkeypatch.setattr(config, "sqlite_missing_features", lambda: "FTS5")
+    with pytest.raises(ConfigError, match=r"lacks what Bottega needs \(FTS5\).*PostgreSQL"):
+        load_settings({"INSTANCE_PATH": str(tmp_path)})
+    # PostgreSQL does not need it.
+    settings = load_settings(
+        {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgresql://u@127.0.0.1/db"}
+    )
+    assert not settings.is_sqlite
