@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
@@ -59,6 +60,19 @@ def job_view(session: Session, job_id: int | None, stored: str) -> JobView:
             state = "failed"
     last_error = job.last_error if job is not None and state == "failed" else None
     return JobView(state, next_try, job.attempts if job else 0, last_error)
+
+
+def status_fields(
+    view: JobView, error_code: str | None, error_detail: str | None
+) -> dict[str, Any]:
+    """The fields a roster or grade status shares: the state, why it failed, the next try."""
+    return {
+        "state": view.state,
+        "error_code": error_code or ("job_failed" if view.state == "failed" else None),
+        "error_detail": error_detail or view.last_error,
+        "next_try_at": view.next_try_at,
+        "attempts": view.attempts,
+    }
 
 
 def job_failure(exc: ServiceError) -> Exception:

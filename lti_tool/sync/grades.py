@@ -58,7 +58,13 @@ from lti_tool.jobs import (
 )
 from lti_tool.lti.ags import PARTICIPATION_TAG, AgsClient, AgsEndpoint, LineItem, Score
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp, pooled_session
-from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
+from lti_tool.sync.background import (
+    app_settings,
+    job_failure,
+    job_view,
+    service_tokens,
+    status_fields,
+)
 from lti_tool.telemetry.context import set_tenant
 
 log = logging.getLogger(__name__)
@@ -665,15 +671,11 @@ def push_status(session: Session, placement_id: int) -> PushStatus:
         return PushStatus(state="never")
     view = job_view(session, row.job_id, row.status)
     return PushStatus(
-        state=view.state,
         result=row.result,
         finished_at=row.finished_at,
-        error_code=row.error_code or ("job_failed" if view.state == "failed" else None),
-        error_detail=row.error_detail or view.last_error,
-        next_try_at=view.next_try_at,
-        attempts=view.attempts,
         lineitem_url=row.lineitem_url,
         lineitem_maximum=row.lineitem_maximum,
+        **status_fields(view, row.error_code, row.error_detail),
     )
 
 

@@ -37,7 +37,13 @@ from lti_tool.jobs import (
 )
 from lti_tool.lti.nrps import NrpsClient, RosterMember
 from lti_tool.lti.services import Deadline, ServiceError, ServiceHttp
-from lti_tool.sync.background import app_settings, job_failure, job_view, service_tokens
+from lti_tool.sync.background import (
+    app_settings,
+    job_failure,
+    job_view,
+    service_tokens,
+    status_fields,
+)
 from lti_tool.sync.privacy import erased_subjects, subject_hash
 from lti_tool.telemetry.context import set_tenant
 
@@ -631,16 +637,12 @@ def roster_status(session: Session, course_id: int) -> RosterStatus:
         return RosterStatus(state="never")
     view = job_view(session, row.job_id, row.status)
     return RosterStatus(
-        state=view.state,
         processed=row.processed,
         result=row.result,
         synced_at=row.synced_at,
         finished_at=row.finished_at,
-        error_code=row.error_code or ("job_failed" if view.state == "failed" else None),
-        error_detail=row.error_detail or view.last_error,
-        next_try_at=view.next_try_at,
-        attempts=view.attempts,
         job_id=row.job_id,
+        **status_fields(view, row.error_code, row.error_detail),
     )
 
 
