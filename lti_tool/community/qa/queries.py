@@ -189,6 +189,22 @@ class QuestionSummary:
     last_activity_at: datetime
 
 
+def summary_of(question: Any, author: Author, tags: list[Any]) -> QuestionSummary:
+    """A list entry from a question (an ORM object or a row with the same names)."""
+    return QuestionSummary(
+        id=question.id,
+        title=question.title,
+        author=author,
+        state=question.state,
+        endorsed=question.endorsed,
+        answer_count=question.answer_count,
+        helpful_count=question.helpful_count,
+        tags=tags,
+        created_at=question.created_at,
+        last_activity_at=question.last_activity_at,
+    )
+
+
 @dataclass(frozen=True)
 class QuestionPage:
     items: list[QuestionSummary]
@@ -208,21 +224,7 @@ def _summaries(
         member_names(session, (q.author_id for q in questions)),
         peer_mentors(session, actor.course_id) if questions else frozenset(),
     )
-    return [
-        QuestionSummary(
-            id=q.id,
-            title=q.title,
-            author=resolve(q.author_id, q.anonymous),
-            state=q.state,
-            endorsed=q.endorsed,
-            answer_count=q.answer_count,
-            helpful_count=q.helpful_count,
-            tags=list(q.tags),
-            created_at=q.created_at,
-            last_activity_at=q.last_activity_at,
-        )
-        for q in questions
-    ]
+    return [summary_of(q, resolve(q.author_id, q.anonymous), list(q.tags)) for q in questions]
 
 
 def _list_select(
@@ -340,21 +342,7 @@ def list_questions(
         },
         frozenset(r.author_id for r in shown if r.mentor),
     )
-    items = [
-        QuestionSummary(
-            id=r.id,
-            title=r.title,
-            author=resolve(r.author_id, r.anonymous),
-            state=r.state,
-            endorsed=r.endorsed,
-            answer_count=r.answer_count,
-            helpful_count=r.helpful_count,
-            tags=_tags(r.tags),
-            created_at=r.created_at,
-            last_activity_at=r.last_activity_at,
-        )
-        for r in shown
-    ]
+    items = [summary_of(r, resolve(r.author_id, r.anonymous), _tags(r.tags)) for r in shown]
     return QuestionPage(items, page, len(rows) > per_page, filters, searched=searched)
 
 
