@@ -362,6 +362,9 @@ def session_cookie(secret_key: str, seeded: Seeded, lid: str) -> str:
         # The launch passed the code of conduct (the member accepted it): a browser keeps the
         # cookie the first page answered with, so later pages do not check it again.
         PASSED_KEY: [lid],
+        # Flask-WTF's secret for this browser's form tokens, set by the first page with a form:
+        # without it every page would store a new one and send a new session cookie.
+        "csrf_token": secrets.token_hex(20),
         "launches": {
             lid: {
                 "p": seeded.platform_id,

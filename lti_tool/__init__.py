@@ -33,6 +33,7 @@ from lti_tool.extensions import (
     babel,
     csrf,
     db,
+    drop_idle_limiter_check,
     limiter,
     migrate,
     skip_hooks_on,
@@ -109,6 +110,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(privacy_bp)
     app.add_template_global(role_label)
     install_security_headers(app, hsts=settings.production, frame_origins=frame_origins)
+    # Every limit is a decorator on a posting view (which checks it): no app-wide check.
+    drop_idle_limiter_check(app, limiter)
     register_error_handlers(app)
     register_cli(app)
     # Jobs: a worker thread starts on the first request when JOBS_IN_PROCESS is on (never for

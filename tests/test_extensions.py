@@ -1,0 +1,66 @@
+"""The rate limiter's app-wide check is dropped only when it has nothing to check."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_limiter import Limiter
+
+from lti_tool.extensions import drop_idle_limiter_check
+
+
+def _app(limiter: Limiter, *, decorated: str | None = None) -> Flask:
+    app = Flask(__name__)
+    limiter.init_app(app)
+
+    @app.get("/open")
+    def open_page() -> str:
+        return "open"
+
+    def posted() -> str:
+        return "posted"
+
+    app.add_url_rule(
+        "/post",
+        "post",
+        limiter.limit(decorated)(posted) if decorated else posted,
+        methods=["POST"],
+    )
+    return app
+
+
+def _limiter_checks(app: Flask, limiter: Limiter) -> int:
+    return sum(
+        getattr(hook, "__self__", None) is limiter
+        for hook in app.before_request_funcs.get(None, [])
+    )
+
+
+def test_decorated_limits_still_refuse_once_the_app_wide_check_is_gone() -> None:
+    limiter = Limiter(
+        key_func=lambda: "one", storage_uri="memory://", default_limits=[], headers_enabled=True
+    )
+    app = _app(limiter, decorated="2/minute")
+    assert drop_idle_limiter_check(app, limiter) is True
+    assert _limiter_checks(app, limiter) == 0
+    client = app.test_client()
+    first = client.post("/post")
+    assert first.status_code == 200 and first.headers["X-RateLimit-Limit"] == "2"
+    assert client.post("/post").status_code == 200
+    assert client.post("/post").status_code == 429
+    assert all(client.get("/open").status_code == 200 for _ in range(5))
+
+
+def test_default_limits_keep_the_app_wide_check() -> None:
+    limiter = Limiter(key_func=lambda: "one", storage_uri="memory://", default_limits=["2/minute"])
+    app = _app(limiter)
+    assert drop_idle_limiter_check(app, limiter) is False
+    assert _limiter_checks(app, limiter) == 1
+    client = app.test_client()
+    assert [client.get("/open").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_bottega_has_no_app_wide_limiter_check_but_limits_its_posts(app: Flask) -> None:
+    from lti_tool.extensions import limiter
+
+    assert _limiter_checks(app, limiter) == 0
+    assert "qa.ask_post" in app.view_functions
