@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask_limiter import Limiter
 
@@ -64,3 +65,16 @@ def test_bottega_has_no_app_wide_limiter_check_but_limits_its_posts(app: Flask) 
 
     assert _limiter_checks(app, limiter) == 0
     assert "qa.ask_post" in app.view_functions
+
+
+def test_plain_views_are_called_as_they_are_and_coroutines_go_to_flask(app: Flask) -> None:
+    async def coroutine_view() -> str:
+        return "async answer"
+
+    def plain_view() -> str:
+        return "plain answer"
+
+    assert app.ensure_sync(plain_view) is plain_view
+    # A coroutine still goes to Flask's own handling (which needs the "async" extra here).
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine_view)
