@@ -78,3 +78,21 @@ def test_plain_views_are_called_as_they_are_and_coroutines_go_to_flask(app: Flas
     # A coroutine still goes to Flask's own handling (which needs the "async" extra here).
     with pytest.raises(RuntimeError, match="async"):
         app.ensure_sync(coroutine_view)
+
+
+def test_timestamps_come_back_aware_and_in_utc(app: Flask) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import literal, select
+
+    from lti_tool.extensions import UTCDateTime, db
+
+    rome = timezone(timedelta(hours=1))
+    written = datetime(2026, 11, 26, 3, 4, 5, 123456, tzinfo=rome)
+    with app.app_context():
+        read = db.session.execute(
+            select(literal(written, UTCDateTime()), literal(None, UTCDateTime()))
+        ).one()
+    assert read[0] == written and read[0].utcoffset() is not None
+    assert read[0].astimezone(UTC) == datetime(2026, 11, 26, 2, 4, 5, 123456, tzinfo=UTC)
+    assert read[1] is None
