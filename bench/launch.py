@@ -1,7 +1,9 @@
 """Launch benchmark: complete LTI launches against the tool under gunicorn, and CPU per launch."""
 
 # Run from the repository root: .venv/bin/python -m bench.launch [--quick]; see bench/README.md
-# for what it starts, what it measures and the last results.
+# for what it starts, what it measures and the last results. Each run also measures the same
+# launches against bench/reference_tool.py, a minimal pylti1p3 + Flask tool, and prints Bottega's
+# CPU per launch as a ratio of it (--no-reference skips it).
 
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench import _profile_report
 from bench._client import Browser, parse_form
@@ -36,8 +40,13 @@ from bench._client import Browser, parse_form
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLIENT_ID = "bottega-bench"
+REFERENCE_CLIENT_ID = "reference-bench"  # bench/reference_tool.py, the second tool of the LMS
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_CPU_MS = 3.0
+# The issue's yardstick: "a minimal pylti1p3 + Flask tool measured the same way needs 10 ms".
+# The 3 ms target is therefore a ratio of 0.30 to the reference tool measured in the same run.
+REFERENCE_ISSUE_MS = 10.0
+TARGET_RATIO = TARGET_CPU_MS / REFERENCE_ISSUE_MS
 TIMEOUT = 15.0  # seconds for one HTTP request; a slow server must fail the launch, not hang
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
@@ -232,11 +241,12 @@ class Lms:
         stats: dict[str, Any] = requests.get(self.url + "/bench/stats", timeout=10).json()
         return stats
 
-    def prepare(self, specs: list[dict[str, Any]]) -> list[str]:
-        """Login URLs for these launches, prepared in batches to keep each request small."""
+    def prepare(self, specs: list[dict[str, Any]], client_id: str = CLIENT_ID) -> list[str]:
+        """Login URLs for these launches of the tool ``client_id``, prepared in batches to keep
+        each request small."""
         urls: list[str] = []
         for start in range(0, len(specs), 200):
-            body = {"client_id": CLIENT_ID, "launches": specs[start : start + 200]}
+            body = {"client_id": client_id, "launches": specs[start : start + 200]}
             urls.extend(self.post("/bench/prepare", body)["login_urls"])
         return urls
 
@@ -283,8 +293,9 @@ def _expect(response: requests.Response, status: int, step: str) -> requests.Res
     return response
 
 
-def complete_launch(login_url: str, assets: bool) -> float:
-    """One launch as a new browser follows it; returns its wall time in seconds."""
+def complete_launch(login_url: str, assets: bool, expect: str | None = None) -> float:
+    """One launch as a new browser follows it; returns its wall time in seconds. ``expect``:
+    text the page must contain (the reference tool's greeting), else the launch failed."""
     client = Browser()
     try:
         begin = time.perf_counter()
@@ -304,6 +315,8 @@ def complete_launch(login_url: str, assets: bool) -> float:
         else:  # the widget page came with the launch POST (Content-Location says where)
             page = _expect(posted, 200, "launch")
             page_url = urljoin(action, page.headers.get("Content-Location", action))
+        if expect is not None and expect not in page.text:
+            raise LaunchFailed(f"page: {expect!r} not in {page.text[:200]!r}")
         if assets:
             # A new browser has an empty cache: it fetches the page's stylesheet too.
             for href in STYLESHEET_RE.findall(page.text):
@@ -433,6 +446,19 @@ class RunResult:
     jwks_fetches: int  # over the whole run, warm-up included
     jwks_fetches_measured: int  # during the measured launch phase
     warmup: int
+    # The same launches against bench/reference_tool.py, right after Bottega's (None: skipped).
+    reference: Phase | None = None
+    reference_jwks_fetches: int = 0  # by the reference tool, warm-up included
+    reference_jwks_fetches_measured: int = 0
+
+    def reference_ratio(self) -> float | None:
+        """Bottega's tool CPU per launch divided by the reference tool's, or None."""
+        if self.reference is None or not self.reference.ok or not self.launch.ok:
+            return None
+        reference_cpu = self.reference.cpu_ms(self.reference.tool_cpu_s)
+        if not reference_cpu:
+            return None
+        return self.launch.cpu_ms(self.launch.tool_cpu_s) / reference_cpu
 
     def row(self) -> dict[str, Any]:
         """One line of the results table."""
@@ -440,6 +466,15 @@ class RunResult:
         launch_cpu = launch.cpu_ms(launch.tool_cpu_s)
         health_cpu = health.cpu_ms(health.tool_cpu_s)
         base = "healthz" if self.baseline == "/healthz" else "baseline"
+        reference: dict[str, str] = {}
+        if self.reference is not None:
+            ratio = self.reference_ratio()
+            ref = self.reference
+            reference = {
+                "reference tool CPU ms/launch": f"{ref.cpu_ms(ref.tool_cpu_s):.1f}",
+                "Bottega / reference": "-" if ratio is None else f"{ratio:.2f}",
+                "reference other load": f"{ref.others_cpu_s / ref.wall_s:.2f} CPUs",
+            }
         return {
             "db": self.db,
             "launches": f"{launch.ok}/{launch.requests}",
@@ -450,6 +485,7 @@ class RunResult:
             "tool CPU ms/launch": f"{launch_cpu:.1f}",
             f"tool CPU ms/{base}": f"{health_cpu:.2f}",
             f"launch/{base} CPU": f"{launch_cpu / health_cpu:.0f}x" if health_cpu else "-",
+            **reference,
             "LMS CPU ms/launch": f"{launch.cpu_ms(launch.platform_cpu_s):.1f}",
             "client CPU ms/launch": f"{launch.cpu_ms(launch.client_cpu_s):.1f}",
             "/jwks fetches": f"{self.jwks_fetches} ({self.jwks_fetches_measured} measured)",
@@ -500,16 +536,19 @@ class Options:
     pg_url: str
     profile: Path | None
     tool_root: Path
+    reference: bool
 
 
 @dataclass
 class Running:
-    """The two servers of one run, registered with each other."""
+    """The servers of one run (the LMS, Bottega and the reference tool), registered with each
+    other."""
 
     lms: Lms
     tool: Server
     tool_url: str
     profile_dir: Path | None
+    reference: Server | None = None  # bench/reference_tool.py, None with --no-reference
 
     def set_profile_mode(self, mode: str) -> None:
         """Tell bench/_profiled_wsgi.py what to record from now on ("", "cpu", "cprofile")."""
@@ -517,8 +556,71 @@ class Running:
             (self.profile_dir / "mode").write_text(mode)
 
 
+def write_key_pair(folder: Path) -> tuple[Path, Path]:
+    """A new RSA key pair in ``folder``: the paths of the private and public PEM files."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = folder / "private.pem", folder / "public.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def start_reference(
+    lms_url: str,
+    gunicorn_args: Sequence[str],
+    base_env: dict[str, str],
+    tmp: Path,
+    stack: contextlib.ExitStack,
+) -> tuple[Server, str]:
+    """Start bench/reference_tool.py from this checkout with Bottega's gunicorn arguments;
+    the server and its URL. ``stack`` stops it later."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    private, public = write_key_pair(tmp / "reference-keys")
+    env = {
+        **base_env,
+        "PYTHONPATH": str(ROOT),
+        "REFERENCE_ISSUER": lms_url,
+        "REFERENCE_CLIENT_ID": REFERENCE_CLIENT_ID,
+        "REFERENCE_DEPLOYMENT_ID": "1",
+        "REFERENCE_AUTH_LOGIN_URL": lms_url + "/auth",
+        "REFERENCE_AUTH_TOKEN_URL": lms_url + "/token",
+        "REFERENCE_KEY_SET_URL": lms_url + "/jwks",
+        "REFERENCE_PRIVATE_KEY": str(private),
+        "REFERENCE_PUBLIC_KEY": str(public),
+        "REFERENCE_SECRET_KEY": secrets.token_urlsafe(48),
+    }
+    server = start_server(
+        "reference tool (gunicorn)",
+        [
+            str(BIN / "gunicorn"),
+            *gunicorn_args,
+            "-b",
+            f"127.0.0.1:{port}",
+            "bench.reference_tool:app",
+        ],
+        env,
+        tmp / "reference.log",
+        ROOT,
+    )
+    stack.callback(server.stop)
+    return server, url
+
+
 def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Running:
-    """Start the LMS and the tool on ``db``; ``stack`` stops and removes everything later."""
+    """Start the LMS, the tool on ``db`` and the reference tool; ``stack`` stops and removes
+    everything later."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bottega-bench-{db}-")))
     if db == "postgres":
         database_url = stack.enter_context(postgres_database(options.pg_url))
@@ -581,9 +683,24 @@ def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Run
         root,
     )
     stack.callback(tool.stop)
+    reference = reference_url = None
+    if options.reference:
+        reference, reference_url = start_reference(lms_url, workers, base_env, tmp, stack)
     wait_until_up(lms_server, lms_url + "/bench/stats")
     wait_until_up(tool, tool_url + "/healthz", 180.0)  # a loaded machine starts slowly
     lms = Lms(lms_server, lms_url)
+    if reference is not None:
+        wait_until_up(reference, f"{reference_url}/.well-known/jwks.json", 180.0)
+        lms.post(
+            "/bench/register",
+            {
+                "client_id": REFERENCE_CLIENT_ID,
+                "login_url": f"{reference_url}/lti/login",
+                "redirect_uris": [f"{reference_url}/lti/launch"],
+                "jwks_url": f"{reference_url}/.well-known/jwks.json",
+                "deployment_ids": ["1"],
+            },
+        )
     lms.post(
         "/bench/register",
         {
@@ -594,19 +711,45 @@ def start_servers(db: str, options: Options, stack: contextlib.ExitStack) -> Run
             "deployment_ids": ["1"],
         },
     )
-    return Running(lms, tool, tool_url, profile_dir)
+    return Running(lms, tool, tool_url, profile_dir, reference)
+
+
+def run_reference(running: Running, options: Options, run: str) -> tuple[Phase, int, int]:
+    """Warm up, then measure the reference tool with the same launches as Bottega's (new
+    users, same courses, same concurrency and CPU accounting); the measured phase and the
+    /jwks fetches the reference tool made in all and while measured."""
+    assert running.reference is not None
+    lms, warmup, n = running.lms, options.warmup, options.launches
+    specs = launch_specs(f"{run}-ref", 0, warmup + n, options.courses)
+    urls = lms.prepare(specs, REFERENCE_CLIENT_ID)
+    # The reference tool greets the user by name: the launch must reach that page.
+    jobs = [
+        functools.partial(complete_launch, url, options.assets, f"Hello {spec['user']['name']}")
+        for url, spec in zip(urls, specs, strict=True)
+    ]
+    pids = (running.reference.proc.pid, lms.server.proc.pid)
+    jwks_before = int(lms.stats()["jwks_requests"])  # Bottega is idle from here on
+    warm = measured(jobs[:warmup], options.concurrency, *pids)
+    if warm.failed:
+        raise BenchError(
+            f"reference tool warm-up launches failed: {warm.errors}\n{running.reference.log_tail()}"
+        )
+    jwks_warm = int(lms.stats()["jwks_requests"])
+    phase = measured(jobs[warmup:], options.concurrency, *pids)
+    jwks_after = int(lms.stats()["jwks_requests"])
+    return phase, jwks_after - jwks_before, jwks_after - jwks_warm
 
 
 def run_once(db: str, options: Options, stack: contextlib.ExitStack) -> RunResult:
-    """Warm up, then measure the baseline (/healthz) and the launches on ``db``."""
+    """Warm up, then measure the baseline (/healthz) and the launches on ``db``, then the same
+    launches against the reference tool."""
     running = start_servers(db, options, stack)
     lms, tool = running.lms, running.tool
     pids = (tool.proc.pid, lms.server.proc.pid)
     warmup, n = options.warmup, options.launches
     profiled = n if running.profile_dir is not None else 0
-    urls = lms.prepare(
-        launch_specs(uuid.uuid4().hex[:8], 0, warmup + n + profiled, options.courses)
-    )
+    run = uuid.uuid4().hex[:8]
+    urls = lms.prepare(launch_specs(run, 0, warmup + n + profiled, options.courses))
 
     def launches(some: list[str]) -> Phase:
         jobs = [functools.partial(complete_launch, url, options.assets) for url in some]
@@ -639,6 +782,12 @@ def run_once(db: str, options: Options, stack: contextlib.ExitStack) -> RunResul
         jwks_fetches_measured=jwks_after - jwks_before,
         warmup=warmup,
     )
+    if running.reference is not None:
+        print(f"[{db}] the same launches against the reference tool ...", flush=True)
+        reference, fetches, fetches_measured = run_reference(running, options, run)
+        result.reference = reference
+        result.reference_jwks_fetches = fetches
+        result.reference_jwks_fetches_measured = fetches_measured
     if running.profile_dir is not None:
         running.set_profile_mode("cprofile")
         profile = launches(urls[warmup + n :])
@@ -688,11 +837,28 @@ def report(results: list[RunResult], options: Options) -> None:
                 f"{db}: median of {len(runs)} runs: tool CPU {launch:.1f} ms per launch, "
                 f"{health:.2f} ms per {options.baseline} ({launch / health:.0f}x)"
             )
+            ratios = [ratio for r in runs if (ratio := r.reference_ratio()) is not None]
+            if ratios:
+                references = [r.reference for r in runs if r.reference is not None]
+                reference = statistics.median(p.cpu_ms(p.tool_cpu_s) for p in references)
+                print(
+                    f"{db}: median of {len(ratios)} runs: reference tool CPU {reference:.1f} ms "
+                    f"per launch, ratio {statistics.median(ratios):.2f} "
+                    f"(target {TARGET_RATIO:.2f})"
+                )
     for result in results:
         cpu = result.launch.cpu_ms(result.launch.tool_cpu_s)
         verdict = "within" if cpu <= TARGET_CPU_MS else "ABOVE"
         target = f"{TARGET_CPU_MS:.0f} ms"
         print(f"{result.db}: tool CPU {cpu:.1f} ms per launch, {verdict} the {target} target")
+        ratio = result.reference_ratio()
+        if result.reference is not None and ratio is not None:
+            reference = result.reference.cpu_ms(result.reference.tool_cpu_s)
+            print(
+                f"{result.db}: Bottega {cpu:.1f} ms / reference tool {reference:.1f} ms per "
+                f"launch: ratio {ratio:.2f} (target {TARGET_RATIO:.2f}), "
+                f"{'within' if ratio <= TARGET_RATIO else 'ABOVE'} the target"
+            )
         if result.jwks_fetches > result.workers:
             print(
                 f"{result.db}: /jwks fetched {result.jwks_fetches} times "
@@ -701,9 +867,25 @@ def report(results: list[RunResult], options: Options) -> None:
             )
         if result.launch.workers_changed:
             print(f"{result.db}: a gunicorn worker was replaced during the launch phase")
-        for phase, name in ((result.healthz, result.baseline), (result.launch, "launch")):
+        phases = [(result.healthz, result.baseline), (result.launch, "launch")]
+        if result.reference is not None:
+            phases.append((result.reference, "reference tool launch"))
+            if result.reference.workers_changed:
+                print(f"{result.db}: a reference tool worker was replaced while measured")
+            if result.reference_jwks_fetches_measured:
+                print(
+                    f"{result.db}: the reference tool fetched /jwks "
+                    f"{result.reference_jwks_fetches_measured} times while measured"
+                )
+        for phase, name in phases:
             if phase.failed:
                 print(f"{result.db}: {phase.failed} {name} requests failed, e.g. {phase.errors[0]}")
+    if any(r.reference is not None for r in results):
+        print(
+            f"target ratio {TARGET_RATIO:.2f}: the issue's {TARGET_CPU_MS:.0f} ms target against "
+            f"the {REFERENCE_ISSUE_MS:.0f} ms it gives for a minimal pylti1p3 + Flask tool "
+            "(bench/reference_tool.py, measured in the same run)"
+        )
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -717,7 +899,12 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
     )
     add = parser.add_argument
     add("--quick", action="store_true", help="150 launches and 1000 baseline requests")
-    add("-n", "--launches", type=int, help="measured launches (600)")
+    add(
+        "-n",
+        "--launches",
+        type=int,
+        help="measured launches (600), against Bottega and as many against the reference tool",
+    )
     add("-c", "--concurrency", type=int, default=8, help="concurrent clients (8)")
     add("--healthz", type=int, help="measured baseline requests (3000)")
     add("--baseline", default="/healthz", help="path of the baseline requests (/healthz)")
@@ -739,6 +926,15 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
         "database there and drops it at the end (TEST_POSTGRES_URL or %(default)s)",
     )
     add("--assets", action="store_true", help="also fetch the page's stylesheet")
+    add(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after each run's launches, measure the same launches against "
+        "bench/reference_tool.py (a minimal pylti1p3 + Flask tool, same gunicorn settings) and "
+        f"print Bottega's CPU per launch as a ratio of it; the target ratio is {TARGET_RATIO:.2f} "
+        "(default: on; --no-reference skips it)",
+    )
     add("--json", type=Path, help="also write the results as JSON here")
     add(
         "--profile",
@@ -779,6 +975,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
         pg_url=args.pg_url,
         profile=args.profile.resolve() if args.profile else None,
         tool_root=args.tool_root.resolve(),
+        reference=args.reference,
     )
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     if "postgres" in dbs:
@@ -839,7 +1036,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{db}] done", flush=True)
     report(results, options)
     if json_out is not None:
-        data = [{**asdict(r), "summary": r.row()} for r in results]
+        data = [
+            {**asdict(r), "summary": r.row(), "bottega_reference_ratio": r.reference_ratio()}
+            for r in results
+        ]
         json_out.write_text(json.dumps(data, indent=2, default=str))
     return 0
 
