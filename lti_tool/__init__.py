@@ -23,6 +23,7 @@ from lti_tool.community.recognition.views import bp as recognition_bp
 from lti_tool.community.sentiment.views import bp as sentiment_bp
 from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
+from lti_tool.core.assets import install_static_url
 from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.ids import IdConverter
@@ -92,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
     install_template_gettext(app)
+    install_static_url(app)
     csrf.init_app(app)
     limiter.init_app(app)
     # The LTI login and launch have no rate limits: skip the limiter's work on every request.
