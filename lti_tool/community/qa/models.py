@@ -173,6 +173,8 @@ class Answer(db.Model):  # type: ignore[name-defined]
     endorsed_by: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL"), default=None
     )
+    # Endorsed by a peer mentor (not by staff): the badge says which.
+    endorsed_by_mentor: Mapped[bool] = mapped_column(default=False, server_default=false())
     helpful_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

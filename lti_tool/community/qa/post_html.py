@@ -331,7 +331,8 @@ class PostHtml:
         if view.accepted:
             badges.append(f'<span class="qa-accepted-badge">{t["accepted"]}</span>')
         if a.endorsed:
-            badges.append(f'<span class="qa-endorsed">{t["endorsed"]}</span>')
+            by = t["endorsed_by_mentor"] if a.endorsed_by_mentor else t["endorsed"]
+            badges.append(f'<span class="qa-endorsed">{by}</span>')
         if a.is_staff_answer:
             badges.append(f'<span class="qa-staff">{t["staff_answer"]}</span>')
         if a.deleted_at:

@@ -556,6 +556,7 @@ _ANSWERS = _with_author(
         *_AUTHOR,
         exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
         _hidden("qa_answer", _a),
+        _a.c.endorsed_by_mentor,
     ),
     _a,
 ).where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
@@ -579,6 +580,7 @@ _COMMENTS = _with_author(
         *_AUTHOR,
         false(),
         _hidden("qa_comment", _c),
+        false(),
     ),
     _c,
 ).where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)

@@ -654,14 +654,19 @@ def toggle_endorse(session: Session, actor: Actor, kind: str, post_id: int) -> b
             raise PermissionDenied(_l("Peer mentors can endorse other people's answers only."))
         raise PermissionDenied(_l("Only staff can endorse posts."))
     subject_type = SUBJECT_TYPES[kind]
+    mentor_only = isinstance(post, Answer) and not actor.can_moderate
     if post.endorsed:
         post.endorsed, post.endorsed_by = False, None
+        if isinstance(post, Answer):
+            post.endorsed_by_mentor = False
         _forget_events(
             session, post.id, subject_type, EventKind.ENDORSE, EventKind.ENDORSEMENT_RECEIVED
         )
         session.commit()
         return False
     post.endorsed, post.endorsed_by = True, actor.member_id
+    if isinstance(post, Answer):
+        post.endorsed_by_mentor = mentor_only  # a peer mentor's right, not staff's
     _record_pair(
         session,
         actor,

@@ -1012,6 +1012,7 @@ def _labels(locale: str) -> dict[str, Any]:
         "accept": _("Accept this answer"),
         "unaccept": _("Accepted (undo)"),
         "endorsed": _("Endorsed by staff"),
+        "endorsed_by_mentor": _("Endorsed by a peer mentor"),
         "endorsed_short": _("Endorsed"),
         "tags": _("Tags"),
         "endorse": _("Endorse"),

@@ -106,6 +106,13 @@ def test_a_peer_mentor_endorses_answers_of_others_only(world: CourseWorld) -> No
     db.session.rollback()
     mentor = replace(marco, peer_mentor=True)
     assert qa.toggle_endorse(db.session(), mentor, "answer", theirs.id) is True
+    assert theirs.endorsed and theirs.endorsed_by_mentor  # the badge says a peer mentor's
+    assert qa.toggle_endorse(db.session(), mentor, "answer", theirs.id) is False
+    assert not theirs.endorsed and not theirs.endorsed_by_mentor
+    # Staff endorsing the same answer: staff's endorsement, even when also a peer mentor.
+    staff = replace(world["prof"], peer_mentor=True)
+    assert qa.toggle_endorse(db.session(), staff, "answer", theirs.id) is True
+    assert theirs.endorsed and not theirs.endorsed_by_mentor
     for kind, post_id in (("answer", own.id), ("question", question.id)):
         with pytest.raises(QAPermissionDenied):
             qa.toggle_endorse(db.session(), mentor, kind, post_id)
@@ -151,3 +158,36 @@ def test_badges_and_celebrations_stay_in_their_course(world: CourseWorld) -> Non
     assert [c.name for c in services.celebrations(db.session(), other.course_id)] == [
         "Olga Esterna"
     ]
+
+
+def test_the_upgrade_marks_earlier_peer_mentor_endorsements(world: CourseWorld) -> None:
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    question = qa.ask(db.session(), world["giulia"], QuestionInput(title="Che cos'è un limite?"))
+    by_mentor = qa.answer(
+        db.session(), world["sara"], question.id, "Un valore a cui ci si avvicina"
+    )
+    by_staff = qa.answer(db.session(), world["giulia"], question.id, "Anche la mia risposta")
+    voted = qa.answer(db.session(), world["marco"], question.id, "La terza risposta")
+    qa.toggle_vote(db.session(), world["sara"], "answer", voted.id)
+    qa.toggle_endorse(
+        db.session(), replace(world["marco"], peer_mentor=True), "answer", by_mentor.id
+    )
+    qa.toggle_endorse(db.session(), world["prof"], "answer", by_staff.id)
+    db.session.get_one(Enrolment, _enrolment(world, "marco")).peer_mentor = True
+    db.session.commit()
+    ids = {"m": by_mentor.id, "s": by_staff.id, "v": voted.id}
+    db.session.remove()
+
+    downgrade(revision="0017_erasure_subject")  # as before: endorsements without the mark
+    upgrade()
+
+    flags = dict(
+        db.session.execute(
+            text("SELECT id, endorsed_by_mentor FROM qa_answer WHERE id IN (:m, :s, :v)"), ids
+        ).all()
+    )
+    assert {k: bool(flags[v]) for k, v in ids.items()} == {"m": True, "s": False, "v": False}
+    # Nothing else went: the vote on the third answer is still there.
+    assert db.session.scalar(text("SELECT count(*) FROM qa_vote WHERE answer_id = :v"), ids) == 1

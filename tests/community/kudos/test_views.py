@@ -249,6 +249,10 @@ def test_staff_grant_a_peer_mentor_who_then_endorses_answers(app: Flask, site: C
     # The mark by his name, in Q&A author lines and on the wall.
     viewed = sign_in(app, site, "sara").get("/w/L1/qa/1")
     assert 'Marco Bianchi</span> <span class="mentor-mark">Peer mentor</span>' in viewed.text
+    # His endorsement is labelled as a peer mentor's, not staff's.
+    endorsed_thread = sign_in(app, site, "sara").get(f"/w/L1/qa/{question_id}")
+    assert '<span class="qa-endorsed">Endorsed by a peer mentor</span>' in endorsed_thread.text
+    assert "Endorsed by staff" not in endorsed_thread.text
     # A peer mentor endorses answers only, not questions.
     refused = marco.post(
         f"/w/L1/qa/{question_id}/endorse", data={"csrf_token": form_token(thread.text)}
