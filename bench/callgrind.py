@@ -107,23 +107,15 @@ def _child_page(name: str, n: int, state: dict[str, Any], metered: Any, begin: A
         get(i)
 
 
-def _child_launches(n: int, state: dict[str, Any], metered: Any, begin: Any) -> None:
-    from urllib.parse import parse_qsl, urljoin, urlsplit
-
-    from werkzeug.test import Client
-
-    from lti_tool import create_app
+def serve_in_process_lms(app: Any, public_url: str, client_id: str, name: str) -> Any:
+    """Serve the demo LMS on a loopback port (for its key set), with the tool registered on
+    both sides, for launches driven in-process (also used by ``bench.launch_inproc``)."""
     from lti_tool.demo.platform import serve_platform
     from lti_tool.extensions import db
     from lti_tool.lti.registration import PlatformInput, add_platform
 
-    app = create_app({"JOBS_IN_PROCESS": "0"})
-    public_url = state["env"]["PUBLIC_URL"]
-    with app.app_context():
-        db.create_all()
     server = serve_platform()
     platform = server.platform
-    client_id = "bench-callgrind"
     platform.register_tool(
         client_id,
         login_url=f"{public_url}/lti/login",
@@ -141,9 +133,26 @@ def _child_launches(n: int, state: dict[str, Any], metered: Any, begin: Any) -> 
                 auth_token_url=platform.token_url,
                 key_set_url=platform.jwks_url,
                 deployment_ids=("1",),
-                name="Callgrind bench LMS",
+                name=name,
             ),
         )
+    return server
+
+
+def _child_launches(n: int, state: dict[str, Any], metered: Any, begin: Any) -> None:
+    from urllib.parse import parse_qsl, urljoin, urlsplit
+
+    from werkzeug.test import Client
+
+    from lti_tool import create_app
+    from lti_tool.extensions import db
+
+    app = create_app({"JOBS_IN_PROCESS": "0"})
+    public_url = state["env"]["PUBLIC_URL"]
+    with app.app_context():
+        db.create_all()
+    server = serve_in_process_lms(app, public_url, "bench-callgrind", "Callgrind bench LMS")
+    platform, client_id = server.platform, "bench-callgrind"
     app.wsgi_app = metered(app.wsgi_app)  # type: ignore[method-assign]
     learner = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
     instructor = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"

@@ -135,10 +135,9 @@ def main() -> None:
     import sqlalchemy as sa
     from werkzeug.test import Client
 
+    from bench.callgrind import serve_in_process_lms
     from lti_tool import create_app
-    from lti_tool.demo.platform import serve_platform
     from lti_tool.extensions import db
-    from lti_tool.lti.registration import PlatformInput, add_platform
 
     app = create_app(
         {"SQLALCHEMY_ENGINE_OPTIONS": json.loads(options.engine)} if options.engine else None
@@ -151,28 +150,8 @@ def main() -> None:
         def _count(*_args: Any) -> None:
             statements[0] += 1
 
-    server = serve_platform()
+    server = serve_in_process_lms(app, public_url, CLIENT_ID, "In-process bench LMS")
     platform = server.platform
-    platform.register_tool(
-        CLIENT_ID,
-        login_url=f"{public_url}/lti/login",
-        redirect_uris=[f"{public_url}/lti/launch"],
-        jwks_url=f"{public_url}/.well-known/jwks.json",
-        deployment_ids=["1"],
-    )
-    with app.app_context():
-        add_platform(
-            db.session(),
-            PlatformInput(
-                issuer=platform.issuer,
-                client_id=CLIENT_ID,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                key_set_url=platform.jwks_url,
-                deployment_ids=("1",),
-                name="In-process bench LMS",
-            ),
-        )
     meter = Meter(app.wsgi_app)
     app.wsgi_app = meter  # type: ignore[method-assign]
     run = uuid.uuid4().hex[:6]
