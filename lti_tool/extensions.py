@@ -111,7 +111,12 @@ def drop_idle_limiter_check(app: Flask, limiter: Limiter) -> bool:
     hooks stay either way. Returns whether the check was removed.
     """
     manager = limiter.limit_manager
-    if manager.application_limits or manager.default_limits or manager._blueprint_limits:
+    # Blueprint limits have no public accessor; if a Flask-Limiter release renames the
+    # attribute, keep the check rather than guess.
+    blueprint_limits = getattr(manager, "_blueprint_limits", None)
+    if blueprint_limits is None or blueprint_limits:
+        return False
+    if manager.application_limits or manager.default_limits:
         return False
     hooks: list[Any] = app.before_request_funcs.get(None, [])
     hooks[:] = [h for h in hooks if getattr(unwrap(h), "__self__", None) is not limiter]

@@ -96,3 +96,22 @@ def test_timestamps_come_back_aware_and_in_utc(app: Flask) -> None:
     assert read[0] == written and read[0].utcoffset() is not None
     assert read[0].astimezone(UTC) == datetime(2026, 11, 26, 2, 4, 5, 123456, tzinfo=UTC)
     assert read[1] is None
+
+
+def test_blueprint_limits_keep_the_app_wide_check() -> None:
+    from flask import Blueprint
+
+    limiter = Limiter(key_func=lambda: "one", storage_uri="memory://", default_limits=[])
+    app = Flask(__name__)
+    limiter.init_app(app)
+    limited = Blueprint("limited", __name__)
+
+    @limited.get("/page")
+    def page() -> str:
+        return "page"
+
+    limiter.limit("2/minute")(limited)
+    app.register_blueprint(limited)
+    assert drop_idle_limiter_check(app, limiter) is False
+    client = app.test_client()
+    assert [client.get("/page").status_code for _ in range(3)] == [200, 200, 429]
