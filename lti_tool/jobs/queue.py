@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, delete, event, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lti_tool.config import JobSettings, Settings
-from lti_tool.extensions import utcnow
+from lti_tool.extensions import UTCDateTime, utcnow
 from lti_tool.jobs.models import Job, JobSchedule, JobStatus
 from lti_tool.telemetry import context, metrics
 
@@ -707,11 +707,9 @@ class QueueState:
         }
 
 
-def queue_state(session: Session) -> QueueState:
-    """One grouped query on the (status, run_after) index; done rows are not counted."""
-    now = utcnow()
-    is_due = Job.run_after <= now
-    rows = session.execute(
+def _queue_state_query() -> Any:
+    is_due = Job.run_after <= bindparam("now", type_=UTCDateTime())
+    return (
         select(
             Job.status,
             func.count(),
@@ -720,7 +718,17 @@ def queue_state(session: Session) -> QueueState:
         )
         .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DEAD]))
         .group_by(Job.status)
-    ).all()
+    )
+
+
+# Built once: /healthz (load balancers, every few seconds) and /metrics read it on every call.
+_QUEUE_STATE = _queue_state_query()
+
+
+def queue_state(session: Session) -> QueueState:
+    """One grouped query on the (status, run_after) index; done rows are not counted."""
+    now = utcnow()
+    rows = session.execute(_QUEUE_STATE, {"now": now}).all()
     found: dict[str, Any] = {}
     for status, count, due, oldest in rows:
         found[JobStatus(status).value] = int(count)
