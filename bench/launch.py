@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench import _profile_report
-from bench._client import Browser, parse_form
+from bench._client import INPUT_RE, Browser, parse_form
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -293,9 +294,18 @@ def _expect(response: requests.Response, status: int, step: str) -> requests.Res
     return response
 
 
-def complete_launch(login_url: str, assets: bool, expect: str | None = None) -> float:
+# The code-of-conduct page a member lands on until they accept the course's code.
+CONDUCT_FORM_RE = re.compile(r'<form[^>]*action="([^"]*/conduct/accept)"', re.S)
+
+
+def complete_launch(
+    login_url: str, assets: bool, expect: str | None = None, conduct: str = "show"
+) -> float:
     """One launch as a new browser follows it; returns its wall time in seconds. ``expect``:
-    text the page must contain (the reference tool's greeting), else the launch failed."""
+    text the page must contain (the reference tool's greeting), else the launch failed.
+    ``conduct``: what the code-of-conduct page means here: "show" (a first launch lands on it),
+    "accept" (the member accepts it, untimed: it is not part of the launch), "absent" (a
+    returning member who accepted it must land on the widget; the launch failed otherwise)."""
     client = Browser()
     try:
         begin = time.perf_counter()
@@ -317,6 +327,20 @@ def complete_launch(login_url: str, assets: bool, expect: str | None = None) -> 
             page_url = urljoin(action, page.headers.get("Content-Location", action))
         if expect is not None and expect not in page.text:
             raise LaunchFailed(f"page: {expect!r} not in {page.text[:200]!r}")
+        elapsed = time.perf_counter() - begin
+        gate = CONDUCT_FORM_RE.search(page.text) if conduct != "show" else None
+        if gate is not None and conduct == "absent":
+            raise LaunchFailed("a returning member was shown the code of conduct again")
+        if gate is not None:
+            fields = dict(INPUT_RE.findall(page.text[gate.start() :]))
+            accept = client.post(
+                urljoin(page_url, unescape(gate.group(1))),
+                data={k: unescape(fields[k]) for k in ("csrf_token", "version")},
+                allow_redirects=False,
+                timeout=TIMEOUT,
+            )
+            _expect(accept, 303, "accept the code of conduct")
+            return elapsed
         if assets:
             # A new browser has an empty cache: it fetches the page's stylesheet too.
             for href in STYLESHEET_RE.findall(page.text):
@@ -537,6 +561,7 @@ class Options:
     profile: Path | None
     tool_root: Path
     reference: bool
+    returning: bool = False
 
 
 @dataclass
@@ -749,10 +774,25 @@ def run_once(db: str, options: Options, stack: contextlib.ExitStack) -> RunResul
     warmup, n = options.warmup, options.launches
     profiled = n if running.profile_dir is not None else 0
     run = uuid.uuid4().hex[:8]
-    urls = lms.prepare(launch_specs(run, 0, warmup + n + profiled, options.courses))
+    specs = launch_specs(run, 0, warmup + n + profiled, options.courses)
+    if options.returning:
+        # Every user launches once first and accepts the course's code of conduct, as a member
+        # of a running course has; the measured launches are their next ones.
+        print(f"[{db}] first launches of {len(specs)} users, who accept the code ...", flush=True)
+        jobs = [
+            functools.partial(complete_launch, url, False, None, "accept")
+            for url in lms.prepare(specs)
+        ]
+        first = measured(jobs, options.concurrency, *pids)
+        if first.failed:
+            raise BenchError(f"first launches failed: {first.errors}\n{tool.log_tail()}")
+    urls = lms.prepare(specs)
+    conduct = "absent" if options.returning else "show"
 
     def launches(some: list[str]) -> Phase:
-        jobs = [functools.partial(complete_launch, url, options.assets) for url in some]
+        jobs = [
+            functools.partial(complete_launch, url, options.assets, None, conduct) for url in some
+        ]
         return measured(jobs, options.concurrency, *pids)
 
     def healthz(count: int) -> Phase:
@@ -821,7 +861,9 @@ def report(results: list[RunResult], options: Options) -> None:
     """Print the table and a verdict per database."""
     print()
     print(
-        f"{options.launches} launches + {options.healthz} {options.baseline} per database, "
+        f"{options.launches} "
+        + ("launches by returning members" if options.returning else "first launches")
+        + f" + {options.healthz} {options.baseline} per database, "
         f"{options.concurrency} concurrent clients, gunicorn -w {options.workers} "
         f"-k {options.worker_class}"
         + (f" --threads {options.threads}" if options.worker_class == "gthread" else "")
@@ -935,6 +977,13 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
         f"print Bottega's CPU per launch as a ratio of it; the target ratio is {TARGET_RATIO:.2f} "
         "(default: on; --no-reference skips it)",
     )
+    add(
+        "--returning",
+        action="store_true",
+        help="measure launches of members who launched before and accepted the course's code "
+        "of conduct (each user launches once, unmeasured, first); default: first launches of "
+        "new users, who land on the code of conduct",
+    )
     add("--json", type=Path, help="also write the results as JSON here")
     add(
         "--profile",
@@ -976,6 +1025,7 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, list[str], Path 
         profile=args.profile.resolve() if args.profile else None,
         tool_root=args.tool_root.resolve(),
         reference=args.reference,
+        returning=args.returning,
     )
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     if "postgres" in dbs:
