@@ -529,6 +529,21 @@ def prepare(
     return Prepared(env, database_url, tmp, port)
 
 
+def database_server_pid(database_url: str) -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (its CPU and its
+    connections' then count as the database's), else None."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("+psycopg", ""), connect_timeout=5) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+    stat = Path(f"/proc/{backend[0] if backend else 0}/stat")
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):  # another machine or container: not measurable here
+        return None
+    return int(fields[1])  # the backend's parent: the postmaster
+
+
 def serve_and_measure(
     db: str,
     prepared: Prepared,
@@ -550,13 +565,14 @@ def serve_and_measure(
     wait_until_up(tool, prepared.tool_url + "/healthz")
     cookie = session_cookie(prepared.env["SECRET_KEY"], seeded, "B1")
     pid = tool.proc.pid
+    server = database_server_pid(prepared.database_url) if db == "postgres" else None
     phases: dict[str, Phase] = {}
 
     def phase(paths: list[str], count: int, timeout: float = TIMEOUT) -> Phase:
         jobs = page_jobs(prepared.tool_url, paths, cookie, count, timeout)
-        # No LMS server here: the tool's CPU must not be counted a second time as the
-        # platform's (that made the other programs' load come out too low).
-        return measured(jobs, options.concurrency, pid, None)
+        # No LMS here: the "platform" CPU is PostgreSQL's when it runs on this machine (None
+        # for SQLite, whose work is the tool's own CPU).
+        return measured(jobs, options.concurrency, pid, server)
 
     # Warm-up: every worker thread loads templates, simplemma's dictionaries and connections.
     # The first search of a worker loads the dictionaries (seconds, or tens of seconds on a
@@ -606,6 +622,9 @@ def rows(result: DbResult) -> list[dict[str, Any]]:
                 "p50 ms": f"{p.percentile_ms(50):.1f}",
                 "p95 ms": f"{p.percentile_ms(95):.1f}",
                 "tool CPU ms/req": f"{cpu:.2f}",
+                "PostgreSQL CPU ms/req": f"{p.cpu_ms(p.platform_cpu_s):.2f}"
+                if result.db == "postgres"
+                else "-",
                 # What the rest of the machine used meanwhile (a shared machine's noise).
                 "other CPUs": f"{p.others_cpu_s / p.wall_s:.1f}" if p.wall_s else "-",
                 "SQL (20k course)": str(result.queries_big.get(name, "-")),

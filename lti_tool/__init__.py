@@ -29,6 +29,7 @@ from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.ids import IdConverter
 from lti_tool.core.observability import install_observability
 from lti_tool.core.security import install_security_headers
+from lti_tool.core.transactions import install_read_only_commit
 from lti_tool.core.views import bp as core_bp
 from lti_tool.courses.access import role_label
 from lti_tool.extensions import (
@@ -90,6 +91,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
+    install_read_only_commit(app)  # PostgreSQL keeps its prepared statements across requests
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "lti_tool" / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
     install_template_gettext(app)
