@@ -591,7 +591,7 @@ _POSTS_IN_ORDER = select(_POSTS).order_by(_POSTS.c.kind, _POSTS.c.created_at, _P
 
 class PostRow(NamedTuple):
     """An answer or comment of ``_POSTS``, as a plain tuple: a page reads a few thousand of
-    these attributes, and each one on a SQLAlchemy ``Row`` costs about ten times as much (its
+    these attributes, and each one on a SQLAlchemy ``Row`` costs tens of times as much (its
     ``__getattr__`` runs after a failed normal lookup, which formats an AttributeError)."""
 
     kind: str  # "a" (answer) or "c" (comment)
