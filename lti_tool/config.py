@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,18 @@ def sqlite_missing_features() -> str:
     finally:
         probe.close()
     return ", ".join(missing)
+
+
+def _utc_session_options(database_url: str) -> str:
+    """libpq ``options`` that put PostgreSQL sessions in UTC, after any the URL gives.
+
+    Bottega stores and computes in UTC. With the session in UTC, psycopg reads ``timestamptz``
+    as datetimes in ``datetime.UTC`` whatever the server's default zone: the same offsets as
+    SQLite's (``+00:00`` in pages), and cheaper to format and subtract than a ``ZoneInfo``
+    (a few percent of a Q&A page with fifty answers).
+    """
+    given = parse_qs(urlsplit(database_url).query).get("options", [""])[-1]
+    return f"{given} -c TimeZone=UTC".strip()
 
 
 @dataclass(frozen=True)
@@ -227,7 +239,10 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """Settings in the shape Flask and its extensions read."""
-        engine: dict[str, Any] = {"pool_pre_ping": True}
+        engine: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "connect_args": {"options": _utc_session_options(self.database_url)},
+        }
         if self.is_sqlite:
             engine = {"connect_args": {"timeout": 30}}
         return {

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from lti_tool import create_app
 from lti_tool.config import ConfigError, load_settings
@@ -70,6 +71,43 @@ def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
         {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgres://u@db/bottega"}
     )
     assert settings.database_url == "postgresql+psycopg://u@db/bottega"
+
+
+def test_postgres_sessions_are_in_utc_keeping_the_urls_options(tmp_path: Path) -> None:
+    def options(url: str) -> str:
+        settings = load_settings({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url})
+        return str(settings.flask_config()["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"])
+
+    assert options("postgresql://u@db/bottega") == "-c TimeZone=UTC"
+    given = "postgresql://u@db/bottega?sslmode=require&options=-c%20search_path%3Dtool"
+    assert options(given) == "-c search_path=tool -c TimeZone=UTC"
+
+
+def test_timestamps_come_back_in_utc(app: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from lti_tool.courses.models import Platform
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        moment = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+        db.session.add(
+            Platform(
+                issuer="https://lms.example.org",
+                client_id="c",
+                auth_login_url="https://lms.example.org/a",
+                auth_token_url="https://lms.example.org/t",
+                key_set_url="https://lms.example.org/k",
+                created_at=moment,
+            )
+        )
+        db.session.commit()
+        read = db.session.execute(select(Platform.created_at)).scalar_one()
+        assert read == moment
+        assert read.tzinfo is UTC  # not a ZoneInfo of the server's zone: "+00:00" in pages
+        assert read.isoformat() == "2026-03-29T01:30:00+00:00"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path, keys_dir: Path) -> None:

@@ -17,14 +17,24 @@ from markupsafe import Markup
 
 from lti_tool.community.qa.queries import AnswerView, Author, CommentNode, QuestionSummary
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
-
 
 def _e(value: object) -> str:
-    """HTML-escaped text, as ``markupsafe.escape`` writes it (already safe ``Markup`` kept)."""
+    """HTML-escaped text, as ``markupsafe.escape`` writes it (already safe ``Markup`` kept).
+
+    Five ``str.replace`` calls (each a C scan that returns the same string when there is nothing
+    to replace) cost a third to a seventh of one ``str.translate``, which looks every character
+    up in a dict.
+    """
     if isinstance(value, Markup):
         return str(value)
-    return str(value).translate(_ESCAPES)
+    return (
+        str(value)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+    )
 
 
 _ESCAPED_LABELS: dict[int, tuple[Mapping[str, Any], dict[str, str]]] = {}

@@ -589,6 +589,37 @@ _POSTS = union_all(_ANSWERS, _COMMENTS).subquery("posts")
 _POSTS_IN_ORDER = select(_POSTS).order_by(_POSTS.c.kind, _POSTS.c.created_at, _POSTS.c.id)
 
 
+class PostRow(NamedTuple):
+    """An answer or comment of ``_POSTS``, as a plain tuple: a page reads a few thousand of
+    these attributes, and each one on a SQLAlchemy ``Row`` costs tens of times as much (its
+    ``__getattr__`` runs after a failed normal lookup, which formats an AttributeError)."""
+
+    kind: str  # "a" (answer) or "c" (comment)
+    id: int
+    answer_id: int | None
+    parent_comment_id: int | None
+    author_id: int
+    anonymous: bool
+    body_html: str
+    is_staff_answer: bool
+    endorsed: bool
+    helpful_count: int
+    created_at: datetime
+    edited: bool
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    mentor: bool | None
+    voted: bool
+    hidden: bool
+    endorsed_by_mentor: bool
+
+
+assert PostRow._fields == tuple(_POSTS.c.keys()), "PostRow must follow _POSTS' columns"
+
+
 def _author_name(row: Any, author_id: int | None = None) -> str:
     """The display name of a post's author, from a row with the _AUTHOR columns."""
     author_id = row.author_id if author_id is None else author_id
@@ -671,7 +702,7 @@ def page_head(session: Session, actor: Actor) -> tuple[Header, QASettings]:
 
 @dataclass
 class CommentNode:
-    comment: Any  # a row of _POSTS: a comment's columns, its author's name, hidden
+    comment: PostRow  # a comment's columns, its author's name, hidden
     author: Author
     can_change: bool  # edit and delete
     replies: list[CommentNode] = field(default_factory=list)
@@ -683,7 +714,7 @@ class CommentNode:
 
 @dataclass
 class AnswerView:
-    answer: Any  # a row of _POSTS: an answer's columns, its author's name, voted, hidden
+    answer: PostRow  # an answer's columns, its author's name, voted, hidden
     author: Author
     accepted: bool
     voted: bool
@@ -755,7 +786,7 @@ class Thread:
 
 
 def _comment_tree(
-    comments: list[Any], resolve: AuthorResolver, actor: Actor
+    comments: list[PostRow], resolve: AuthorResolver, actor: Actor
 ) -> dict[int | None, list[CommentNode]]:
     """Comments by the answer they belong to (None: the question), each a tree of replies.
 
@@ -808,7 +839,7 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
     comments = []
     deleted_answers = 0
     # .all(): one fetchall (psycopg's fetchone per row costs several times as much).
-    for row in session.execute(_POSTS_IN_ORDER, params).all():
+    for row in map(PostRow._make, session.execute(_POSTS_IN_ORDER, params).all()):
         if row.kind == "c":
             comments.append(row)
             continue
