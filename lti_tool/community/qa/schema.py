@@ -2,9 +2,10 @@
 
 Migrations make them by hand: on SQLite the FTS5 table ``qa_question_fts`` (with its shadow
 tables and sync triggers, 0004); on PostgreSQL the table ``qa_question_search`` (a tsvector per
-question, with its indexes) and the trigger on ``qa_question`` that fills it (0019). Alembic's autogenerate compares the database with the models and would
-otherwise propose to drop them in every future migration (and ``compare_metadata`` would never be
-empty), so they are filtered out of its proposals here.
+question, with its indexes) and the trigger on ``qa_question`` that fills it (0019). Alembic's
+autogenerate compares the database with the models and would otherwise propose to drop them in
+every future migration (and ``compare_metadata`` would never be empty), so they are filtered out
+of its proposals here.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ HAND_MADE_TABLES = frozenset(
     {FTS_TABLE, SEARCH_TABLE}
     | {f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config")}
 )
-HAND_MADE_INDEXES = frozenset(
-    {"ix_qa_question_search_gin", "ix_qa_question_search_course_created"}
-)
+HAND_MADE_INDEXES = frozenset({"ix_qa_question_search_gin", "ix_qa_question_search_course_created"})
 
 
 def _is_hand_made(op: Any) -> bool:
