@@ -42,9 +42,9 @@ UPGRADE = [
             REFERENCES qa_question (id) ON DELETE CASCADE
     )
     """,
-    # Compressed in the row rather than out of line (TOAST): a third of the vectors are over
-    # the 2 kB TOAST threshold, and each out-of-line one cost four more page reads, twice per
-    # search (the match, then ts_rank): 6,500 buffers per common-words search against 1,100.
+    # Compressed in the row rather than out of line (TOAST): a quarter of the vectors are over
+    # 2 kB even compressed, each out-of-line read costs two more page reads, and a search reads
+    # them twice (the match, then ts_rank): 2,800 buffers per common-words search against 1,000.
     "ALTER TABLE qa_question_search ALTER COLUMN search_vector SET STORAGE MAIN",
     """
     INSERT INTO qa_question_search (question_id, course_id, created_at, search_vector)
