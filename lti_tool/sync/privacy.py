@@ -42,7 +42,7 @@ ERASED_PREFIX = "erased:"  # Member.lms_id after erasure: no LMS user id maps to
 PURGE_KIND = "privacy.purge_events"
 PURGE_BATCH = 2000
 # Columns left out of exports: derived copies of what is exported (HTML of Markdown, search).
-_DERIVED = ("body_html", "meeting_note_html", "search_title", "search_body", "search_vector")
+_DERIVED = ("body_html", "meeting_note_html", "search_title", "search_body")
 
 
 class RequestStatus(enum.StrEnum):

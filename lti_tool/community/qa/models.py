@@ -27,7 +27,6 @@ from sqlalchemy import (
     false,
     true,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.community.qa import schema  # noqa: F401  (Alembic must leave the search objects alone)
@@ -137,13 +136,11 @@ class Question(db.Model):  # type: ignore[name-defined]
         ForeignKey("member.id", ondelete="SET NULL"), default=None
     )
     # Search: title and text (question and answers) lemmatised and without accents, see search.py.
-    # SQLite indexes them in the FTS5 table qa_question_fts; PostgreSQL keeps search_vector
-    # (a tsvector set by a trigger, with a GIN index); both are made by migration 0004.
+    # SQLite indexes them in the FTS5 table qa_question_fts (migration 0004); PostgreSQL in the
+    # table qa_question_search (a tsvector per question, filled by a trigger, with a GIN index;
+    # migration 0019). Both are kept in step by triggers on every write of these two columns.
     search_title: Mapped[str] = mapped_column(Text, default="", deferred=True)
     search_body: Mapped[str] = mapped_column(Text, default="", deferred=True)
-    search_vector: Mapped[str | None] = mapped_column(
-        Text().with_variant(postgresql.TSVECTOR(), "postgresql"), default=None, deferred=True
-    )
 
     author: Mapped[Member] = relationship(foreign_keys=[author_id])
     tags: Mapped[list[Tag]] = relationship(

@@ -1,10 +1,11 @@
 """Search objects the ORM cannot describe, and an Alembic hook that leaves them alone.
 
-Migration 0004 makes them by hand: on SQLite the FTS5 table ``qa_question_fts`` (with its shadow
-tables and sync triggers); on PostgreSQL the GIN index on ``qa_question.search_vector`` and the
-trigger that fills it. Alembic's autogenerate compares the database with the models and would
-otherwise propose to drop them in every future migration (and ``compare_metadata`` would never be
-empty), so they are filtered out of its proposals here.
+Migrations make them by hand: on SQLite the FTS5 table ``qa_question_fts`` (with its shadow
+tables and sync triggers, 0004); on PostgreSQL the table ``qa_question_search`` (a tsvector per
+question, with its indexes) and the trigger on ``qa_question`` that fills it (0019). Alembic's
+autogenerate compares the database with the models and would otherwise propose to drop them in
+every future migration (and ``compare_metadata`` would never be empty), so they are filtered out
+of its proposals here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 
 FTS_TABLE = "qa_question_fts"
+SEARCH_TABLE = "qa_question_search"
 # FTS5 keeps its index in these shadow tables (https://sqlite.org/fts5.html#shadow_tables).
 HAND_MADE_TABLES = frozenset(
-    {FTS_TABLE} | {f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config")}
+    {FTS_TABLE, SEARCH_TABLE}
+    | {f"{FTS_TABLE}_{suffix}" for suffix in ("data", "idx", "docsize", "config")}
 )
-HAND_MADE_INDEXES = frozenset({"ix_qa_question_search_vector"})
+HAND_MADE_INDEXES = frozenset({"ix_qa_question_search_gin", "ix_qa_question_search_course_created"})
 
 
 def _is_hand_made(op: Any) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import Question
@@ -120,3 +120,39 @@ def test_search_results_go_on_over_pages_and_filters(world: CourseWorld) -> None
         asked[2].id,
         asked[1].id,
     ]
+
+
+def _pg_index(world: CourseWorld) -> dict[int, tuple[int, str]]:
+    """PostgreSQL's search table: question id -> (course, vector) ({} on SQLite)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return {}
+    rows = db.session.execute(
+        text("SELECT question_id, course_id, search_vector::text FROM qa_question_search")
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def test_the_index_follows_edits_answers_and_deletions(world: CourseWorld) -> None:
+    session, giulia = db.session(), world["giulia"]
+    q = ask(world, "Limite notevole del seno", "non capisco il passaggio")
+    other = ask(world, "Serie armonica", "diverge?")
+    assert found(world, "seno") == [q.id]
+    pg = _pg_index(world)
+    assert not pg or (set(pg) == {q.id, other.id} and pg[q.id][0] == world.course_id)
+
+    services.edit_question(
+        session, giulia, q.id, services.QuestionInput(title="Limite notevole del coseno", body="")
+    )
+    assert found(world, "seno") == [] and found(world, "coseno") == [q.id]
+    assert found(world, "passaggio") == []  # the old text left the index
+    services.answer(session, world["prof"], q.id, "Usa il confronto asintotico")
+    assert found(world, "asintotico") == [q.id]
+    pg = _pg_index(world)
+    assert not pg or ("'asintotic'" in pg[q.id][1] and "'sen'" not in pg[q.id][1])
+
+    services.delete_question(session, giulia, q.id)
+    assert found(world, "coseno") == []
+    assert set(_pg_index(world)) <= {other.id}  # a deleted question leaves PostgreSQL's table
+    session.delete(session.get(Question, other.id))  # rows removed outright: theirs go too
+    session.commit()
+    assert found(world, "armonica") == [] and _pg_index(world) == {}
