@@ -331,7 +331,7 @@ def list_questions(
             **params,
         },
     ).all()
-    shown = rows[:per_page]
+    shown = list(map(ListRow._make, rows[:per_page]))
     settings = settings or get_settings(session, actor.course_id)
     resolve = AuthorResolver(
         actor,
@@ -534,6 +534,29 @@ _LIST_COLUMNS = (
     *_AUTHOR,
 )
 
+
+
+class ListRow(NamedTuple):
+    """A question of a list or search page (``_list_select``'s columns), as a plain tuple: a
+    page reads about 300 of these attributes (see ``PostRow``)."""
+
+    id: int
+    title: str
+    author_id: int
+    anonymous: bool
+    state: QuestionState
+    endorsed: bool
+    answer_count: int
+    helpful_count: int
+    created_at: datetime
+    last_activity_at: datetime
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    mentor: bool | None
+    tags: Any  # JSON text (SQLite) or a parsed list (psycopg): see ``_tags``
+
+
 # A question's answers and comments in one statement (kind "a" or "c"), each with its author's
 # name and mark and whether moderators hid it; answers also with the viewer's vote. The columns
 # one kind lacks are typed NULLs or constants (the first SELECT types the result's columns).
@@ -618,6 +641,10 @@ class PostRow(NamedTuple):
 
 
 assert PostRow._fields == tuple(_POSTS.c.keys()), "PostRow must follow _POSTS' columns"
+assert all(
+    ListRow._fields == tuple(_list_select(ListFilters(), False, None, d).selected_columns.keys())
+    for d in ("sqlite", "postgresql")
+), "ListRow must follow _list_select's columns"
 
 
 def _author_name(row: Any, author_id: int | None = None) -> str:
