@@ -42,6 +42,7 @@ void bench_toggle(void) { CALLGRIND_TOGGLE_COLLECT; }
 PAGES = ("list", "question (50 answers)", "search", "search (common words)")
 SHORT = {"list": "list", "question": "question (50 answers)", "search": "search"}
 SHORT["common"] = "search (common words)"
+SHORT["unanswered"] = "question (unanswered)"
 
 
 # -- the child: runs under valgrind, imports the tool from its checkout ------------------------
@@ -291,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     add("--db", choices=("sqlite", "postgres", "both"), default="sqlite", help="(sqlite)")
     add(
         "--only",
-        default="launch,list,question,search,common",
-        help="scenarios, comma-separated: launch, list, question, search, common",
+        default="launch,list,question,search,common,unanswered",
+        help="scenarios, comma-separated: launch, list, question, search, common, unanswered",
     )
     add("-n", type=int, default=100, help="measured requests per page, launches (100, 50)")
     add("--questions", type=int, default=2000, help="questions in the course (2000)")

@@ -117,6 +117,7 @@ class Seeded:
     member_id: int
     enrolment_id: int
     big_question_id: int
+    unanswered_question_id: int = 0  # the newest question nobody answered (0: none seeded)
 
 
 def seed(
@@ -340,7 +341,15 @@ def seed(
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     engine.dispose()
-    return Seeded(platform_id, course_id, member_ids[0], enrolment_ids[0], first_q + big)
+    waiting = max((i for i in range(questions) if not per_question[i]), default=None)
+    return Seeded(
+        platform_id,
+        course_id,
+        member_ids[0],
+        enrolment_ids[0],
+        first_q + big,
+        0 if waiting is None else first_q + waiting,
+    )
 
 
 # -- sessions and query counts ----------------------------------------------------------------
@@ -403,6 +412,8 @@ def page_paths(seeded: Seeded, lid: str) -> dict[str, list[str]]:
         "question (50 answers)": [f"/w/{lid}/qa/{seeded.big_question_id}"],
         "search": search(specific_searches()),
         "search (common words)": search(COMMON_SEARCHES),
+        # Shows the course's typical time to a first answer (a median of the last 30 days).
+        "question (unanswered)": [f"/w/{lid}/qa/{seeded.unanswered_question_id}"],
     }
 
 

@@ -18,6 +18,7 @@ from lti_tool.community.home.views import bp as home_bp
 from lti_tool.community.kudos.views import bp as kudos_bp
 from lti_tool.community.moderation.views import bp as moderation_bp
 from lti_tool.community.qa.moderation_subjects import register_qa_subjects
+from lti_tool.community.qa.queries import ReplyTimes
 from lti_tool.community.qa.views import bp as qa_bp
 from lti_tool.community.recognition.views import bp as recognition_bp
 from lti_tool.community.sentiment.views import bp as sentiment_bp
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["bottega_keys"] = keys
     app.extensions["bottega_platform_keys"] = PlatformKeys()
     app.extensions["bottega_recent_rows"] = RecentRows()
+    app.extensions["bottega_reply_times"] = ReplyTimes()
     app.extensions["bottega_registry"] = Registry()
 
     app.register_blueprint(core_bp)

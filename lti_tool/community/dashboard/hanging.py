@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, aliased
 from lti_tool.community.dashboard.settings import thresholds
 from lti_tool.community.engagement.models import ACTIVITY_KINDS, ParticipationEvent
 from lti_tool.community.qa.models import Answer, QASettings, Question, QuestionState
-from lti_tool.community.qa.queries import typical_reply_time  # noqa: F401  (re-exported)
 from lti_tool.courses.models import Member
 from lti_tool.extensions import utcnow
 

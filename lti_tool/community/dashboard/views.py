@@ -305,7 +305,7 @@ def waiting(lid: str) -> tuple[str, int]:
         questions=hanging.hanging_questions(session, course_id),
         introductions=unanswered_count(session, course_id),
         limits=thresholds(session, course_id),
-        typical=hanging.typical_reply_time(session, course_id),
+        typical=current_app.extensions["bottega_reply_times"].get(session, course_id),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     g,
     get_flashed_messages,
@@ -158,6 +159,13 @@ def _form_text(name: str) -> str:
     return request.form.get(name, "")
 
 
+def typical_reply_time(course_id: int) -> timedelta | None:
+    """What an asker can expect: the course's median time to a first answer (kept for minutes by
+    each process, see ``queries.ReplyTimes``)."""
+    times: queries.ReplyTimes = current_app.extensions["bottega_reply_times"]
+    return times.get(db.session(), course_id)
+
+
 def _question_input() -> services.QuestionInput:
     tag_ids = []
     for raw in request.form.getlist("tags"):
@@ -206,7 +214,7 @@ def _ask_page(
         error=error,
         errors=errors or {},
         question=None,
-        typical_reply=queries.typical_reply_time(db.session(), actor.course_id),
+        typical_reply=typical_reply_time(actor.course_id),
     )
 
 
@@ -254,7 +262,7 @@ def _question_page(
         thread=thread,
         # What an asker can expect, while nobody has answered yet.
         typical_reply=(
-            queries.typical_reply_time(db.session(), actor.course_id) if waiting else None
+            typical_reply_time(actor.course_id) if waiting else None
         ),
         # Staff answer faster with the course's reply templates (the community manager's).
         reply_templates=reply_templates(db.session(), actor.course_id) if actor.is_staff else [],
