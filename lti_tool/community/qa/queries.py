@@ -538,7 +538,6 @@ _LIST_COLUMNS = (
 )
 
 
-
 class ListRow(NamedTuple):
     """A question of a list or search page (``_list_select``'s columns), as a plain tuple: a
     page reads about 300 of these attributes (see ``PostRow``)."""

@@ -261,9 +261,7 @@ def _question_page(
         header=thread.header,
         thread=thread,
         # What an asker can expect, while nobody has answered yet.
-        typical_reply=(
-            typical_reply_time(actor.course_id) if waiting else None
-        ),
+        typical_reply=typical_reply_time(actor.course_id) if waiting else None,
         # Staff answer faster with the course's reply templates (the community manager's).
         reply_templates=reply_templates(db.session(), actor.course_id) if actor.is_staff else [],
         question=thread.question,
