@@ -142,7 +142,7 @@ def seed(
         QuestionTag,
         Tag,
     )
-    from lti_tool.community.qa.search import index_text, title_text
+    from lti_tool.community.qa.search import index_text
     from lti_tool.courses.models import Course, Deployment, Enrolment, Member, Platform
 
     rng = random.Random(seed_value)
@@ -288,8 +288,8 @@ def seed(
                     "updated_at": q_created[i],
                     "last_activity_at": max([q_created[i], *(a["created_at"] for a in mine)]),
                     "first_answer_at": min((a["created_at"] for a in mine), default=None),
-                    "search_title": title_text(course_id, title),
-                    "search_body": index_text(body, *(a["body"] for a in mine)),
+                    "search_title": index_text(course_id, title),
+                    "search_body": index_text(course_id, body, *(a["body"] for a in mine)),
                 }
             )
         comments = []

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
-from lti_tool.community.qa import queries, services
+from lti_tool.community.qa import queries, search, services
 from lti_tool.extensions import db
 
 from .community.qa.conftest import PEOPLE, CourseWorld, make_course, make_platform
@@ -69,6 +69,7 @@ def test_search_survives_0019_down_and_up(app: Flask) -> None:
                 vector = "SELECT search_vector::text FROM qa_question WHERE id = :id"
                 assert "'roll'" in db.session.scalar(text(vector), {"id": before})
             during = ask(world, "Teorema di Lagrange")  # the 0018 trigger indexes it
+            _as_before_0020(world, during, "Teorema di Lagrange")
             db.session.commit()
             db.session.remove()
         finally:
@@ -76,6 +77,91 @@ def test_search_survives_0019_down_and_up(app: Flask) -> None:
         assert layout() == (False, postgres)
         assert sorted(found(world, "teorema")) == sorted([before, during])
         assert found(world, "lagrange") == [during]
+
+
+def _as_before_0020(world: CourseWorld, question_id: int, title: str, body: str = "") -> None:
+    """Give a question the stored search text services wrote before 0020 (a course word
+    first in the title, bare forms)."""
+    old_title = " ".join([f"qacourse{world.course_id}", *search.terms(title)])
+    db.session.execute(
+        text("UPDATE qa_question SET search_title = :t, search_body = :b WHERE id = :id"),
+        {"t": old_title, "b": " ".join(search.terms(body)), "id": question_id},
+    )
+
+
+def test_search_survives_0020_down_and_up(app: Flask) -> None:
+    """0020 rewrites the stored search text from a course word to course-prefixed forms and
+    back: questions asked on either side of it are found after each step, in their course only,
+    whole words and prefixes."""
+
+    def ask(world: CourseWorld, title: str, body: str = "") -> int:
+        data = services.QuestionInput(title=title, body=body)
+        return services.ask(db.session(), world["giulia"], data).id
+
+    def found(world: CourseWorld, query: str) -> list[int]:
+        filters = queries.ListFilters(query=query)
+        page = queries.list_questions(db.session(), world["marco"], filters)
+        return sorted(item.id for item in page.items)
+
+    def prefixed(world: CourseWorld, query: str) -> list[int]:
+        """Matches of a query whose last word is a prefix (as duplicate suggestions ask)."""
+        ranked = search.ranked(db.session(), world.course_id, query, limit=5, prefix_last=True)
+        assert ranked is not None
+        return sorted(db.session.scalars(select(ranked.c.id)))
+
+    def stored(question_id: int) -> tuple[str, str]:
+        row = db.session.execute(
+            text("SELECT search_title, search_body FROM qa_question WHERE id = :id"),
+            {"id": question_id},
+        ).one()
+        return row[0], row[1]
+
+    def old_search(world: CourseWorld, word: str) -> list[int]:
+        """How 0019's code searched (a course word AND the form) on its own index."""
+        form = search.forms(word)[0]
+        if db.engine.dialect.name == "postgresql":
+            sql = (
+                "SELECT question_id FROM qa_question_search WHERE course_id = :course "
+                "AND search_vector @@ to_tsquery('simple', :form) ORDER BY question_id"
+            )
+            params = {"course": world.course_id, "form": form}
+        else:
+            sql = "SELECT rowid FROM qa_question_fts WHERE qa_question_fts MATCH :m ORDER BY rowid"
+            params = {"m": f'"qacourse{world.course_id}" AND "{form}"'}
+        return list(db.session.scalars(text(sql), params))
+
+    with app.app_context():
+        platform = make_platform("https://moodle.example.org")
+        world, other = make_course(platform, "c-1", PEOPLE), make_course(platform, "c-2", PEOPLE)
+        before = ask(world, "Teorema di Rolle", "una funzione derivabile")
+        elsewhere = ask(other, "Teorema di Rolle", "una funzione derivabile")
+        new_format = stored(before)
+        prefix = f"c{world.course_id}x"
+        assert new_format[0].split() == [prefix + t for t in search.terms("Teorema di Rolle")]
+        assert f"{prefix}roll" in new_format[0].split()
+        db.session.remove()
+        try:
+            downgrade(revision="0019_qa_search_table")
+            assert stored(before) == (
+                " ".join([f"qacourse{world.course_id}", *search.terms("Teorema di Rolle")]),
+                " ".join(search.terms("una funzione derivabile")),
+            )
+            assert old_search(world, "rolle") == [before]
+            assert old_search(world, "derivabile") == [before]
+            during = ask(world, "Teorema di Lagrange", "derivabile in un intervallo")
+            _as_before_0020(world, during, "Teorema di Lagrange", "derivabile in un intervallo")
+            db.session.commit()
+            assert old_search(world, "lagrange") == [during]
+            db.session.remove()
+        finally:
+            upgrade()
+        assert stored(before) == new_format
+        assert found(world, "teorema") == sorted([before, during])
+        assert found(world, "lagrange") == [during]
+        assert found(other, "teorema rolle") == [elsewhere]
+        assert found(other, "lagrange") == []
+        assert prefixed(world, "derivabile interv") == [during]
+        assert prefixed(other, "derivabile interv") == []
 
 
 def test_cli_upgrade_on_an_empty_sqlite_file(tmp_path: Path, keys_dir: Path) -> None:

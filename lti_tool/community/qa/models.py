@@ -135,7 +135,8 @@ class Question(db.Model):  # type: ignore[name-defined]
     deleted_by: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL"), default=None
     )
-    # Search: title and text (question and answers) lemmatised and without accents, see search.py.
+    # Search: title and text (question and answers) lemmatised and without accents, each form
+    # with the course in front (``c12xderivat``, migration 0020), see search.py.
     # SQLite indexes them in the FTS5 table qa_question_fts (migration 0004); PostgreSQL in the
     # table qa_question_search (a tsvector per question, filled by a trigger, with a GIN index;
     # migration 0019). Both are kept in step by triggers on every write of these two columns.

@@ -12,12 +12,31 @@ Both databases index the same prepared text, and queries go through the same ste
 simplemma ships its dictionaries inside the package (no download at run time); they load on
 first use (about a second and some 70 MB per process).
 
+The prepared text (``qa_question.search_title`` and ``search_body``, from ``index_text``) holds
+every form with its course in front: ``c12xderivat`` is the form ``derivat`` in course 12
+(``course_prefix``; the ``x`` ends the number, so one course's prefix and form never spell
+another's: ``c1x2x`` is course 1's ``2x``, ``c12xx`` course 12's ``x``). A form the tokenizers
+split at ``_`` gets the prefix on each piece (``my_var`` -> ``c12xmy c12xvar``), so that no
+indexed token is without a course.
+
 * SQLite: FTS5 table ``qa_question_fts`` (porter on top of unicode61, remove_diacritics 2),
-  ranked with bm25, the title weighted above the text.
+  ranked with bm25, the title weighted above the text. The index keeps courses apart: a query
+  asks for the course's own terms only (``"c12xderivat"``), so a search never reads another
+  course's rows, and each term's document frequency (bm25's IDF) is counted within its course.
+  (A course word in every title and ``"qacourseN" AND (...)`` did the same until migration
+  0020, but bm25 then walked that word's posting list, every question of the course, for its
+  IDF and the AND walked it again: half of a search's cost on a 20,000-question course.) The
+  prefix is consonants and digits, so porter stems a prefixed form like the form itself, but
+  for about 40 in 130,000 forms tried (two-letter stems such as "ace", "abe": porter's
+  consonant-vowel-consonant rule then sees the prefix's last letter); index and queries go
+  through the same tokenizer, so those still match each other.
 * PostgreSQL: the table ``qa_question_search`` (a tsvector per question, 'simple' configuration,
   title weight A, text weight B, filled by a trigger on ``qa_question``) with a GIN index, ranked
-  with ts_rank; the course is its ``course_id`` column. The pool is read from this narrow table,
-  not from the question rows (2.8 kB each on average).
+  with ts_rank; the course is its ``course_id`` column. The trigger takes the course prefixes
+  off before building the vector (migration 0020), so its lexemes and ``_tsquery`` are the bare
+  forms: prefixed lexemes would make the vectors about a third longer and push more of them
+  out of line (TOAST), and the pool is read along the course's index anyway. The pool is read
+  from this narrow table, not from the question rows (2.8 kB each on average).
 
 Ranking reads every match it ranks, so it is limited to the newest ``RANK_POOL`` matches of a
 query: a search for the course's commonest words costs a few milliseconds, not a hundred.
@@ -93,20 +112,21 @@ def terms(text_: str) -> list[str]:
     return [f for w in _words(text_) for f in forms(w)]
 
 
-def index_text(*texts: str) -> str:
-    """What the search index stores for some texts."""
-    return " ".join(t for part in texts for t in terms(part))
+def course_prefix(course_id: int) -> str:
+    """What every indexed form of a course starts with (``c12x`` for course 12)."""
+    return f"c{course_id}x"
 
 
-def course_token(course_id: int) -> str:
-    """A word every indexed title of a course carries, so that the index itself keeps courses
-    apart (ranking then never reads another course's rows)."""
-    return f"qacourse{course_id}"
+def _in_course(prefix: str, form: str) -> list[str]:
+    """A form as a course's index stores it: one token per piece the tokenizers see."""
+    return [prefix + piece for piece in form.split("_") if piece]
 
 
-def title_text(course_id: int, title: str) -> str:
-    """What the index stores for a question's title."""
-    return f"{course_token(course_id)} {index_text(title)}"
+def index_text(course_id: int, *texts: str) -> str:
+    """What the search index stores for some texts of a course's question (its title, or its
+    text and answers)."""
+    prefix = course_prefix(course_id)
+    return " ".join(t for part in texts for f in terms(part) for t in _in_course(prefix, f))
 
 
 def query_terms(query: str) -> list[tuple[str, ...]]:
@@ -126,13 +146,15 @@ def query_terms(query: str) -> list[tuple[str, ...]]:
 def _fts5_query(
     course_id: int, groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool
 ) -> str:
+    prefix = course_prefix(course_id)
     parts = []
     for i, group in enumerate(groups):
         star = "*" if prefix_last and i == len(groups) - 1 else ""
-        # Forms are \w+ only: no quote can appear inside.
-        parts.append("(" + " OR ".join(f'"{f}"{star}' for f in group) + ")")
-    words = (" OR " if any_term else " AND ").join(parts)
-    return f'"{course_token(course_id)}" AND ({words})'
+        # Forms are \w+ only: no quote can appear inside. A form with no token ("___") is an
+        # empty phrase, which matches nothing (and takes no star).
+        phrases = (" ".join(_in_course(prefix, f)) for f in group)
+        parts.append("(" + " OR ".join(f'"{p}"{star if p else ""}' for p in phrases) + ")")
+    return (" OR " if any_term else " AND ").join(parts)
 
 
 def _tsquery(groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool) -> str:
@@ -279,15 +301,23 @@ class Similar:
     answer_count: int
 
 
-def _overlap(groups: list[tuple[str, ...]], indexed: Iterable[str]) -> float:
-    """The share of query words found among indexed forms (the last one may be a prefix)."""
+def _overlap(course_id: int, groups: list[tuple[str, ...]], indexed: Iterable[str]) -> float:
+    """The share of query words found among a course's indexed tokens (the last one may be a
+    prefix)."""
     if not groups:
         return 0.0
-    have = set(indexed)
+    have, prefix = set(indexed), course_prefix(course_id)
+
+    def found(form: str, last: bool) -> bool:
+        tokens = _in_course(prefix, form)
+        if not tokens or not all(t in have for t in tokens[:-1]):
+            return False
+        end = tokens[-1]
+        return end in have or (last and any(h.startswith(end) for h in have))
+
     hits = 0
     for i, group in enumerate(groups):
-        last = i == len(groups) - 1
-        if any(f in have or (last and any(h.startswith(f) for h in have)) for f in group):
+        if any(found(f, i == len(groups) - 1) for f in group):
             hits += 1
     return hits / len(groups)
 
@@ -317,8 +347,8 @@ def similar_questions(
         if question.id == exclude_id:
             continue
         score = max(
-            _overlap(groups, question.search_title.split()),
-            0.75 * _overlap(groups, question.search_body.split()),
+            _overlap(course_id, groups, question.search_title.split()),
+            0.75 * _overlap(course_id, groups, question.search_body.split()),
         )
         if score >= 0.5:
             found.append(

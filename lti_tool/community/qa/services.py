@@ -282,8 +282,8 @@ def ask(session: Session, actor: Actor, data: QuestionInput) -> Question:
         created_at=now,
         updated_at=now,
         last_activity_at=now,
-        search_title=search.title_text(actor.course_id, title),
-        search_body=search.index_text(body),
+        search_title=search.index_text(actor.course_id, title),
+        search_body=search.index_text(actor.course_id, body),
     )
     session.add(question)
     session.flush()
@@ -316,7 +316,7 @@ def edit_question(
         previous_title, question.title = question.title, title
         _new_text(session, actor, question, question, body, previous_title=previous_title)
         question.updated_at = utcnow()
-        question.search_title = search.title_text(question.course_id, title)
+        question.search_title = search.index_text(question.course_id, title)
         _refresh_search_body(session, question)
         record_sentiment(session, question)
     session.execute(delete(QuestionTag).where(QuestionTag.question_id == question.id))
@@ -343,7 +343,7 @@ def _refresh_search_body(session: Session, question: Question) -> None:
     answers = session.scalars(
         select(Answer.body).where(Answer.question_id == question.id, Answer.deleted_at.is_(None))
     ).all()
-    question.search_body = search.index_text(question.body, *answers)
+    question.search_body = search.index_text(question.course_id, question.body, *answers)
 
 
 # --- answers and comments --------------------------------------------------------------------
