@@ -7,9 +7,10 @@ from sqlalchemy import select, text
 
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import Question
+from lti_tool.courses.models import Platform
 from lti_tool.extensions import db
 
-from .conftest import CourseWorld
+from .conftest import PEOPLE, CourseWorld, make_course
 
 
 def ask(world: CourseWorld, title: str, body: str = "", who: str = "giulia") -> Question:
@@ -101,6 +102,63 @@ def test_duplicates_are_suggested_from_a_title_being_typed(world: CourseWorld) -
     )
     assert search.similar_questions(session, world.course_id, "la") == []
     assert search.similar_questions(session, world.course_id, "pizza margherita napoli") == []
+
+
+def _other_course(world: CourseWorld) -> CourseWorld:
+    return make_course(db.session.get(Platform, world.platform_id), "course-2", PEOPLE)
+
+
+def test_a_course_never_finds_another_courses_questions(world: CourseWorld) -> None:
+    """Whole words and prefixes (duplicate suggestions while typing) stay in their course."""
+    other = _other_course(world)
+    mine = ask(world, "Derivata di una funzione composta", "la regola della catena")
+    theirs = ask(other, "Derivata parziale", "funzione di due variabili", who="marco")
+    session = db.session()
+    assert found(world, "derivata funzione") == [mine.id]
+    assert found(other, "derivata funzione") == [theirs.id]
+    assert found(other, "catena") == [] and found(world, "variabili") == []
+
+    def prefixed(course: CourseWorld, query: str) -> list[int]:
+        ranked = search.ranked(session, course.course_id, query, limit=5, prefix_last=True)
+        assert ranked is not None
+        return list(session.scalars(select(ranked.c.id)))
+
+    assert prefixed(world, "regola cat") == [mine.id] and prefixed(other, "regola cat") == []
+    assert prefixed(other, "deriv") == [theirs.id] and prefixed(world, "var") == []
+    typed = "derivata funzione comp"
+    assert [s.id for s in search.similar_questions(session, world.course_id, typed)] == [mine.id]
+    assert search.similar_questions(session, other.course_id, "regola della cat") == []
+
+
+def test_a_course_prefix_never_spells_another_courses_word() -> None:
+    """Course 1's "2x" and course 12's "x" are different tokens, and no token of one course
+    starts with another's prefix."""
+    assert search.index_text(1, "2x") != search.index_text(12, "x")
+    one, twelve = search.course_prefix(1), search.course_prefix(12)
+    assert not twelve.startswith(one) and not one.startswith(twelve)
+    assert search.index_text(3, "my_var è") == "c3xmy c3xvar c3xe"  # a token per piece
+
+
+def test_ranking_in_a_course_ignores_other_courses(world: CourseWorld) -> None:
+    """How common a word is elsewhere does not rank a course's questions (bm25's IDF is counted
+    per course on SQLite; PostgreSQL's ts_rank has none)."""
+    other = _other_course(world)
+    for n in range(8):
+        ask(other, f"Limite notevole {n}", who="marco")
+    serie, limite = ask(world, "Serie"), ask(world, "Limite")  # alike but for the word: newest first
+    ranked = search.ranked(db.session(), world.course_id, "serie limite", limit=5, any_term=True)
+    assert ranked is not None
+    best = db.session.scalars(select(ranked.c.id).order_by(ranked.c.rank, ranked.c.id.desc()))
+    assert best.all() == [limite.id, serie.id]
+
+
+def test_underscored_words_are_found_by_their_pieces(world: CourseWorld) -> None:
+    q = ask(world, "Errore in my_function", "")
+    assert found(world, "function") == [q.id] and found(world, "my_function") == [q.id]
+    session = db.session()
+    assert [s.id for s in search.similar_questions(session, world.course_id, "errore my_func")] == [
+        q.id
+    ]
 
 
 def test_search_results_go_on_over_pages_and_filters(world: CourseWorld) -> None:
