@@ -2,7 +2,8 @@
 
 Migrations make them by hand: on SQLite the FTS5 table ``qa_question_fts`` (with its shadow
 tables and sync triggers, 0004); on PostgreSQL the table ``qa_question_search`` (a tsvector per
-question, with its indexes) and the trigger on ``qa_question`` that fills it (0019). Alembic's
+question, with its indexes) and the trigger on ``qa_question`` that fills it (0019; since 0020 it
+takes the course prefixes off the stored forms, see search.py). Alembic's
 autogenerate compares the database with the models and would otherwise propose to drop them in
 every future migration (and ``compare_metadata`` would never be empty), so they are filtered out
 of its proposals here.
