@@ -145,7 +145,7 @@ def test_ranking_in_a_course_ignores_other_courses(world: CourseWorld) -> None:
     other = _other_course(world)
     for n in range(8):
         ask(other, f"Limite notevole {n}", who="marco")
-    serie, limite = ask(world, "Serie"), ask(world, "Limite")  # alike but for the word: newest first
+    serie, limite = ask(world, "Serie"), ask(world, "Limite")  # alike: the newest first
     ranked = search.ranked(db.session(), world.course_id, "serie limite", limit=5, any_term=True)
     assert ranked is not None
     best = db.session.scalars(select(ranked.c.id).order_by(ranked.c.rank, ranked.c.id.desc()))
