@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
@@ -162,6 +163,28 @@ def test_search_survives_0020_down_and_up(app: Flask) -> None:
         assert found(other, "lagrange") == []
         assert prefixed(world, "derivabile interv") == [during]
         assert prefixed(other, "derivabile interv") == []
+
+
+def _gin_options() -> list[str] | None:
+    found = db.session.execute(
+        text("SELECT reloptions FROM pg_class WHERE relname = 'ix_qa_question_search_gin'")
+    ).scalar_one()
+    db.session.commit()
+    return list(found) if found else None
+
+
+def test_postgresql_search_index_keeps_no_pending_list_0021_down_and_up(app: Flask) -> None:
+    """0021: searches never scan a GIN pending list (fastupdate off); the downgrade resets it."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL index setting (SQLite's FTS5 has no pending list)")
+        assert _gin_options() == ["fastupdate=off"]
+        db.session.remove()
+        downgrade(revision="0020_qa_search_course_terms")
+        assert _gin_options() is None
+        db.session.remove()
+        upgrade()
+        assert _gin_options() == ["fastupdate=off"]
 
 
 def test_cli_upgrade_on_an_empty_sqlite_file(tmp_path: Path, keys_dir: Path) -> None:
