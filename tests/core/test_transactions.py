@@ -17,6 +17,12 @@ from lti_tool.extensions import db
 READ = "SELECT count(*) FROM probe_tx WHERE x > :x"
 
 
+def _platform(url: str) -> Platform:
+    return Platform(
+        issuer=url, client_id="c", auth_login_url=url, auth_token_url=url, key_set_url=url
+    )
+
+
 @pytest.fixture
 def probe(app: Flask) -> Iterator[FlaskClient]:
     """The app with a scratch table and views that read, write without committing, leave an
@@ -47,16 +53,7 @@ def probe(app: Flask) -> Iterator[FlaskClient]:
     @app.get("/probe/pending")
     def pending() -> str:
         db.session.execute(text(READ), {"x": 0})
-        url = "https://pending.example"
-        db.session.add(
-            Platform(
-                issuer=url,
-                client_id="c",
-                auth_login_url=url,
-                auth_token_url=url,
-                key_set_url=url,
-            )
-        )
+        db.session.add(_platform("https://pending.example"))
         return "added, not flushed"
 
     @app.get("/probe/failed")
@@ -72,15 +69,7 @@ def probe(app: Flask) -> Iterator[FlaskClient]:
     def failed_flush() -> str:
         db.session.execute(text(READ), {"x": 0})
         for _ in range(2):  # the second one breaks the unique (issuer, client_id)
-            db.session.add(
-                Platform(
-                    issuer="https://twice.example",
-                    client_id="c",
-                    auth_login_url="https://twice.example",
-                    auth_token_url="https://twice.example",
-                    key_set_url="https://twice.example",
-                )
-            )
+            db.session.add(_platform("https://twice.example"))
             try:
                 db.session.flush()
             except Exception:
