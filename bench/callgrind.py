@@ -39,7 +39,6 @@ SHIM_SOURCE = """
 void bench_start(void) { CALLGRIND_START_INSTRUMENTATION; }
 void bench_toggle(void) { CALLGRIND_TOGGLE_COLLECT; }
 """
-PAGES = ("list", "question (50 answers)", "search", "search (common words)")
 SHORT = {"list": "list", "question": "question (50 answers)", "search": "search"}
 SHORT["common"] = "search (common words)"
 SHORT["unanswered"] = "question (unanswered)"
