@@ -39,7 +39,8 @@ indexed token is without a course.
   (for common words) or its GIN index, not from the question rows (2.8 kB each on average).
 
 Ranking reads every match it ranks, so it is limited to the newest ``RANK_POOL`` matches of a
-query: a search for the course's commonest words costs a few milliseconds, not a hundred.
+query (``SUGGEST_POOL`` for duplicate suggestions): a search for the course's commonest words
+costs a few milliseconds, not a hundred.
 """
 
 from __future__ import annotations
@@ -167,8 +168,15 @@ def _tsquery(groups: list[tuple[str, ...]], any_term: bool, prefix_last: bool) -
 
 # Relevance is computed among at most this many matches, the newest: a query that matches
 # more questions than this says little about any one of them, and ranking every match of a
-# common word (bm25 or ts_rank over thousands of rows) costs tens of milliseconds.
-RANK_POOL = 1000
+# common word (bm25 or ts_rank over thousands of rows) costs tens of milliseconds. 300 is 15
+# pages of results. Every word of a search must match, so this many matches means common words;
+# on PostgreSQL the pool is most of what a search costs the database (the bench's 16 searches
+# of a 20,000-question course: 39.5 ms with 1,000 against 19.0 with 300, EXPLAIN ANALYZE).
+RANK_POOL = 300
+# Duplicate suggestions match any word of a title being typed, so many more questions match:
+# they rank among more of the newest ones (a title is typed once per question asked; the list's
+# search is what students run over and over).
+SUGGEST_POOL = 1000
 _TSQUERY_RE = re.compile(r"[\w:*|&() ]+")
 
 
@@ -208,7 +216,7 @@ _FTS_LIMIT = bindparam("fts_limit", type_=Integer(), literal_execute=True)
 # date then carries 6 bytes per row, not the vector. When PostgreSQL gathers the matches from the
 # GIN index (words in a tenth of a course, say), carrying the vectors through that sort spilled
 # 2,000 decompressed vectors to disk: 12 ms of the database's CPU per search against 3.5 ms
-# this way, the same rows in the same order. The ranking then reads the pool's 1,000 rows by
+# this way, the same rows in the same order. The ranking then reads the pool's rows by
 # address. Both scans run in one statement, under one snapshot, so the addresses hold.
 _PG_RANKED = (
     text(
@@ -239,9 +247,11 @@ def ranking(
     limit: int,
     any_term: bool = False,
     prefix_last: bool = False,
+    pool: int | None = None,
 ) -> tuple[Subquery, dict[str, Any]] | None:
     """A subquery of (id, rank) for the ``limit`` best matches in a course, lower rank first,
-    ranked among the course's ``RANK_POOL`` newest matches, and the parameters to run it with.
+    ranked among the course's ``pool`` (default ``RANK_POOL``) newest matches, and the parameters
+    to run it with.
 
     The subquery is the same object for every query (per database), so that a statement built
     around it can be built once. None when the query has no searchable word. Only the index is read:
@@ -250,7 +260,7 @@ def ranking(
     groups = query_terms(query)
     if not groups:
         return None
-    pool = max(RANK_POOL, limit)
+    pool = max(pool or RANK_POOL, limit)
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         return _FTS5_RANKED, {
@@ -279,10 +289,17 @@ def ranked(
     limit: int,
     any_term: bool = False,
     prefix_last: bool = False,
+    pool: int | None = None,
 ) -> Subquery | None:
     """``ranking`` with its parameters bound into a subquery of its own."""
     found = ranking(
-        session, course_id, query, limit=limit, any_term=any_term, prefix_last=prefix_last
+        session,
+        course_id,
+        query,
+        limit=limit,
+        any_term=any_term,
+        prefix_last=prefix_last,
+        pool=pool,
     )
     if found is None:
         return None
@@ -331,7 +348,15 @@ def similar_questions(
     groups = query_terms(title)
     if len(groups) < 2 and (not groups or len(groups[0][0]) < 4):
         return []
-    sub = ranked(session, course_id, title, limit=limit * 3, any_term=True, prefix_last=True)
+    sub = ranked(
+        session,
+        course_id,
+        title,
+        limit=limit * 3,
+        any_term=True,
+        prefix_last=True,
+        pool=SUGGEST_POOL,
+    )
     if sub is None:
         return []
     rows = session.scalars(

@@ -82,6 +82,24 @@ def test_ranking_reads_only_the_newest_matches(
     assert best == [in_title.id, newest.id]
 
 
+def test_duplicate_suggestions_rank_among_their_own_pool(
+    world: CourseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suggestions match any word of a title, so they look further back than a search."""
+    dup = ask(world, "Integrale improprio convergente", "")
+    newer = [ask(world, f"Domanda {n}", "un integrale qualsiasi") for n in range(18)]
+    monkeypatch.setattr(search, "RANK_POOL", 2)
+    session = db.session()
+    ranked = search.ranked(session, world.course_id, "integrale", limit=2)
+    assert ranked is not None
+    assert set(session.scalars(select(ranked.c.id))) <= {q.id for q in newer[-2:]}
+    typed = "integrale improprio conv"
+    monkeypatch.setattr(search, "SUGGEST_POOL", 20)
+    assert [s.id for s in search.similar_questions(session, world.course_id, typed)] == [dup.id]
+    monkeypatch.setattr(search, "SUGGEST_POOL", 2)  # 15 newest matches (3 x 5 suggestions)
+    assert search.similar_questions(session, world.course_id, typed) == []
+
+
 def test_search_ignores_deleted_questions_and_odd_input(world: CourseWorld) -> None:
     q = ask(world, "Serie di Taylor e resto")
     assert found(world, 'taylor" OR "resto') == [q.id]  # quotes and operators are just words
