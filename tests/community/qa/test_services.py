@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.moderation.models import Flag
@@ -579,6 +579,28 @@ def test_list_pages(world: CourseWorld) -> None:
     assert len(page.items) == 2 and page.has_next
     last = queries.list_questions(db.session(), world["marco"], queries.ListFilters(), 3, 2)
     assert len(last.items) == 1 and not last.has_next
+
+
+def test_the_list_is_planned_once_per_connection_on_postgresql(world: CourseWorld) -> None:
+    """Page size and offset are in the SQL text, so PostgreSQL reuses one plan for the list
+    (with them as parameters it planned every page again: 0 generic plans in 35 runs)."""
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("prepared statements and generic plans: PostgreSQL only")
+    for n in range(3):
+        ask(world["giulia"], title=f"Question number {n}")
+    # psycopg prepares a statement on its 5th run on a connection; PostgreSQL then plans its
+    # first 5 runs for their values, and afterwards only if a generic plan looks costlier.
+    for _ in range(20):
+        page = queries.list_questions(session, world["marco"], queries.ListFilters(), 1, 2)
+        assert len(page.items) == 2 and page.has_next
+    plans = session.execute(
+        text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%FROM qa_question JOIN member%LIMIT 3 OFFSET 0%'"
+        )
+    ).all()
+    assert plans and plans[0].custom_plans == 5 and plans[0].generic_plans >= 5
 
 
 def test_guest_actor_role_defaults() -> None:
