@@ -52,8 +52,7 @@ def launch_dashboard(lms: Lms, page: Page, who: Person, locale: str | None = Non
         launch_presentation=presentation,
     )
     lms.show(page, prepared.login_url)
-    landed = tool_frame(page, lms.tool_url)
-    landed.wait_for_url(re.compile(r"/w/[^/]+/dashboard/$"))
+    landed = tool_frame(page, lms.tool_url, re.compile(r"/w/[^/]+/dashboard/$"))
     return landed.url
 
 

@@ -42,9 +42,8 @@ def launch_groups(lms: Lms, page: Page, who: Person) -> FrameLocator:
         launch_presentation={"document_target": "iframe"},
     )
     frame = lms.show(page, prepared.login_url)
-    landed = tool_frame(page, lms.tool_url)
     # A student's first launch shows the code of conduct first, then the welcome prompt.
-    landed.wait_for_url(re.compile(r"/w/[^/]+/(groups/(\?welcome=1)?)?$"))
+    landed = tool_frame(page, lms.tool_url, re.compile(r"/w/[^/]+/(groups/(\?welcome=1)?)?$"))
     accept = frame.locator("form[action$='/moderation/conduct/accept'] button")
     if accept.count():
         accept.click()

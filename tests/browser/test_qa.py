@@ -115,9 +115,8 @@ class Lms:
             launch_presentation=presentation,
         )
         frame = self.show(page, prepared.login_url)
-        landed = tool_frame(page, self.tool_url)
         # A student who has not introduced themselves lands with the welcome prompt.
-        landed.wait_for_url(re.compile(r"/w/[^/]+/qa/(\?welcome=1)?$"))
+        landed = tool_frame(page, self.tool_url, re.compile(r"/w/[^/]+/qa/(\?welcome=1)?$"))
         expect(frame.locator("main h1")).to_have_count(1)
         # A member's first launch in the course shows the code of conduct: accept it once.
         accept = frame.locator("form[action$='/moderation/conduct/accept'] button")
@@ -127,11 +126,24 @@ class Lms:
         return frame, landed.url.split("?")[0]
 
 
-def tool_frame(page: Page, tool_url: str) -> Frame:
-    """The tool's frame in the page, once it has one."""
+def tool_frame(page: Page, tool_url: str, landing: re.Pattern[str] | None = None) -> Frame:
+    """The tool's frame in the page, once it has one (at a URL ``landing`` matches, if given,
+    and loaded).
+
+    Asked for again on every try: a launch takes the frame from the tool to the LMS and back,
+    and Chromium may give it a new frame object on the way (another origin, another process), so
+    a frame caught at the tool's login URL can be one that never loads the widget page.
+    """
     for _ in range(300):
-        frame = page.frame(url=lambda url: url.startswith(tool_url + "/"))
+        frame = page.frame(
+            url=lambda url: (
+                url.startswith(tool_url + "/")
+                and (landing is None or landing.search(url) is not None)
+            )
+        )
         if frame is not None:
+            if landing is not None:
+                frame.wait_for_load_state()
             return frame
         page.wait_for_timeout(50)
     raise AssertionError([f.url for f in page.frames])

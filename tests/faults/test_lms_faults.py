@@ -77,7 +77,9 @@ def settings_overrides() -> dict[str, Any]:
 
 def _keys(app: Flask) -> PlatformKeys:
     keys: PlatformKeys = app.extensions["bottega_platform_keys"]
-    keys.timeout = (0.5, 0.5)
+    # Short enough that a hanging key set fails the fetch quickly; long enough for the test LMS
+    # to answer on a loaded 2-CPU machine (0.5 s once timed out a healthy answer in CI).
+    keys.timeout = (2.0, 2.0)
     return keys
 
 
