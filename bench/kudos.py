@@ -30,6 +30,7 @@ from bench.qa import (
     DEFAULT_PG_URL,
     DbResult,
     Seeded,
+    medians,
     prepare,
     query_counts,
     sentence,
@@ -233,7 +234,8 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
     print(f"[{db}] seeded in {seed_s:.1f} s; counting queries ...", flush=True)
     queries_big = query_counts(prepared.env, big.seeded, "B1", page_paths(big, "B1"))
     queries_small = query_counts(prepared.env, small.seeded, "S1", page_paths(small, "S1"))
-    phases = serve_and_measure(db, prepared, options, stack, big.seeded, page_paths(big, "B1"))
+    rounds = serve_and_measure(db, prepared, options, stack, big.seeded, page_paths(big, "B1"))
+    phases = medians(rounds)
     return DbResult(db, seed_s, phases, queries_big, queries_small)
 
 

@@ -532,6 +532,11 @@ class DbResult:
     rounds: dict[str, list[Phase]] = field(default_factory=dict)  # per page, every round
 
 
+def medians(rounds: dict[str, list[Phase]]) -> dict[str, Phase]:
+    """Each page's median round."""
+    return {name: median_round(phases) for name, phases in rounds.items()}
+
+
 def median_round(rounds: list[Phase]) -> Phase:
     """The round whose p95 is the median of the rounds' (the higher middle one of an even
     number): a neighbour's burst of CPU on this shared machine spoils one round, not the
@@ -604,22 +609,10 @@ def serve_and_measure(
     stack: contextlib.ExitStack,
     seeded: Seeded,
     pages: dict[str, list[str]],
-) -> dict[str, Phase]:
-    """Start the tool under gunicorn, warm it up, then measure /healthz and each page,
-    ``options.rounds`` times in turn; per page, the median round (see ``measure_rounds``)."""
-    measured_rounds = measure_rounds(db, prepared, options, stack, seeded, pages)
-    return {name: median_round(phases) for name, phases in measured_rounds.items()}
-
-
-def measure_rounds(
-    db: str,
-    prepared: Prepared,
-    options: argparse.Namespace,
-    stack: contextlib.ExitStack,
-    seeded: Seeded,
-    pages: dict[str, list[str]],
 ) -> dict[str, list[Phase]]:
-    """Every round of every page: /healthz then each page, ``options.rounds`` times over."""
+    """Start the tool under gunicorn, warm it up, then measure /healthz and each page,
+    ``options.rounds`` times in turn (1 when the options have none): every round of every page
+    (``medians`` keeps each page's median round)."""
     workers = ["-w", str(options.workers), "-k", "gthread", "--threads", str(options.threads)]
     tool: Server = start_server(
         "tool (gunicorn)",
@@ -672,9 +665,8 @@ def run_db(db: str, options: argparse.Namespace, stack: contextlib.ExitStack) ->
     print(f"[{db}] seeded in {seed_s:.1f} s; counting queries ...", flush=True)
     queries_big = query_counts(env, big, "B1")
     queries_small = query_counts(env, small, "S1")
-    rounds = measure_rounds(db, prepared, options, stack, big, page_paths(big, "B1"))
-    phases = {name: median_round(each) for name, each in rounds.items()}
-    return DbResult(db, seed_s, phases, queries_big, queries_small, rounds)
+    rounds = serve_and_measure(db, prepared, options, stack, big, page_paths(big, "B1"))
+    return DbResult(db, seed_s, medians(rounds), queries_big, queries_small, rounds)
 
 
 def rows(result: DbResult) -> list[dict[str, Any]]:
