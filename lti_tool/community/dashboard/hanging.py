@@ -22,7 +22,7 @@ from lti_tool.extensions import utcnow
 
 class Waiting(enum.StrEnum):
     NO_REPLY = "no_reply"  # no answer at all past the reply threshold
-    NO_STAFF_CHECK = "no_staff_check"  # answers, but none from staff or endorsed
+    NO_STAFF_CHECK = "no_staff_check"  # answers, but none from staff or endorsed by staff
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,12 @@ def hanging_questions(
     limits = thresholds(session, course_id)
     reply_cut = now - timedelta(hours=limits.unanswered_hours)
     check_cut = now - timedelta(hours=limits.staff_check_hours)
+    # A peer mentor's endorsement tells classmates an answer looks right; it is not the staff
+    # check this list waits for.
     checked_answer = exists().where(
         Answer.question_id == Question.id,
         Answer.deleted_at.is_(None),
-        or_(Answer.is_staff_answer, Answer.endorsed),
+        or_(Answer.is_staff_answer, and_(Answer.endorsed, ~Answer.endorsed_by_mentor)),
     )
     earlier = aliased(ParticipationEvent)
     first_post = ~exists().where(

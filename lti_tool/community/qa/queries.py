@@ -1016,12 +1016,15 @@ def typical_reply_time(
     session: Session, course_id: int, now: datetime | None = None, days: int = 30
 ) -> timedelta | None:
     """The median time to a first answer over the last ``days`` days (what an asker can expect);
-    None with fewer than three answered questions to go by."""
+    None with fewer than three answered questions to go by. Deleted questions do not count: the
+    figure speaks of the questions students can see (a spam post removed with a word from staff
+    would make the course look faster than it is)."""
     now = now or utcnow()
     rows = session.execute(
         select(Question.created_at, Question.first_answer_at).where(
             Question.course_id == course_id,
             Question.first_answer_at.is_not(None),
+            Question.deleted_at.is_(None),
             Question.created_at >= now - timedelta(days=days),
         )
     ).all()

@@ -250,6 +250,21 @@ def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
     )
     checked = ask(world, "marco", hours_ago=50, title="Endorsed")
     checked.state, checked.endorsed = QuestionState.ANSWERED, True
+    # A peer's answer endorsed by a peer mentor still waits for staff; one endorsed by staff
+    # does not.
+    for title, mentor in [("Mentor-endorsed answer", True), ("Staff-endorsed answer", False)]:
+        endorsed = ask(world, "marco", hours_ago=49, title=title)
+        endorsed.state = QuestionState.ANSWERED
+        db.session.add(
+            Answer(
+                course_id=world.course_id,
+                question_id=endorsed.id,
+                author_id=world["sara"].member_id,
+                body="peer",
+                endorsed=True,
+                endorsed_by_mentor=mentor,
+            )
+        )
     db.session.commit()
     act(world, "marco", EventKind.ASK, days_ago=3)  # marco's own asks are not his first post
     items = hanging.hanging_questions(db.session, world.course_id, NOW)
@@ -257,6 +272,7 @@ def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
         ("Giulia's first post", "no_reply", True),
         ("Old, no reply", "no_reply", False),
         ("Answered by a peer only", "no_staff_check", False),
+        ("Mentor-endorsed answer", "no_staff_check", False),
     ]
     assert items[1].question_id == old.id and first.id == items[0].question_id
 

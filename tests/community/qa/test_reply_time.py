@@ -54,6 +54,16 @@ def test_the_typical_reply_time_is_the_median_first_answer_wait(world: CourseWor
     assert typical(world) == timedelta(hours=3, minutes=30, microseconds=500_000)
 
 
+def test_deleted_questions_do_not_count(world: CourseWorld) -> None:
+    for hours in (4, 5, 6):
+        asked(world, timedelta(hours=hours))
+    spam = asked(world, timedelta(minutes=1), title="Buy cheap essays")
+    assert typical(world) == timedelta(hours=4, minutes=30)
+    spam.deleted_at = NOW - timedelta(hours=12)
+    db.session.commit()
+    assert typical(world) == timedelta(hours=5)
+
+
 def test_only_the_last_30_days_of_the_same_course_count(world: CourseWorld) -> None:
     for hours in (1, 2, 3):
         asked(world, timedelta(hours=hours), at=NOW - timedelta(days=30))
