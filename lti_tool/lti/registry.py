@@ -14,9 +14,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -96,31 +98,39 @@ _PLATFORM_COLUMNS = (
 
 
 class Registry:
-    """A per-process, time-limited cache of platform and deployment rows."""
+    """A per-process, time-limited cache of platform and deployment rows.
 
-    def __init__(self, ttl: float = DEFAULT_TTL) -> None:
-        self.ttl = ttl
-        self._items: dict[tuple[Any, ...], tuple[float, int, Any]] = {}
-        self._lock = threading.Lock()
+    Entries live ``ttl`` seconds (cachetools' TTLCache, the least recently used leave first past
+    ``size``) and are ignored once this process has seen a registration change (a new
+    generation); other processes see a change within ``ttl``.
+    """
+
+    def __init__(
+        self,
+        ttl: float = DEFAULT_TTL,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._items: TTLCache[tuple[Any, ...], tuple[int, Any]] = TTLCache(size, ttl, timer=clock)
+        self._lock = threading.Lock()  # a TTLCache changes as it is read: one thread at a time
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
     def _get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
-        found = self._items.get(key)
-        if found is None:
-            return False, None
-        stamp, generation, value = found
-        if generation != _current[0] or time.monotonic() - stamp > self.ttl:
+        with self._lock:
+            try:
+                generation, value = self._items[key]
+            except KeyError:
+                return False, None
+        if generation != _current[0]:
             return False, None
         return True, value
 
     def _put(self, key: tuple[Any, ...], value: Any, generation: int) -> None:
         with self._lock:
-            if len(self._items) > 10000:
-                self._items.clear()
-            self._items[key] = (time.monotonic(), generation, value)
+            self._items[key] = (generation, value)
 
     def platform(self, session: Session, iss: str, client_id: str | None) -> PlatformInfo | None:
         """The registration for (issuer, client id); with no client id, the issuer's only one."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,31 +27,37 @@ class RecentRows:
     """Ids of courses and placements this process upserted lately, with what it wrote.
 
     A course's title or a placement's widget rarely change between two launches: when a launch
-    brings exactly what was written less than ``ttl`` seconds ago, the upsert is skipped.
+    brings exactly what was written less than ``ttl`` seconds ago (or ``max_age``, when a caller
+    asks for fresher), the upsert is skipped. At most ``size`` rows are kept, the least recently
+    used leave first (cachetools' TTLCache).
     """
 
-    def __init__(self, size: int = 4096, ttl: float = 300.0) -> None:
-        self.size = size
-        self.ttl = ttl
-        self._rows: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(
+        self, size: int = 4096, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clock = clock
+        self._rows: TTLCache[tuple[Any, ...], tuple[float, Any, int]] = TTLCache(
+            size, ttl, timer=clock
+        )
+        self._lock = threading.Lock()  # a TTLCache changes as it is read: one thread at a time
 
     def get(
         self, key: tuple[Any, ...], fingerprint: Any, max_age: float | None = None
     ) -> int | None:
         with self._lock:
-            found = self._rows.get(key)
-        age = time.monotonic() - found[0] if found is not None else 0.0
-        if found is None or found[1] != fingerprint or age > min(self.ttl, max_age or self.ttl):
+            try:
+                written, found, row_id = self._rows[key]
+            except KeyError:
+                return None
+        if found != fingerprint:
             return None
-        return found[2]
+        if max_age is not None and self.clock() - written > max_age:
+            return None
+        return row_id
 
     def put(self, key: tuple[Any, ...], fingerprint: Any, row_id: int) -> None:
         with self._lock:
-            self._rows[key] = (time.monotonic(), fingerprint, row_id)
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+            self._rows[key] = (self.clock(), fingerprint, row_id)
 
     def clear(self) -> None:
         with self._lock:

@@ -14,13 +14,13 @@ import json
 import statistics
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from cachetools import TTLCache
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -1040,29 +1040,24 @@ class ReplyTimes:
     Only a cache, in this process's memory (each gunicorn worker keeps its own): what a page
     shows is at most ``ttl`` old, which a median over 30 days does not notice, and a course's
     answered questions of the last 30 days (3,300 in a 20,000-question course) are read once per
-    ``ttl`` per process instead of on every page of an unanswered question.
+    ``ttl`` per process instead of on every page of an unanswered question. At most ``size``
+    courses are kept, the least recently asked for leave first (cachetools' TTLCache).
     """
 
     def __init__(
         self, ttl: float = 600.0, size: int = 4096, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.ttl = ttl
-        self.size = size
-        self.clock = clock
-        self._values: OrderedDict[int, tuple[float, timedelta | None]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._values: TTLCache[int, timedelta | None] = TTLCache(size, ttl, timer=clock)
+        self._lock = threading.Lock()  # a TTLCache changes as it is read: one thread at a time
 
     def get(self, session: Session, course_id: int) -> timedelta | None:
         """The course's typical reply time, computed again when the one kept is too old."""
         with self._lock:
-            found = self._values.get(course_id)
-        if found is not None and self.clock() - found[0] < self.ttl:
-            return found[1]
-        started = self.clock()
+            try:
+                return self._values[course_id]
+            except KeyError:
+                pass
         value = typical_reply_time(session, course_id)
         with self._lock:
-            self._values[course_id] = (started, value)
-            self._values.move_to_end(course_id)
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
+            self._values[course_id] = value
         return value
