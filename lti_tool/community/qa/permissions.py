@@ -84,6 +84,12 @@ class Actor:
             return True
         return self.peer_mentor and kind == "answer" and author_id != self.member_id
 
+    def can_withdraw_endorsement(self, endorsed_by: int | None, by_mentor: bool) -> bool:
+        """Withdraw an endorsement: moderators any; a peer mentor only their own (never staff's)."""
+        if self.can_moderate:
+            return True
+        return self.peer_mentor and by_mentor and endorsed_by == self.member_id
+
     def can_change(self, author_id: int) -> bool:
         """Edit or delete a post."""
         return author_id == self.member_id or self.can_moderate

@@ -592,6 +592,7 @@ _ANSWERS = _with_author(
         exists().where(_vote.c.answer_id == _a.c.id, _vote.c.member_id == _ME).label("voted"),
         _hidden("qa_answer", _a),
         _a.c.endorsed_by_mentor,
+        _a.c.endorsed_by,
     ),
     _a,
 ).where(_a.c.question_id == _QUESTION, _a.c.course_id == _COURSE)
@@ -616,6 +617,7 @@ _COMMENTS = _with_author(
         false(),
         _hidden("qa_comment", _c),
         false(),
+        type_coerce(null(), Integer),
     ),
     _c,
 ).where(_c.c.question_id == _QUESTION, _c.c.course_id == _COURSE)
@@ -650,6 +652,7 @@ class PostRow(NamedTuple):
     voted: bool
     hidden: bool
     endorsed_by_mentor: bool
+    endorsed_by: int | None
 
 
 assert PostRow._fields == tuple(_POSTS.c.keys()), "PostRow must follow _POSTS' columns"
@@ -917,8 +920,17 @@ def question_thread(session: Session, actor: Actor, question_id: int) -> Thread:
                 can_vote=live and not mine,
                 can_accept=is_asker and live,
                 comments=tree.get(a.id, []),
-                # actor.can_endorse("answer", ...), inlined: fifty answers
-                can_endorse=live and (can_moderate or (mentor and not mine)),
+                # actor.can_endorse("answer", ...) and, for an endorsed answer,
+                # actor.can_withdraw_endorsement(...), inlined: fifty answers
+                can_endorse=live
+                and (
+                    can_moderate
+                    or (
+                        mentor
+                        and not mine
+                        and (not a.endorsed or (a.endorsed_by_mentor and a.endorsed_by == me))
+                    )
+                ),
             )
         )
     answers.sort(

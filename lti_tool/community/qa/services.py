@@ -656,6 +656,11 @@ def toggle_endorse(session: Session, actor: Actor, kind: str, post_id: int) -> b
     subject_type = SUBJECT_TYPES[kind]
     mentor_only = isinstance(post, Answer) and not actor.can_moderate
     if post.endorsed:
+        by_mentor = isinstance(post, Answer) and post.endorsed_by_mentor
+        if not actor.can_withdraw_endorsement(post.endorsed_by, by_mentor):
+            raise PermissionDenied(
+                _l("Only staff, or the peer mentor who endorsed it, can withdraw this endorsement.")
+            )
         post.endorsed, post.endorsed_by = False, None
         if isinstance(post, Answer):
             post.endorsed_by_mentor = False

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
 from lti_tool.community.notifications.models import Notification
+from lti_tool.community.qa import queries as qa_queries
 from lti_tool.community.qa import services as qa
+from lti_tool.community.qa.models import Answer
 from lti_tool.community.qa.permissions import PermissionDenied as QAPermissionDenied
 from lti_tool.community.qa.services import QuestionInput
 from lti_tool.community.recognition import services
@@ -113,6 +115,34 @@ def test_a_peer_mentor_endorses_answers_of_others_only(world: CourseWorld) -> No
     staff = replace(world["prof"], peer_mentor=True)
     assert qa.toggle_endorse(db.session(), staff, "answer", theirs.id) is True
     assert theirs.endorsed and not theirs.endorsed_by_mentor
+    # A peer mentor cannot take staff's endorsement back, nor is offered to.
+    with pytest.raises(QAPermissionDenied):
+        qa.toggle_endorse(db.session(), mentor, "answer", theirs.id)
+    db.session.rollback()
+    assert db.session.get(Answer, theirs.id).endorsed
+    shown = {
+        a.answer.id: a
+        for a in qa_queries.question_thread(db.session(), mentor, question.id).answers
+    }
+    assert not shown[theirs.id].can_endorse
+    # Nor another peer mentor's endorsement: only the mentor who gave it withdraws it.
+    assert qa.toggle_endorse(db.session(), staff, "answer", theirs.id) is False
+    assert qa.toggle_endorse(db.session(), mentor, "answer", theirs.id) is True
+    other_mentor = replace(world["giulia"], peer_mentor=True)
+    with pytest.raises(QAPermissionDenied):
+        qa.toggle_endorse(db.session(), other_mentor, "answer", theirs.id)
+    db.session.rollback()
+    shown = {
+        a.answer.id: a
+        for a in qa_queries.question_thread(db.session(), other_mentor, question.id).answers
+    }
+    assert not shown[theirs.id].can_endorse
+    shown = {
+        a.answer.id: a
+        for a in qa_queries.question_thread(db.session(), mentor, question.id).answers
+    }
+    assert shown[theirs.id].can_endorse  # the mentor's own endorsement: theirs to withdraw
+    assert qa.toggle_endorse(db.session(), mentor, "answer", theirs.id) is False
     for kind, post_id in (("answer", own.id), ("question", question.id)):
         with pytest.raises(QAPermissionDenied):
             qa.toggle_endorse(db.session(), mentor, kind, post_id)
