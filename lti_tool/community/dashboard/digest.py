@@ -39,7 +39,8 @@ def summarise(session: Session, course_id: int, week_start: date) -> dict[str, A
     week_end = week_start + timedelta(days=6)
     at = datetime.combine(week_end + timedelta(days=1), datetime.min.time(), tzinfo=utcnow().tzinfo)
     figures = metrics.overview(session, course_id, week_start, week_end, at)
-    students = risk.at_risk(session, course_id, at)
+    # Only counted here (nobody is named): as staff's list counts them.
+    students = risk.at_risk(session, course_id, at, staff_viewer=True)
     waiting = hanging.hanging_questions(session, course_id, at)
     tags = signals.top_tags(session, course_id, week_start, week_end, limit=5)
     gaps = signals.content_gaps(session, course_id, at)

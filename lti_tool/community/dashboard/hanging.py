@@ -38,9 +38,19 @@ class HangingQuestion:
 
 
 def hanging_questions(
-    session: Session, course_id: int, now: datetime | None = None, limit: int = 200
+    session: Session,
+    course_id: int,
+    now: datetime | None = None,
+    limit: int = 200,
+    *,
+    staff_viewer: bool = False,
 ) -> list[HangingQuestion]:
-    """Questions past a threshold: first posts first, then no reply, then the oldest."""
+    """Questions past a threshold: first posts first, then no reply, then the oldest.
+
+    The asker of an anonymous question is named only for a ``staff_viewer`` (instructors and
+    teaching assistants), and only when the course lets staff see anonymous authors, as in the
+    Q&A itself: a community manager may be a student.
+    """
     now = now or utcnow()
     limits = thresholds(session, course_id)
     reply_cut = now - timedelta(hours=limits.unanswered_hours)
@@ -87,7 +97,7 @@ def hanging_questions(
         .limit(limit)
     ).all()
     qa_settings = session.get(QASettings, course_id)
-    reveal = qa_settings is None or qa_settings.staff_see_anonymous
+    reveal = staff_viewer and (qa_settings is None or qa_settings.staff_see_anonymous)
     items = [
         HangingQuestion(
             question_id=qid,

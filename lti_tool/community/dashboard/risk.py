@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.dashboard.metrics import learner_enrolments
@@ -23,7 +23,7 @@ from lti_tool.community.engagement.models import (
 )
 from lti_tool.community.groups.models import Group, GroupSet, Membership
 from lti_tool.community.notifications.services import notify
-from lti_tool.community.qa.models import Question, QuestionState
+from lti_tool.community.qa.models import Answer, Comment, QASettings, Question, QuestionState
 from lti_tool.community.sentiment.models import PostSentiment
 from lti_tool.community.sentiment.signals import Label
 from lti_tool.courses.models import Enrolment, Member
@@ -37,6 +37,8 @@ FALLING_MINIMUM = 3
 NEGATIVE_POSTS = 2
 NEGATIVE_DAYS = 14
 NOTE_MAX = 2000
+# The posts a student may write "anonymous to classmates", by their sentiment subject type.
+_ANONYMOUS_POSTS = ((Question, "qa_question"), (Answer, "qa_answer"), (Comment, "qa_comment"))
 
 
 class Reason(enum.StrEnum):
@@ -117,9 +119,9 @@ def _activity(session: Session, course_id: int, now: datetime) -> dict[int, Acti
 
 
 def _oldest_unanswered(
-    session: Session, course_id: int, before: datetime
+    session: Session, course_id: int, before: datetime, with_anonymous: bool
 ) -> dict[int, tuple[datetime, int]]:
-    rows = session.execute(
+    query = (
         select(Question.author_id, func.min(Question.created_at), func.count())
         .where(
             Question.course_id == course_id,
@@ -128,7 +130,10 @@ def _oldest_unanswered(
             Question.created_at < before,
         )
         .group_by(Question.author_id)
-    ).all()
+    )
+    if not with_anonymous:
+        query = query.where(~Question.anonymous)
+    rows = session.execute(query).all()
     result = {}
     for author_id, oldest, count in rows:
         if isinstance(oldest, str):
@@ -139,9 +144,11 @@ def _oldest_unanswered(
     return result
 
 
-def _negative_posts(session: Session, course_id: int, now: datetime) -> dict[int, int]:
+def _negative_posts(
+    session: Session, course_id: int, now: datetime, with_anonymous: bool
+) -> dict[int, int]:
     """Negative posts per author in the last NEGATIVE_DAYS: a signal for staff, never a sanction."""
-    rows = session.execute(
+    query = (
         select(PostSentiment.author_id, func.count())
         .where(
             PostSentiment.course_id == course_id,
@@ -149,7 +156,18 @@ def _negative_posts(session: Session, course_id: int, now: datetime) -> dict[int
             PostSentiment.posted_at >= now - timedelta(days=NEGATIVE_DAYS),
         )
         .group_by(PostSentiment.author_id)
-    ).all()
+    )
+    if not with_anonymous:
+        query = query.where(
+            *(
+                ~and_(
+                    PostSentiment.subject_type == subject_type,
+                    exists().where(model.id == PostSentiment.subject_id, model.anonymous),
+                )
+                for model, subject_type in _ANONYMOUS_POSTS
+            )
+        )
+    rows = session.execute(query).all()
     return {member_id: int(count) for member_id, count in rows}
 
 
@@ -261,17 +279,31 @@ def settle_reach_outs(session: Session, course_id: int, now: datetime | None = N
     return settled
 
 
-def at_risk(session: Session, course_id: int, now: datetime | None = None) -> list[Student]:
-    """Students with at least one reason, the most reasons first, then the longest idle."""
+def at_risk(
+    session: Session,
+    course_id: int,
+    now: datetime | None = None,
+    *,
+    staff_viewer: bool = False,
+) -> list[Student]:
+    """Students with at least one reason, the most reasons first, then the longest idle.
+
+    A student's anonymous posts (questions waiting for a reply, negative posts) count only for a
+    ``staff_viewer`` (instructors and TAs) in a course that lets staff see anonymous authors: a
+    reason next to a name would otherwise tell a community manager, who may be a student, who
+    wrote them.
+    """
     now = now or utcnow()
     limits = thresholds(session, course_id)
     settle_reach_outs(session, course_id, now)
     enrolments = learner_enrolments(session, course_id)
     activity = _activity(session, course_id, now)
+    qa_settings = session.get(QASettings, course_id)
+    with_anonymous = staff_viewer and (qa_settings is None or qa_settings.staff_see_anonymous)
     unanswered = _oldest_unanswered(
-        session, course_id, now - timedelta(hours=limits.unanswered_hours)
+        session, course_id, now - timedelta(hours=limits.unanswered_hours), with_anonymous
     )
-    negative = _negative_posts(session, course_id, now)
+    negative = _negative_posts(session, course_id, now, with_anonymous)
     groups = _groups(session, course_id)
     students: dict[int, Student] = {}
     for enrolment in enrolments:

@@ -240,7 +240,7 @@ def at_risk(lid: str) -> tuple[str, int]:
     session = db.session()
     return _page(
         "dashboard/at_risk.html",
-        **_risk_page(risk.at_risk(session, course_id)),
+        **_risk_page(risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)),
         recovered=risk.back_on_track(session, course_id),
         describe=describe,
         labels=reason_labels(),
@@ -273,7 +273,7 @@ def reach_out(lid: str, member_id: int) -> BaseResponse | tuple[str, int]:
             else _("Keep notes and messages under %(max)s characters.", max=risk.NOTE_MAX)
         )
         # The page again, with what was typed kept in the form of this student.
-        everyone = risk.at_risk(session, course_id)
+        everyone = risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)
         return _page(
             "dashboard/at_risk.html",
             422,
@@ -302,7 +302,7 @@ def waiting(lid: str) -> tuple[str, int]:
     session = db.session()
     return _page(
         "dashboard/hanging.html",
-        questions=hanging.hanging_questions(session, course_id),
+        questions=hanging.hanging_questions(session, course_id, staff_viewer=g.viewer.is_staff),
         introductions=unanswered_count(session, course_id),
         limits=thresholds(session, course_id),
         typical=current_app.extensions["bottega_reply_times"].get(session, course_id),
@@ -480,7 +480,7 @@ def report(lid: str) -> tuple[str, int]:
         end=end,
         figures=metrics.overview(session, course_id, start, end),
         weeks=metrics.weekly(session, course_id, start, end),
-        students=risk.at_risk(session, course_id),
+        students=risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff),
         labels=reason_labels(),
         questions=hanging.hanging_questions(session, course_id),
         tags=signals.top_tags(session, course_id, start, end),
@@ -623,7 +623,7 @@ def export(lid: str, name: str) -> Response:
                     "; ".join(labels[f.reason] for f in s.findings),
                     len(s.reach_outs),
                 )
-                for s in risk.at_risk(session, course_id)
+                for s in risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)
             ],
         )
     if name == "tags":

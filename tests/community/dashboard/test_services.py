@@ -131,6 +131,52 @@ def test_unanswered_question_past_the_threshold(world: CourseWorld) -> None:
     assert reasons_of(world) == {"giulia": ["unanswered"]}
 
 
+def test_anonymous_posts_count_for_staff_who_may_see_their_authors_only(
+    world: CourseWorld,
+) -> None:
+    from lti_tool.community.qa.services import update_settings
+    from lti_tool.community.sentiment.models import PostSentiment
+
+    everyone_fine(world)
+    waiting = ask(world, "giulia", hours_ago=30, title="Anonymous and unanswered")
+    waiting.anonymous = True
+    for days in (1, 2):
+        answer = Answer(
+            course_id=world.course_id,
+            question_id=waiting.id,
+            author_id=world["marco"].member_id,
+            body="sigh",
+            anonymous=True,
+        )
+        db.session.add(answer)
+        db.session.flush()
+        posted = NOW - timedelta(days=days)
+        db.session.add(
+            PostSentiment(
+                course_id=world.course_id,
+                author_id=world["marco"].member_id,
+                subject_type="qa_answer",
+                subject_id=answer.id,
+                language="it",
+                score=-0.6,
+                label="negative",
+                posted_at=posted,
+                week_start=posted.date(),
+            )
+        )
+    db.session.commit()
+
+    def reasons(staff_viewer: bool) -> dict[str, list[str]]:
+        names = {world[k].member_id: k for k in world.actors}
+        found = risk.at_risk(db.session, world.course_id, NOW, staff_viewer=staff_viewer)
+        return {names[s.member_id]: s.reasons for s in found}
+
+    assert reasons(True) == {"giulia": ["unanswered"], "marco": ["negative_sentiment"]}
+    assert reasons(False) == {}  # a community manager: nothing tells who wrote them
+    update_settings(db.session(), world["prof"], allow_anonymous=True, staff_see_anonymous=False)
+    assert reasons(True) == {}
+
+
 def test_no_recognition_by_week_three(world: CourseWorld) -> None:
     everyone_fine(world)
     enrol(world, "giulia", days_ago=22, launched_days_ago=1)

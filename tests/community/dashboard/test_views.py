@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from lti_tool.community.dashboard.models import ReachOut
+from lti_tool.community.qa.models import Question
+from lti_tool.community.qa.services import update_settings
 from lti_tool.courses.models import Enrolment
 from lti_tool.extensions import db, utcnow
 
@@ -227,6 +229,38 @@ def test_playbook_keeps_a_refused_template(app: Flask, site: CourseWorld) -> Non
         client.post(url("/playbook/templates/9999/delete"), data={"csrf_token": token}).status_code
         == 404
     )
+
+
+def test_the_waiting_list_names_anonymous_askers_to_staff_only(
+    app: Flask, site: CourseWorld
+) -> None:
+    """As in the Q&A: instructors and TAs see who asked anonymously (when the course lets
+    them); a community manager, who may be a student, does not."""
+    with app.app_context():
+        asked = utcnow() - timedelta(days=3)
+        db.session.add(
+            Question(
+                course_id=site.course_id,
+                author_id=site["marco"].member_id,
+                title="Is the exam open book?",
+                anonymous=True,
+                created_at=asked,
+                updated_at=asked,
+                last_activity_at=asked,
+            )
+        )
+        db.session.commit()
+
+    def row(key: str) -> str:
+        page = sign_in(app, site, key).get(url("/hanging")).get_data(as_text=True)
+        assert "Is the exam open book?" in page
+        return page
+
+    assert "Marco Bianchi (anonymous to classmates)" in row("prof")
+    assert "Marco Bianchi" not in row("cm")
+    with app.app_context():
+        update_settings(db.session(), site["prof"], allow_anonymous=True, staff_see_anonymous=False)
+    assert "Marco Bianchi" not in row("ta")
 
 
 def test_content_and_staff_pages_render(app: Flask, site: CourseWorld) -> None:
