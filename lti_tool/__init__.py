@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import models  # noqa: F401  (register every table with the metadata)
 from lti_tool.cli import register_cli
 from lti_tool.community.dashboard.views import bp as dashboard_bp
+from lti_tool.community.groups.moderation_subjects import register_group_subjects
 from lti_tool.community.groups.views import bp as groups_bp
 from lti_tool.community.home.views import bp as home_bp
 from lti_tool.community.kudos.views import bp as kudos_bp
@@ -123,6 +124,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(welcome_bp)
     app.register_blueprint(moderation_bp)
     register_qa_subjects()
+    register_group_subjects()
     app.register_blueprint(kudos_bp)
     app.register_blueprint(recognition_bp)
     app.register_blueprint(groups_bp)

@@ -45,7 +45,7 @@ from lti_tool.community.groups.permissions import (
     PermissionDenied,
     Refused,
 )
-from lti_tool.community.moderation.services import FlagError, flag_content
+from lti_tool.community.moderation.services import FlagError, flag_content, hidden_keys
 from lti_tool.community.notifications.services import notify
 from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.roles import CourseRole, course_role
@@ -924,6 +924,14 @@ def group_posts(session: Session, group: Group, limit: int = POSTS_SHOWN) -> lis
         )
     )
     return posts[::-1]
+
+
+def hidden_posts(session: Session, actor: Actor, posts: Sequence[GroupPost]) -> frozenset[int]:
+    """The ids of ``posts`` that moderators hid (members see a placeholder instead)."""
+    if not posts:
+        return frozenset()
+    keys = hidden_keys(session, actor.course_id, {SUBJECT_POST: [p.id for p in posts]})
+    return frozenset(subject_id for _, subject_id in keys)
 
 
 def group_links(session: Session, group: Group) -> list[GroupLink]:

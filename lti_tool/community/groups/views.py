@@ -332,13 +332,16 @@ def _group_page(
         group = services.find_group(session, actor, group_id)
     except NotFound:
         abort(404)
+    posts = services.group_posts(session, group)
     return _page(
         "groups/group.html",
         status,
         group=group,
         group_set=group.group_set,
         members=services.group_members(session, group),
-        posts=services.group_posts(session, group),
+        posts=posts,
+        # Posts moderators hid: a placeholder for members, the post marked for staff.
+        hidden=services.hidden_posts(session, actor, posts),
         links=services.group_links(session, group),
         failed=failed,
         form=request.form if failed else {},

@@ -524,5 +524,5 @@ def type_labels() -> dict[str, str]:
         "qa_question": _("Question"),
         "qa_answer": _("Answer"),
         "qa_comment": _("Comment"),
-        "group_post": _("Group post"),
+        "groups_post": _("Group post"),
     }

@@ -203,6 +203,43 @@ def test_flagging_and_the_meeting_note_over_http(app: Flask, gsite: GroupsWorld)
     assert "the moderators will look at it" in marco.get(url).text
 
 
+def test_moderators_see_a_flagged_group_post_and_hiding_it_hides_it(
+    app: Flask, gsite: GroupsWorld
+) -> None:
+    _set_id, first, _ = _manual_groups(app, gsite)
+    url = f"/w/L1/groups/{first}"
+    giulia = _client(app, gsite, "giulia")
+    _post(giulia, url, url + "/posts", body="Buy cheap watches at spam.example")
+    marco = _client(app, gsite, "marco")
+    page = marco.get(url)
+    post_id = re.search(r"/w/L1/groups/posts/(\d+)/flag", page.text)
+    assert post_id
+    marco.post(
+        f"/w/L1/groups/posts/{post_id.group(1)}/flag",
+        data={"csrf_token": form_token(page.text), "reason": "spam", "group_id": str(first)},
+    )
+    prof = _client(app, gsite, "prof")
+    queue = prof.get("/w/L1/moderation/")
+    # The queue names the post's kind and quotes it; its case links to the group's thread.
+    assert "Group post" in queue.text and "Buy cheap watches at spam.example" in queue.text
+    flag_id = re.search(r"/w/L1/moderation/flags/(\d+)", queue.text)
+    assert flag_id
+    case = prof.get(f"/w/L1/moderation/flags/{flag_id.group(1)}")
+    assert "Buy cheap watches at spam.example" in case.text
+    assert f'href="/w/L1/groups/{first}#post-{post_id.group(1)}"' in case.text
+    hidden = prof.post(
+        f"/w/L1/moderation/flags/{flag_id.group(1)}/decide",
+        data={"csrf_token": form_token(case.text), "action": "hide", "reason": "Spam"},
+    )
+    assert hidden.status_code == 303
+    for member in (marco, giulia):  # the author too: a placeholder where the post was
+        text = member.get(url).text
+        assert "Buy cheap watches" not in text and "Hidden by moderators" in text
+    staff_page = prof.get(url).text
+    assert "Buy cheap watches at spam.example" in staff_page
+    assert "Hidden by moderators: students see a placeholder." in staff_page
+
+
 def test_self_signup_over_http(app: Flask, gsite: GroupsWorld) -> None:
     with app.app_context():
         group_set = services.create_set(
