@@ -38,7 +38,7 @@ from lti_tool.community.moderation.services import hidden_keys
 from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read
 from lti_tool.community.qa import queries, search, services
-from lti_tool.community.qa.models import QuestionState
+from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.community.qa.permissions import (
     Actor,
     Conflict,
@@ -289,6 +289,15 @@ def _comment_target() -> tuple[int | None, int | None]:
     return parse_id(answer), parse_id(parent)
 
 
+def _question_title(actor: Actor, question_: Question) -> str:
+    """The question's title as this viewer may see it: moderators hid it, the placeholder."""
+    if actor.can_moderate:
+        return question_.title
+    if hidden_keys(db.session(), actor.course_id, {"qa_question": [question_.id]}):
+        return _("Hidden by moderators")
+    return question_.title
+
+
 def _comment_page(
     question_id: int, status: int, error: str | None = None, errors: dict[str, Any] | None = None
 ) -> FormPage:
@@ -298,6 +307,7 @@ def _comment_page(
     answer_id, parent_id = _comment_target()
     context: dict[str, Any] = {
         "question": question_,
+        "question_title": _question_title(actor, question_),
         "answer_id": answer_id,
         "parent_id": parent_id,
         "allow_anonymous": services.get_settings(db.session(), actor.course_id).allow_anonymous,
@@ -322,6 +332,7 @@ def _edit_answer_page(
         status,
         answer=post,
         question=question,
+        question_title=_question_title(actor, question),
         form=request.form if request.method == "POST" else {"body": post.body},
         error=error,
         errors=errors or {},
@@ -341,6 +352,7 @@ def _edit_comment_page(
         status,
         comment=note,
         question=question_,
+        question_title=_question_title(actor, question_),
         form=request.form if request.method == "POST" else {"body": note.body},
         error=error,
         errors=errors or {},
@@ -626,6 +638,7 @@ def flag_form(lid: str, question_id: int) -> FormPage:
         abort(404)
     context: dict[str, Any] = {
         "question": question_,
+        "question_title": _question_title(actor, question_),
         "kind": kind,
         "post_id": post_id,
         "reasons": _flag_reasons(),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from lti_tool.community.moderation import conduct, services
 from lti_tool.community.moderation.models import Flag, HiddenPost
 from lti_tool.community.qa import services as qa
+from lti_tool.community.qa.models import Answer
 from lti_tool.extensions import db
 
 from ..qa.conftest import CourseWorld, form_token, sign_in
@@ -166,6 +167,20 @@ def test_a_hidden_question_leaves_the_students_list(app: Flask, site: CourseWorl
     assert '<h1 id="qa-question-title">Hidden by moderators</h1>' in page.text
     assert student.get(f"/w/L1/qa/{question_id}/history").status_code == 404
     assert "Domanda sugli integrali" not in page.text
+    # Nor do the pages around it name it: the comment and flag forms, or the editing of an
+    # answer under it (Sara's own).
+    with app.app_context():
+        answer_id = db.session.scalar(select(Answer.id).where(Answer.question_id == question_id))
+    around = [
+        (student, f"/w/L1/qa/{question_id}/comment"),
+        (student, f"/w/L1/qa/{question_id}/flag?kind=question&post_id={question_id}"),
+        (sign_in(app, site, "sara"), f"/w/L1/qa/answers/{answer_id}/edit"),
+    ]
+    for client, path in around:
+        shown = client.get(path)
+        assert shown.status_code == 200, path
+        assert "Domanda sugli integrali" not in shown.text, path
+        assert "Hidden by moderators" in shown.text, path
     staff_list = sign_in(app, site, "prof").get("/w/L1/qa/").text
     assert "Domanda sugli integrali" in staff_list and "Hidden by moderators" in staff_list
 
