@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
-from lti_tool.courses.models import Course, Enrolment, Member, Placement
+from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member, Placement
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
 from lti_tool.telemetry.context import set_tenant
@@ -94,10 +94,13 @@ def launch_locale(lid: str) -> str | None:
     return locale if isinstance(locale, str) else None
 
 
-# Every page's launch check reads two flags of the enrolment: a Core row by primary key, built
-# once (an ORM ``get`` building an Enrolment object cost several times as much).
+# Every page's launch check reads two flags and the status of the enrolment: a Core row by
+# primary key, built once (an ORM ``get`` building an Enrolment object cost several times as
+# much).
 _ENROLMENT_FLAGS = select(
-    Enrolment.__table__.c.community_manager, Enrolment.__table__.c.peer_mentor
+    Enrolment.__table__.c.community_manager,
+    Enrolment.__table__.c.peer_mentor,
+    Enrolment.__table__.c.status,
 ).where(Enrolment.__table__.c.id == bindparam("enrolment_id"))
 
 
@@ -115,7 +118,13 @@ def viewer_for(lid: str) -> Viewer | None:
         flags = db.session.execute(_ENROLMENT_FLAGS, {"enrolment_id": data["e"]}).first()
         if flags is None:
             return None
-        manager, mentor = flags
+        manager, mentor, status = flags
+        # A student the course's roster no longer lists (dropped, or made inactive in the LMS)
+        # loses the launch their browser holds; a new launch, which the LMS allows only to
+        # enrolled members, enrols them again. Not staff: an LMS administrator or a teacher may
+        # open a course whose roster does not list them, and each roster sync marks them inactive.
+        if status != EnrolmentStatus.ACTIVE and not CourseRole(data.get("r", 0)).is_staff:
+            return None
     return Viewer(
         lid=lid,
         platform_id=data["p"],
