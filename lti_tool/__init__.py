@@ -30,6 +30,7 @@ from lti_tool.core.errors import register_error_handlers
 from lti_tool.core.i18n import install_template_gettext, select_locale
 from lti_tool.core.ids import IdConverter
 from lti_tool.core.observability import install_observability
+from lti_tool.core.requests import BottegaRequest
 from lti_tool.core.security import install_security_headers
 from lti_tool.core.transactions import install_read_only_commit
 from lti_tool.core.views import bp as core_bp
@@ -61,7 +62,10 @@ __version__ = "0.1.0"
 
 
 class BottegaFlask(Flask):
-    """Flask, with a shortcut for the check it makes before calling every view and hook."""
+    """Flask, with a shortcut for the check it makes before calling every view and hook, and
+    request parameters without NUL characters (core/requests.py)."""
+
+    request_class = BottegaRequest
 
     def ensure_sync(self, func: Any) -> Any:
         # Flask asks inspect whether each view and hook is a coroutine function, about a dozen

@@ -240,6 +240,21 @@ def test_moderators_see_a_flagged_group_post_and_hiding_it_hides_it(
     assert "Hidden by moderators: students see a placeholder." in staff_page
 
 
+def test_a_pasted_nul_character_is_dropped_not_a_server_error(
+    app: Flask, gsite: GroupsWorld
+) -> None:
+    """PostgreSQL refuses U+0000 in text: every form field arrives without it."""
+    _set_id, first, _ = _manual_groups(app, gsite)
+    url = f"/w/L1/groups/{first}"
+    giulia = _client(app, gsite, "giulia")
+    posted = _post(giulia, url, url + "/posts", body="Ci vediamo\x00 giovedì")
+    assert posted.status_code == 303
+    noted = _post(giulia, url, url + "/meeting", meeting="Aula\x00 2")
+    assert noted.status_code == 303
+    page = giulia.get(url).text
+    assert "Ci vediamo giovedì" in page and "Aula 2" in page
+
+
 def test_self_signup_over_http(app: Flask, gsite: GroupsWorld) -> None:
     with app.app_context():
         group_set = services.create_set(
