@@ -375,6 +375,8 @@ def _give_text_back(status: int, message: str) -> BaseResponse | FormPage | None
         return _edit_answer_page(int(args["answer_id"]), status, message)
     if endpoint == "qa.edit_comment_post":
         return _edit_comment_page(int(args["comment_id"]), status, message)
+    if endpoint == "qa.flag":
+        return _flag_page(int(args["question_id"]), status, message)
     return None
 
 
@@ -525,6 +527,7 @@ def edit_question_form(lid: str, question_id: int) -> FormPage:
 
 @bp.post("/<int:question_id>/edit")
 @launch_required
+@post_limit
 def edit_question_post(lid: str, question_id: int) -> Any:
     actor = _actor()
     data = _question_input()
@@ -628,8 +631,15 @@ def comment_post(lid: str, question_id: int) -> Any:
 @launch_required
 def flag_form(lid: str, question_id: int) -> FormPage:
     """The form to flag the question, one of its answers or comments."""
+    return _flag_page(question_id)
+
+
+def _flag_page(question_id: int, status: int = 200, error: str | None = None) -> FormPage:
+    """The flag form on a page of its own (or in place, for htmx); a refused flag comes back
+    with its reason and note."""
     actor = _actor()
-    kind, post_id = request.args.get("kind", ""), parse_id(request.args.get("post_id", ""))
+    values = request.form if request.method == "POST" else request.args
+    kind, post_id = values.get("kind", ""), parse_id(values.get("post_id", ""))
     if kind not in services.SUBJECT_TYPES or post_id is None:
         abort(400)
     try:
@@ -642,10 +652,12 @@ def flag_form(lid: str, question_id: int) -> FormPage:
         "kind": kind,
         "post_id": post_id,
         "reasons": _flag_reasons(),
+        "form": request.form if request.method == "POST" else {},
+        "error": error,
     }
-    if _is_htmx():
+    if _is_htmx() and request.method == "GET":
         return _fragment("qa/_flag_form.html", **context)
-    return _page("qa/flag.html", **context)
+    return _page("qa/flag.html", status, **context)
 
 
 @bp.get("/answers/<int:answer_id>/edit")
@@ -659,6 +671,7 @@ def edit_answer_form(lid: str, answer_id: int) -> FormPage:
 
 @bp.post("/answers/<int:answer_id>/edit")
 @launch_required
+@post_limit
 def edit_answer_post(lid: str, answer_id: int) -> Any:
     actor = _actor()
 
@@ -691,6 +704,7 @@ def edit_comment_form(lid: str, comment_id: int) -> FormPage:
 
 @bp.post("/comments/<int:comment_id>/edit")
 @launch_required
+@post_limit
 def edit_comment_post(lid: str, comment_id: int) -> Any:
     actor = _actor()
 
@@ -895,6 +909,7 @@ def follow(lid: str, question_id: int) -> Any:
 
 @bp.post("/<int:question_id>/flag")
 @launch_required
+@post_limit
 def flag(lid: str, question_id: int) -> Any:
     actor = _actor()
     kind = request.form.get("kind", "")

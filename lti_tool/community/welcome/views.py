@@ -10,9 +10,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.welcome import services
 from lti_tool.courses.access import launch_required
-from lti_tool.extensions import db
+from lti_tool.courses.refusals import keep_text_on_refusal
+from lti_tool.extensions import db, limiter
 
 bp = Blueprint("welcome", __name__, url_prefix="/w/<lid>/welcome")
+
+# One posting budget per member for introductions and welcomes (each welcome notifies).
+post_limit = limiter.shared_limit("10/minute;60/hour", scope="welcome-post")
 
 
 def _course_id() -> int:
@@ -42,7 +46,8 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
         waiting=services.unanswered_count(session, course_id)
         if g.viewer.can_manage_community
         else 0,
-        can_introduce=not _has_introduced(),
+        # The form stays when it comes back refused, even to say it was sent already.
+        can_introduce=not _has_introduced() or "intro_error" in context,
         widget_title=_("Introductions"),
         **context,
     ), status
@@ -60,6 +65,7 @@ def index(lid: str) -> tuple[str, int]:
 
 @bp.post("/introduce")
 @launch_required
+@post_limit
 def introduce(lid: str) -> BaseResponse | tuple[str, int]:
     body = request.form.get("body", "")
     try:
@@ -72,6 +78,7 @@ def introduce(lid: str) -> BaseResponse | tuple[str, int]:
 
 @bp.post("/<int:introduction_id>/reply")
 @launch_required
+@post_limit
 def reply(lid: str, introduction_id: int) -> BaseResponse | tuple[str, int]:
     body = request.form.get("body", "")
     try:
@@ -99,3 +106,21 @@ def later(lid: str) -> BaseResponse:
     if not target.startswith(f"/w/{lid}/") or "//" in target or "\\" in target:
         target = url_for("home.widget", lid=lid)
     return redirect(target, 303)
+
+
+# --- refused requests that keep the text -----------------------------------------------------
+
+
+def _give_text_back(status: int, message: str) -> tuple[str, int] | None:
+    """The page again, with the introduction or welcome that was refused before its view ran
+    (the posting rate limit, an expired form token) in its form."""
+    body = request.form.get("body", "")
+    if request.endpoint == "welcome.introduce":
+        return _page(status, intro_error=message, kept_intro=body)
+    if request.endpoint == "welcome.reply":
+        introduction_id = (request.view_args or {}).get("introduction_id")
+        return _page(status, reply_error=message, failed_intro=introduction_id, kept_reply=body)
+    return None
+
+
+keep_text_on_refusal(bp, _give_text_back)

@@ -86,6 +86,37 @@ def test_the_rate_limit_gives_the_text_back(app: Flask, site: CourseWorld) -> No
     assert answer.status_code == 429 and "My answer text</textarea>" in answer.text
     other = sign_in(app, site, "marco", lid="L2")
     assert post_question(other, lid="L2", title="Marco can still ask").status_code == 303
+    # Edits draw on the same budget (each one stores a revision): the edit comes back too.
+    edit_page = client.get(f"/w/L1/qa/{question_id}/edit")
+    edit = client.post(
+        f"/w/L1/qa/{question_id}/edit",
+        data={"csrf_token": form_token(edit_page.text), "title": "A new title", "body": TEXT},
+    )
+    assert edit.status_code == 429 and 'value="A new title"' in edit.text
+
+
+def test_a_refused_flag_keeps_its_reason_and_note(app: Flask, site: CourseWorld) -> None:
+    with app.app_context():
+        question = services.ask(
+            db.session(), site["marco"], services.QuestionInput(title="Domanda vera")
+        )
+        question_id = question.id
+    client = sign_in(app, site, "giulia")
+    form = client.get(f"/w/L1/qa/{question_id}/flag?kind=question&post_id={question_id}")
+    assert form.status_code == 200
+    stale = client.post(
+        f"/w/L1/qa/{question_id}/flag",
+        data={
+            "csrf_token": "stale",
+            "kind": "question",
+            "post_id": str(question_id),
+            "reason": "offensive",
+            "note": "Insulta un compagno",
+        },
+    )
+    assert stale.status_code == 400 and "session expired" in stale.text
+    assert 'value="Insulta un compagno"' in stale.text
+    assert '<option value="offensive" selected>' in stale.text
 
 
 def test_a_database_error_gives_the_text_back(

@@ -107,3 +107,36 @@ def test_a_second_introduction_is_refused(app: Flask, site: CourseWorld) -> None
         services.introduce(db.session, site.course_id, site["sara"].member_id, "First")
         with pytest.raises(services.WelcomeError, match="duplicate"):
             services.introduce(db.session, site.course_id, site["sara"].member_id, "Second")
+
+
+def test_refused_introductions_and_welcomes_keep_their_text(app: Flask, site: CourseWorld) -> None:
+    giulia = sign_in(app, site, "giulia")
+    stale = giulia.post(
+        "/w/L1/welcome/introduce", data={"csrf_token": "stale", "body": "Sono Giulia, di Bologna"}
+    )
+    assert stale.status_code == 400 and "session expired" in stale.text
+    assert "Sono Giulia, di Bologna</textarea>" in stale.text
+    with app.app_context():
+        intro = services.introduce(db.session, site.course_id, site["sara"].member_id, "Ciao!")
+        intro_id = intro.id
+    # A second introduction (another tab): refused, and the form still holds the text.
+    page = giulia.get("/w/L1/welcome/").text
+    giulia.post("/w/L1/welcome/introduce", data={"csrf_token": form_token(page), "body": "Uno"})
+    again = giulia.post(
+        "/w/L1/welcome/introduce", data={"csrf_token": form_token(page), "body": "Di nuovo io"}
+    )
+    assert again.status_code == 422 and "You have already introduced yourself." in again.text
+    assert "Di nuovo io</textarea>" in again.text
+    # Welcomes notify: ten posts a minute per member (the two introductions above count); the
+    # eleventh comes back with its text.
+    token = form_token(page)
+    for n in range(8):
+        sent = giulia.post(
+            f"/w/L1/welcome/{intro_id}/reply", data={"csrf_token": token, "body": f"Ciao {n}"}
+        )
+        assert sent.status_code == 303
+    limited = giulia.post(
+        f"/w/L1/welcome/{intro_id}/reply", data={"csrf_token": token, "body": "Benvenuta Sara"}
+    )
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+    assert "Benvenuta Sara</textarea>" in limited.text and "posting very fast" in limited.text
