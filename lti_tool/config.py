@@ -401,6 +401,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "SQLite database in production: it serves one host only. "
             "Use PostgreSQL (DATABASE_URL) for several workers or machines."
         )
+    if production and not settings.redis_url:
+        log.warning(
+            "REDIS_URL is not set in production: each worker process counts the posting rate "
+            "limits on its own, so with N workers a member may post N times the limit. Set "
+            "REDIS_URL (docs/deploy.md)."
+        )
     return settings
 
 

@@ -51,6 +51,19 @@ def test_production_on_sqlite_warns_it_serves_one_host(
         )
     assert settings.is_sqlite
     assert "serves one host only" in caplog.text
+    assert "REDIS_URL is not set in production" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "SECRET_KEY": "x" * 40,
+                "INSTANCE_PATH": str(tmp_path),
+                "PUBLIC_URL": "https://bottega.example.org",
+                "REDIS_URL": "redis://127.0.0.1:6379/0",
+            }
+        )
+    assert "REDIS_URL" not in caplog.text
 
 
 def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
