@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -433,3 +434,19 @@ def test_a_long_at_risk_list_comes_in_pages_with_totals(app: Flask, site: Course
     second = client.get(url("/at-risk?page=2")).get_data(as_text=True)
     assert second.count('class="dash-student"') == 5
     assert client.get(url("/at-risk?page=abc")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "title"),
+    [
+        ("prof", url("/hanging"), "Waiting for a reply"),
+        ("giulia", "/w/L1/me", "My profile"),
+    ],
+)
+def test_page_titles_are_plain_text(
+    app: Flask, site: CourseWorld, key: str, path: str, title: str
+) -> None:
+    """What the browser's tab and a screen reader announce first: the page's name alone."""
+    page = sign_in(app, site, key).get(path).text
+    found = re.search(r"<title>(.*?)</title>", page, re.DOTALL)
+    assert found and found.group(1).startswith(title) and "<" not in found.group(1)
