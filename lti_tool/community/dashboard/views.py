@@ -21,7 +21,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, format_timedelta
+from flask_babel import format_date, format_timedelta, pgettext
 from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
@@ -669,7 +669,13 @@ def export(lid: str, name: str) -> Response:
         )
     return _csv(
         name,
-        [_("Question"), _("Asked"), _("Waiting for"), _("Hours"), _("First post")],
+        [
+            _("Question"),
+            _("Asked"),
+            pgettext("what a question lacks", "Waiting for"),
+            _("Hours"),
+            _("First post"),
+        ],
         [
             (
                 q.title,

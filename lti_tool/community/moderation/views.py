@@ -23,7 +23,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale, ngettext, pgettext
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
@@ -523,6 +523,6 @@ def type_labels() -> dict[str, str]:
     return {
         "qa_question": _("Question"),
         "qa_answer": _("Answer"),
-        "qa_comment": _("Comment"),
+        "qa_comment": pgettext("a kind of post", "Comment"),
         "groups_post": _("Group post"),
     }
