@@ -148,7 +148,7 @@ def display_name(
     if name == ERASED_NAME:
         return str(_("Former member"))
     full = " ".join(p for p in (given_name, family_name) if p)
-    return name or full or f"Member #{member_id}"
+    return name or full or str(_("Member #%(id)s", id=member_id))
 
 
 class Enrolment(db.Model):  # type: ignore[name-defined]

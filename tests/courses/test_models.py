@@ -93,3 +93,7 @@ def test_member_without_any_personal_data_gets_a_neutral_handle(app: Flask) -> N
         db.session.commit()
         assert member.email is None
         assert member.display_name == f"Member #{member.id}"
+        member_id = member.id
+    # In the page's language, like every other word on it.
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        assert db.session.get(Member, member_id).display_name == f"Membro n. {member_id}"

@@ -33,6 +33,7 @@ from lti_tool.community.qa.models import Question
 from lti_tool.community.qa.permissions import Actor as QAActor
 from lti_tool.community.qa.permissions import QAError
 from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
+from lti_tool.courses.models import display_name as member_display_name
 from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import UTCDateTime, utcnow
 from lti_tool.jobs import begin_write
@@ -424,8 +425,7 @@ def recipients(session: Session, course_id: int, exclude: int) -> list[tuple[int
 
 def display_name(member_id: int, name: str | None, given: str | None, family: str | None) -> str:
     """``Member.display_name`` from selected columns (the wall loads no Member objects)."""
-    full = " ".join(p for p in (given, family) if p)
-    return name or full or f"Member #{member_id}"
+    return member_display_name(member_id, name, given, family)
 
 
 # --- the wall ----------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class AuthorResolver:
         is_viewer = author_id == self.actor.member_id
         if anonymous and not (is_viewer or self.staff_sees):
             return Author(name="", member_id=None, anonymous=True)
-        name = self.names.get(author_id) or f"Member #{author_id}"
+        name = self.names.get(author_id) or display_name(author_id, None, None, None)
         return Author(
             name=name,
             member_id=author_id,
