@@ -35,7 +35,8 @@ bp = Blueprint("privacy", __name__, url_prefix="/w/<lid>/privacy")
 
 SESSION_KEY = "privacy_launches"
 
-# What each table holds, in words; a table missing here is listed by its name.
+# What each table holds, in words (tests/sync/test_privacy.py checks that every table with a
+# member column has its words here).
 TABLE_LABELS = {
     "enrolment": _l("Course enrolments"),
     "qa_question": _l("Questions (anonymous ones included)"),
@@ -63,6 +64,13 @@ TABLE_LABELS = {
     "dashboard_reach_out": _l("Staff reach-outs about you"),
     "sentiment_post": _l("Tone of your posts (staff signal)"),
     "privacy_request": _l("Erasure requests"),
+    "privacy_erasure_log": _l("Record of an erasure"),
+    "dashboard_playbook": _l("Staff guidelines you edited"),
+    "dashboard_reply_template": _l("Reply templates you wrote"),
+    "grades_rubric": _l("Participation grading rules you set"),
+    "groups_group": _l("Groups you facilitate"),
+    "groups_set": _l("Group sets you created"),
+    "moderation_conduct": _l("Code of conduct versions you wrote"),
 }
 
 

@@ -30,6 +30,7 @@ from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.runtime import runtime_of
 from lti_tool.sync import privacy
 from lti_tool.sync.grades import GradeScore
+from lti_tool.web.privacy import TABLE_LABELS
 
 from ..community.qa import conftest as qa_fixtures
 from ..community.qa.conftest import CourseWorld
@@ -154,6 +155,17 @@ def test_every_table_referencing_members_has_an_erasure_policy(app: object) -> N
     assert columns - set(privacy.ERASURE_POLICY) == set(), "member columns without a policy"
     assert set(privacy.ERASURE_POLICY) - columns == set(), "policies for columns that are gone"
     assert columns >= privacy.ACTS_ON_OTHERS
+
+
+def test_every_table_the_privacy_page_counts_is_named_in_words(app: object) -> None:
+    """The privacy page lists what Bottega holds about someone table by table: each needs a
+    translatable label in web.privacy.TABLE_LABELS, or the page shows a raw table name."""
+    counted = {
+        t.name
+        for t, c in privacy.member_columns()
+        if t.name != "member" and (t.name, c) not in privacy.ACTS_ON_OTHERS
+    }
+    assert counted - set(TABLE_LABELS) == set(), "tables without words on the privacy page"
 
 
 def test_export_holds_everything_about_the_member_and_nothing_derived(world: CourseWorld) -> None:
