@@ -56,6 +56,9 @@ def test_staff_see_the_mood_of_their_course_only(app: Flask, site: CourseWorld, 
     assert "/w/L1/qa/" in page.text  # a link to the thread
     assert "Other course" not in page.text and "awful" not in page.text
     assert "Utilissimo" not in page.text  # positive posts are not in the negative list
+    # Inside the dashboard: its menu, this page marked as the current one, a way back.
+    assert '/sentiment/" aria-current="page">Course mood</a>' in page.text
+    assert "/w/L1/dashboard/" in page.text
 
 
 def test_the_page_in_italian(app: Flask, site: CourseWorld) -> None:
