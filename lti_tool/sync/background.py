@@ -65,11 +65,15 @@ def job_view(session: Session, job_id: int | None, stored: str) -> JobView:
 def status_fields(
     view: JobView, error_code: str | None, error_detail: str | None
 ) -> dict[str, Any]:
-    """The fields a roster or grade status shares: the state, why it failed, the next try."""
+    """The fields a roster or grade status shares: the state, why it failed, the next try.
+
+    ``error_detail`` is what the LMS answered, shown as such; the job's own last error (Bottega's
+    words, in English, such as a worker that stopped mid-attempt) stays in the logs and the job
+    table, and the page says the sync failed in the viewer's language."""
     return {
         "state": view.state,
         "error_code": error_code or ("job_failed" if view.state == "failed" else None),
-        "error_detail": error_detail or view.last_error,
+        "error_detail": error_detail,
         "next_try_at": view.next_try_at,
         "attempts": view.attempts,
     }

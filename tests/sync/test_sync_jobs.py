@@ -263,3 +263,16 @@ def test_the_schedule_syncs_stale_rosters(nrps_course: NrpsCourse) -> None:
     summary = runtime.drain("w")
     assert [o.kind for o in summary.outcomes] == ["roster.sync_stale", "roster.sync"]
     assert summary.outcomes[0].result == {"queued": 1}
+
+
+def test_a_dead_job_s_own_words_are_not_shown_as_the_lms_s() -> None:
+    """The page says "The LMS said: ..." only of what the LMS answered; a job that died of
+    Bottega's own trouble (a worker gone mid-attempt) shows the translated failure alone."""
+    from lti_tool.sync.background import JobView, status_fields
+
+    view = JobView("failed", None, 3, "lease expired during attempt 3: the worker stopped")
+    fields = status_fields(view, None, None)
+    assert fields["error_code"] == "job_failed" and fields["error_detail"] is None
+    assert (
+        status_fields(view, "token_refused", "invalid_client")["error_detail"] == "invalid_client"
+    )
