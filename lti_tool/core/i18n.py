@@ -9,7 +9,7 @@ from typing import Any
 
 from babel import Locale, dates
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import get_translations
+from flask_babel import format_decimal, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
@@ -98,8 +98,15 @@ def _npgettext(context: Context, message_context: str, singular: str, plural: st
     return str(_catalogue(context).unpgettext(message_context, singular, plural, n))
 
 
+def decimal(value: float, pattern: str = "0.##") -> str:
+    """A number as the page's language writes it ("0,25" in Italian), for templates:
+    ``{{ score|decimal("0.00") }}``."""
+    return str(format_decimal(value, format=pattern))
+
+
 def install_template_gettext(app: Flask) -> None:
-    """Templates translate with the catalogue looked up once per render (after Babel's init)."""
+    """Templates translate with the catalogue looked up once per render (after Babel's init),
+    and write numbers in the page's language (the ``decimal`` filter)."""
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=_gettext,
         ngettext=_ngettext,
@@ -107,3 +114,4 @@ def install_template_gettext(app: Flask) -> None:
         npgettext=_npgettext,
         newstyle=True,
     )
+    app.jinja_env.filters["decimal"] = decimal

@@ -86,7 +86,9 @@ def test_a_mood_drop_shows_an_alert(app: Flask, site: CourseWorld) -> None:
         launches = dict(session["launches"])
         launches["L1"] = {**launches["L1"], "l": "it"}
         session["launches"] = launches
-    assert "da 0.50 a -0.10 e il 60% dei post" in client.get("/w/L1/sentiment/").text
+    assert (
+        "da 0,50 a -0,10 e il 60% dei post" in client.get("/w/L1/sentiment/").text
+    )  # 0,50: Italian
 
 
 def test_no_alert_on_a_calm_week(app: Flask, site: CourseWorld) -> None:
