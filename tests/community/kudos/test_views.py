@@ -10,7 +10,7 @@ from werkzeug.test import TestResponse
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
 from lti_tool.community.kudos import services
-from lti_tool.community.kudos.models import Kudos
+from lti_tool.community.kudos.models import Kudos, KudosCategory
 from lti_tool.community.qa import services as qa
 from lti_tool.community.qa.services import QuestionInput
 from lti_tool.community.recognition.models import RecognitionSettings
@@ -209,6 +209,18 @@ def test_staff_edit_the_limit_and_categories(app: Flask, site: CourseWorld) -> N
     assert added.status_code == 303
     give = sign_in(app, site, "giulia").get("/w/L1/kudos/give")
     assert "Kindness" in give.text and "You can give 3 more kudos today." in give.text
+    # Renaming a category to a name in use is refused, and its form keeps what was typed.
+    prof.post("/w/L1/kudos/settings/categories", data={"csrf_token": token, "name": "Patience"})
+    with app.app_context():
+        category_id = db.session.scalar(
+            select(KudosCategory.id).where(KudosCategory.name == "Patience")
+        )
+    taken = prof.post(
+        "/w/L1/kudos/settings/categories",
+        data={"csrf_token": token, "category_id": str(category_id), "name": "Kindness"},
+    )
+    assert taken.status_code == 422
+    assert f'id="kudos-cat-{category_id}" name="name" value="Kindness"' in taken.text
 
 
 def _helping(app: Flask, site: CourseWorld) -> None:

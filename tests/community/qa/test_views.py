@@ -195,6 +195,19 @@ def test_staff_queue_settings_and_tags(app: Flask, site: CourseWorld) -> None:
     )
     assert added.status_code == 303
     assert "Limiti" in staff.get("/w/L1/qa/ask").text
+    # Renaming another tag to a name in use is refused, and its form keeps what was typed.
+    staff.post("/w/L1/qa/settings/tags", data={"csrf_token": token, "name": "Derivate"})
+    with app.app_context():
+        from lti_tool.community.qa.models import Tag
+
+        tag_id = db.session.scalar(select(Tag.id).where(Tag.name == "Derivate"))
+    taken = staff.post(
+        "/w/L1/qa/settings/tags",
+        data={"csrf_token": token, "tag_id": str(tag_id), "name": "Limiti", "label": "Modulo 2"},
+    )
+    assert taken.status_code == 422
+    assert f'id="qa-tag-name-{tag_id}" name="name" value="Limiti"' in taken.text
+    assert f'id="qa-tag-label-{tag_id}" name="label" value="Modulo 2"' in taken.text
     staff.post("/w/L1/qa/settings", data={"csrf_token": token, "staff_see_anonymous": "on"})
     student = sign_in(app, site, "giulia", lid="L2")
     ask_page = student.get("/w/L2/qa/ask").text
