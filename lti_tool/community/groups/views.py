@@ -324,8 +324,10 @@ def _group_page(
     failed: str | None = None,
     error: str | None = None,
     errors: dict[str, Any] | None = None,
+    flag_post_id: int | None = None,
 ) -> Page:
-    """The group space; ``failed`` names the form whose text came back."""
+    """The group space; ``failed`` names the form whose text came back (``flag_post_id``:
+    the post a refused flag was about)."""
     actor = _actor()
     session = db.session()
     try:
@@ -347,6 +349,7 @@ def _group_page(
         form=request.form if failed else {},
         error=error,
         errors=errors or {},
+        flag_post_id=flag_post_id,
         flag_reasons=_flag_reasons(),
     )
 
@@ -435,6 +438,7 @@ def delete_post(lid: str, post_id: int) -> Any:
 
 @bp.post("/posts/<int:post_id>/flag")
 @launch_required
+@post_limit
 def flag_post(lid: str, post_id: int) -> Any:
     form = request.form
     try:
@@ -443,7 +447,11 @@ def flag_post(lid: str, post_id: int) -> Any:
         )
     except InvalidInput as exc:
         db.session.rollback()
-        return error_response(422, str(next(iter(exc.errors.values()))))
+        group_id = _int("group_id")
+        message = str(next(iter(exc.errors.values())))
+        if group_id is None:
+            return error_response(422, message)
+        return _group_page(group_id, 422, failed="flag", error=message, flag_post_id=post_id)
     except Refused as exc:
         group_id = _int("group_id")
         if group_id is None:
@@ -493,6 +501,10 @@ def _give_text_back(status: int, message: str) -> Page | None:
     forms = {"groups.post": "post", "groups.link": "link", "groups.meeting": "meeting"}
     if endpoint in forms:
         return _group_page(int(args["group_id"]), status, failed=forms[endpoint], error=message)
+    flagged_in = _int("group_id") if endpoint == "groups.flag_post" else None
+    if flagged_in is not None:
+        post_id = int(args["post_id"])
+        return _group_page(flagged_in, status, failed="flag", error=message, flag_post_id=post_id)
     if endpoint == "groups.new_set_post" and g.viewer.can_manage_community:
         return _page("groups/new_set.html", status, form=request.form, errors={}, error=message)
     return None

@@ -255,6 +255,23 @@ def test_a_pasted_nul_character_is_dropped_not_a_server_error(
     assert "Ci vediamo giovedì" in page and "Aula 2" in page
 
 
+def test_a_refused_group_flag_comes_back_open_with_its_note(app: Flask, gsite: GroupsWorld) -> None:
+    _set_id, first, _ = _manual_groups(app, gsite)
+    url = f"/w/L1/groups/{first}"
+    _post(_client(app, gsite, "giulia"), url, url + "/posts", body="Compiti copiati qui")
+    marco = _client(app, gsite, "marco")
+    post_id = re.search(r"/w/L1/groups/posts/(\d+)/flag", marco.get(url).text)
+    assert post_id
+    fields = {"group_id": str(first), "reason": "offensive", "note": "Copia dei compiti"}
+    stale = marco.post(
+        f"/w/L1/groups/posts/{post_id.group(1)}/flag", data={"csrf_token": "stale", **fields}
+    )
+    assert stale.status_code == 400 and "session expired" in stale.text
+    assert '<details class="qa-flag" open>' in stale.text
+    assert 'value="Copia dei compiti"' in stale.text
+    assert '<option value="offensive" selected>' in stale.text
+
+
 def test_self_signup_over_http(app: Flask, gsite: GroupsWorld) -> None:
     with app.app_context():
         group_set = services.create_set(
