@@ -345,6 +345,35 @@ def at_risk(
     )
 
 
+def student_card(session: Session, course_id: int, member_id: int) -> Student | None:
+    """A learner of the course as the at-risk list shows them, with no reason (a student who
+    left the list while staff were writing to them); None when not a learner here."""
+    found = next(
+        (e for e in learner_enrolments(session, course_id) if e.member_id == member_id), None
+    )
+    if found is None:
+        return None
+    name = session.scalar(
+        select(func.coalesce(Member.name, Member.given_name, Member.lms_id)).where(
+            Member.id == member_id
+        )
+    )
+    student = Student(
+        member_id=member_id,
+        name=name or "",
+        enrolled_at=found.created_at,
+        last_active_at=found.last_launch_at,
+    )
+    student.reach_outs.extend(
+        session.scalars(
+            select(ReachOut)
+            .where(ReachOut.course_id == course_id, ReachOut.member_id == member_id)
+            .order_by(ReachOut.created_at.desc())
+        )
+    )
+    return student
+
+
 def back_on_track(session: Session, course_id: int, limit: int = 20) -> list[tuple[ReachOut, str]]:
     """Recent successful reach-outs with the student's name."""
     rows = session.execute(

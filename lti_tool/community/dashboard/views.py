@@ -44,6 +44,7 @@ from lti_tool.community.dashboard.settings import (
 from lti_tool.community.welcome.services import unanswered_count
 from lti_tool.courses.access import Viewer, as_dict, launch_required, staff_required, viewer_for
 from lti_tool.courses.models import Enrolment, Member
+from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.courses.roles import CourseRole, is_lms_admin
 from lti_tool.extensions import db, utcnow
 
@@ -272,27 +273,36 @@ def reach_out(lid: str, member_id: int) -> BaseResponse | tuple[str, int]:
             if str(error) == "empty"
             else _("Keep notes and messages under %(max)s characters.", max=risk.NOTE_MAX)
         )
-        # The page again, with what was typed kept in the form of this student.
-        everyone = risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)
-        return _page(
-            "dashboard/at_risk.html",
-            422,
-            # The page that holds this student's form, so that the text comes back in it.
-            **_risk_page(everyone)
-            | {"students": [s for s in everyone if s.member_id == member_id] or everyone[:1]},
-            recovered=risk.back_on_track(session, course_id),
-            describe=describe,
-            labels=reason_labels(),
-            limits=thresholds(session, course_id),
-            form_error=message,
-            failed_member=member_id,
-            kept={"note": note, "nudge": nudge},
-        )
+        return _reach_out_refused(member_id, 422, message)
     flash(
         _("Reach-out logged and message sent.") if nudge.strip() else _("Reach-out logged."),
         "info",
     )
     return redirect(url_for("dashboard.at_risk", lid=lid, _anchor=f"student-{member_id}"), 303)
+
+
+def _reach_out_refused(member_id: int, status: int, message: str) -> tuple[str, int]:
+    """The at-risk page again, with this student's card and what was typed in its form: the
+    card from the list, or on its own when the student has left the list meanwhile."""
+    course_id = _course_id()
+    session = db.session()
+    everyone = risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)
+    card = next((s for s in everyone if s.member_id == member_id), None)
+    card = card or risk.student_card(session, course_id, member_id)
+    if card is None:
+        abort(404)
+    return _page(
+        "dashboard/at_risk.html",
+        status,
+        **_risk_page(everyone) | {"students": [card]},
+        recovered=risk.back_on_track(session, course_id),
+        describe=describe,
+        labels=reason_labels(),
+        limits=thresholds(session, course_id),
+        form_error=message,
+        failed_member=member_id,
+        kept={"note": request.form.get("note", ""), "nudge": request.form.get("nudge", "")},
+    )
 
 
 @bp.get("/hanging")
@@ -689,3 +699,27 @@ def export(lid: str, name: str) -> Response:
             for q in hanging.hanging_questions(session, course_id)
         ],
     )
+
+
+# --- refused requests that keep the text -----------------------------------------------------
+
+
+def _give_text_back(status: int, message: str) -> tuple[str, int] | None:
+    """A reach-out or playbook form refused before its view ran (an expired form token), again
+    with what was typed. Staff only, as the views themselves."""
+    if not g.viewer.can_manage_community:
+        return None
+    endpoint, args = request.endpoint or "", request.view_args or {}
+    if endpoint == "dashboard.reach_out":
+        return _reach_out_refused(int(args["member_id"]), status, message)
+    if endpoint == "dashboard.save_guidelines":
+        return _playbook_page(
+            status, guidelines_error=message, kept_body=request.form.get("body", "")
+        )
+    if endpoint == "dashboard.add_template":
+        kept = {"title": request.form.get("title", ""), "body": request.form.get("body", "")}
+        return _playbook_page(status, template_error=message, kept=kept)
+    return None
+
+
+keep_text_on_refusal(bp, _give_text_back)

@@ -108,6 +108,37 @@ def test_an_empty_reach_out_keeps_what_was_typed(app: Flask, site: CourseWorld) 
         assert db.session.scalar(select(ReachOut.id)) is None
 
 
+def test_a_refused_reach_out_keeps_its_text_even_off_the_list(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Marco is on no list (he launched lately): a note to him that is too long, or sent with an
+    expired form, still comes back in his own card."""
+    client = sign_in(app, site, "prof")
+    marco = site["marco"].member_id
+    too_long = client.post(
+        url(f"/at-risk/{marco}/reach-out"),
+        data={"csrf_token": form_token(client.get(url("/settings")).text), "note": "y" * 2001},
+    )
+    assert too_long.status_code == 422
+    assert f'id="student-{marco}"' in too_long.text and "y" * 2001 in too_long.text
+    stale = client.post(
+        url(f"/at-risk/{marco}/reach-out"),
+        data={"csrf_token": "stale", "note": "Chiamato Marco", "nudge": "Ciao Marco"},
+    )
+    assert stale.status_code == 400 and "session expired" in stale.text
+    assert "Chiamato Marco</textarea>" in stale.text and "Ciao Marco</textarea>" in stale.text
+    guidelines = client.post(
+        url("/playbook/guidelines"), data={"csrf_token": "stale", "body": "Rispondi entro 24 ore"}
+    )
+    assert guidelines.status_code == 400 and "Rispondi entro 24 ore</textarea>" in guidelines.text
+    template = client.post(
+        url("/playbook/templates"),
+        data={"csrf_token": "stale", "title": "Sillabo", "body": "Vedi il sillabo, §2."},
+    )
+    assert template.status_code == 400 and 'value="Sillabo"' in template.text
+    assert "Vedi il sillabo, §2.</textarea>" in template.text
+
+
 def test_a_reach_out_to_someone_of_another_course_is_404(app: Flask, site: CourseWorld) -> None:
     with app.app_context():
         other = make_course(
