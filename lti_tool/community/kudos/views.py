@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, pgettext
 from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -87,6 +87,8 @@ def labels(locale: str) -> dict[str, str]:
         "all_categories": _("All categories"),
         "show": _("Show"),
         "for": _("For"),
+        # Read out between the giver and the receiver, where the page shows an arrow.
+        "gave_to": pgettext("kudos from someone to someone", "to"),
         "empty_wall": _("No kudos here yet. Be the first to thank a classmate."),
         "pages": _("Pages"),
         "newest": _("Newest"),

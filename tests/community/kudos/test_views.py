@@ -73,6 +73,11 @@ def test_giving_kudos_shows_it_on_the_wall_for_the_receiver(app: Flask, site: Co
     marco = sign_in(app, site, "marco")
     wall = marco.get("/w/L1/kudos/")
     assert "Giulia Rossi" in wall.text and "Marco Bianchi" in wall.text
+    # Read out as "Giulia Rossi to Marco Bianchi"; the arrow is for the eyes only.
+    assert (
+        '<strong>Giulia Rossi</strong> <span aria-hidden="true">→</span>'
+        '<span class="visually-hidden">to</span> <strong>Marco Bianchi</strong>'
+    ) in wall.text
     assert "Grazie per la spiegazione &lt;b&gt;chiarissima&lt;/b&gt;" in wall.text  # escaped
     notes = marco.get("/w/L1/qa/notifications")
     assert "You received kudos:" in notes.text and "chiarissima" in notes.text
