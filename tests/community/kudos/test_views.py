@@ -242,6 +242,10 @@ def test_staff_grant_a_peer_mentor_who_then_endorses_answers(app: Flask, site: C
     page = prof.get("/w/L1/recognition/mentors")
     assert page.status_code == 200
     assert "Marco Bianchi" in page.text and "1 accepted answer" in page.text
+    # The button's name starts with the word it shows (voice control: "click Grant").
+    assert 'Grant<span class="visually-hidden">: Make Marco Bianchi a peer mentor</span>' in (
+        page.text
+    )
     with app.app_context():
         enrolment_id = db.session.scalar(
             select(Enrolment.id).where(Enrolment.member_id == site["marco"].member_id)
