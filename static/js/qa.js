@@ -78,8 +78,8 @@
           trust: false,
           maxExpand: 1000
         });
+        // KaTeX writes MathML beside the drawing for screen readers: no label over it.
         el.setAttribute("data-qa-math", "done");
-        el.setAttribute("aria-label", tex);
       } catch (e) { el.textContent = tex; }
     });
     // Anything else written with \( \) or \[ \] delimiters (the content Markdown leaves alone).

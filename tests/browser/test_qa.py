@@ -403,6 +403,9 @@ def test_formulas_render_under_a_style_policy_without_unsafe_inline(
     frame = lms.show(page, f"{qa_url}{question_id}")
     expect(frame.locator(".katex-display")).to_have_count(1)
     expect(frame.locator(".katex")).to_have_count(2)
+    # Screen readers get KaTeX's MathML, with no label over it that would read the TeX source.
+    expect(frame.locator(".math .katex-mathml math")).to_have_count(2)
+    expect(frame.locator(".math[aria-label]")).to_have_count(0)
     # KaTeX lays formulas out in style attributes, written through the CSSOM: allowed by
     # style-src 'self' 'nonce-...', and the page fixture fails on any CSP refusal.
     assert frame.locator(".katex [style]").count() > 0
