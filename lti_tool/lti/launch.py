@@ -665,8 +665,8 @@ def _to_launch(
         deep_linking = c.DeepLinkRequest(
             return_url=str(settings.get("deep_link_return_url", "")),
             data=settings.get("data"),
-            accept_multiple=bool(settings.get("accept_multiple", False)),
-            accept_line_item=bool(settings.get("accept_lineitem", True)),
+            accept_multiple=_claim_flag(settings.get("accept_multiple"), default=False),
+            accept_line_item=_claim_flag(settings.get("accept_lineitem"), default=True),
             title=str(settings.get("title") or ""),
         )
     return c.Launch(
@@ -697,3 +697,13 @@ def _to_launch(
         deep_linking=deep_linking,
         for_user=c.for_user_from(body.get(c.FOR_USER)) if privacy else None,
     )
+
+
+def _claim_flag(value: Any, *, default: bool) -> bool:
+    """A boolean of the deep linking settings claim: JSON true/false, or the strings "true" and
+    "false" some platforms send (``bool("false")`` would be true)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return value is True or value == 1

@@ -82,6 +82,19 @@ class TokenCache(Protocol):
 
     def drop(self, key: TokenKey) -> None: ...
 
+    def claim(self, key: TokenKey, seconds: float) -> bool:
+        """Whether this caller may fetch the token now (False: another worker is fetching it)."""
+        ...
+
+    def release(self, key: TokenKey) -> None: ...
+
+
+# Workers that miss the cache together ask the LMS once: the first claims the fetch (for at most
+# FETCH_CLAIM seconds), the others wait up to FETCH_WAIT for its token, then fetch their own.
+FETCH_CLAIM = 15.0
+FETCH_WAIT = 5.0
+FETCH_POLL = 0.05
+
 
 class DatabaseTokenCache:
     """Tokens in ``lti_service_token``, each read and write in a short transaction of its own."""
@@ -131,6 +144,12 @@ class DatabaseTokenCache:
             session.execute(delete(ServiceToken).where(ServiceToken.cache_key == key.digest))
             session.commit()
 
+    def claim(self, key: TokenKey, seconds: float) -> bool:
+        return True  # one process (the embedded default): nobody else fetches at the same time
+
+    def release(self, key: TokenKey) -> None:
+        return None
+
 
 class RedisTokenCache:
     """Tokens in Redis with a TTL (used when REDIS_URL is set)."""
@@ -148,6 +167,15 @@ class RedisTokenCache:
 
     def drop(self, key: TokenKey) -> None:
         self.redis.delete(self.prefix + key.digest)
+
+    def claim(self, key: TokenKey, seconds: float) -> bool:
+        claimed = self.redis.set(
+            self.prefix + "fetching:" + key.digest, "1", nx=True, px=max(1, int(seconds * 1000))
+        )
+        return bool(claimed)
+
+    def release(self, key: TokenKey) -> None:
+        self.redis.delete(self.prefix + "fetching:" + key.digest)
 
 
 def usable_for(expires_in: float) -> float:
@@ -197,9 +225,25 @@ class ServiceTokenClient:
             cached = self.cache.get(key)
             if cached:
                 return cached
-        token, expires_in = self._request(platform, key.scopes)
-        self.cache.put(key, token, usable_for(expires_in))
+        if not self.cache.claim(key, FETCH_CLAIM):
+            fetched = self._wait_for(key)  # another worker is asking the LMS right now
+            if fetched:
+                return fetched
+        try:
+            token, expires_in = self._request(platform, key.scopes)
+            self.cache.put(key, token, usable_for(expires_in))
+        finally:
+            self.cache.release(key)
         return token
+
+    def _wait_for(self, key: TokenKey) -> str | None:
+        deadline = time.monotonic() + FETCH_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(FETCH_POLL)
+            cached = self.cache.get(key)
+            if cached:
+                return cached
+        return None
 
     def _request(self, platform: ServiceRegistration, scopes: Sequence[str]) -> tuple[str, float]:
         def form() -> dict[str, str]:  # a new assertion (new jti) for every attempt

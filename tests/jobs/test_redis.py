@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -136,6 +137,43 @@ def test_service_tokens_are_shared_through_redis(app: Flask) -> None:
     first.put(key, "tok2", 60)
     second.drop(key)
     assert first.get(key) is None
+
+
+def test_workers_missing_the_same_token_ask_the_lms_once(app: Flask) -> None:
+    """Job workers that start together on one LMS: the first claims the fetch, the others wait
+    for its token instead of asking the LMS's token endpoint each."""
+    import threading
+
+    from lti_tool.lti.service_token import ServiceTokenClient
+
+    channel = runtime_of(app).channel
+    assert channel is not None
+    asked: list[str] = []
+
+    class SlowLms(ServiceTokenClient):
+        def _request(self, platform: Any, scopes: Any) -> tuple[str, float]:
+            asked.append(threading.current_thread().name)
+            time.sleep(0.3)  # the LMS takes its time: the other workers arrive meanwhile
+            return f"token-{len(asked)}", 3600.0
+
+    platform = SimpleNamespace(
+        issuer="https://lms.example",
+        client_id=f"client-{secrets.token_hex(3)}",
+        auth_token_url="https://lms.example/token",
+        auth_audience=None,
+    )
+    got: list[str] = []
+
+    def worker() -> None:
+        client = SlowLms(None, None, RedisTokenCache(channel.redis))  # type: ignore[arg-type]
+        got.append(client.token(platform, "1", ["scope"]))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=worker, name=f"w{n}") for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(asked) == 1 and got == ["token-1"] * 4
 
 
 def test_without_redis_the_burst_worker_still_drains_the_outbox(

@@ -39,6 +39,12 @@ class MemoryCache:
     def drop(self, key: TokenKey) -> None:
         self.tokens.pop(key, None)
 
+    def claim(self, key: TokenKey, seconds: float) -> bool:
+        return True
+
+    def release(self, key: TokenKey) -> None:
+        return None
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeLms]:
