@@ -73,9 +73,20 @@ JOB_KIND = "grades.push"
 SCHEDULE_KIND = "grades.push_all"
 FLUSH_EVERY = 0.5  # seconds between two ledger writes (and lease heartbeats) while sending
 FLUSH_BATCH = 200  # results written at once at most
-# Failures that concern every score, not one: stop sending and end the attempt.
+# Failures that concern every score, not one: stop sending and end the attempt. An LMS that
+# still answers 429 or 5xx after a score's own retries is asked to wait as a whole: the job
+# comes back after its Retry-After, instead of every pending learner costing more requests.
 HALTING = frozenset(
-    {"timeout", "unreachable", "unauthorized", "token_refused", "untrusted_host", "no_service"}
+    {
+        "timeout",
+        "unreachable",
+        "unauthorized",
+        "token_refused",
+        "untrusted_host",
+        "no_service",
+        "rate_limited",
+        "server_error",
+    }
 )
 
 

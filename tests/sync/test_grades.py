@@ -421,3 +421,28 @@ def test_the_default_rubric_grades_out_of_the_line_items_maximum(lms: Lms, app: 
     )
     assert result.exit_code == 0, result.output
     assert {s["scoreMaximum"] for s in lms.platform.latest_scores(item["id"]).values()} == {30}
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"HTTP_RETRIES": "1", "HTTP_MAX_WAIT": "2", "GRADES_CONCURRENCY": "4"}],
+)
+def test_an_lms_asking_to_slow_down_pauses_the_whole_push(lms: Lms, app: Flask) -> None:
+    """429 on every score: after one score's own retry the push stops and comes back after the
+    Retry-After, rather than costing the LMS two more requests for each of 60 learners."""
+    graded = make_graded_course(lms, app, learners=60)
+    graded.platform.ags_failure_rate = 1.0
+    graded.platform.ags_failure_statuses = (429,)
+    graded.platform.ags_retry_after = "1"
+    with graded.app.app_context():
+        job_id = request_push(db.session(), graded.placement_id, trigger="test")
+        db.session.commit()
+    summary = runtime_of(graded.app).drain("w", limit=1)
+    assert summary.retry == 1
+    assert graded.platform.score_failures <= 2 * 4  # the four in flight, each tried twice
+    with graded.app.app_context():
+        job = db.session.get(Job, job_id)
+        assert job is not None and job.status == JobStatus.QUEUED
+        status = push_status(db.session(), graded.placement_id)
+    assert status.state == "retrying" and status.error_code == "rate_limited"
+    assert {r.status for r in graded.ledger().values()} == {"pending"}
