@@ -444,6 +444,11 @@ class Platform:
         self.ags_retry_after = "1"
         self.ags_latency = 0.0
         self.ags_hang: threading.Event | None = None
+        # Fault injection: the next line item POSTs are created, then answered with this status
+        # (a gateway that times out after the LMS did the work), this many times.
+        self.lineitem_create_failures = 0
+        self.lineitem_create_status = 502
+        self.lineitem_posts = 0
         self.ags_random = random.Random(7)  # noqa: S311 (reproducible failures, not secrets)
         # Faults by service (see ``Fault``, ``SERVICES``), what each service was asked, and
         # every score POST received with the status answered, in order, for exactly-once checks.
@@ -1361,6 +1366,10 @@ def create_platform_app(
             item = platform.create_line_item(
                 access.client_id, context_id, _json_body(LINEITEM_MEDIA_TYPE)
             )
+            platform.lineitem_posts += 1
+            if platform.lineitem_create_failures > 0:
+                platform.lineitem_create_failures -= 1
+                return Response("bad gateway", platform.lineitem_create_status)
             return Response(json.dumps(item), 201, mimetype=LINEITEM_MEDIA_TYPE)
         access = _ags_access(AGS_LINEITEM, AGS_LINEITEM_READONLY)
         items = platform.list_line_items(access, context_id, request.args)

@@ -224,6 +224,7 @@ class AgsClient:
         accept: str,
         content_type: str | None = None,
         body: Any = None,
+        retry: bool = True,
     ) -> requests.Response:
         """One authorised request; a 401 gets one token refresh. Returns a non-401 answer."""
         check_service_url(self.platform, url, self.extra_hosts)
@@ -236,7 +237,7 @@ class AgsClient:
         headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
         data = json.dumps(body).encode() if body is not None else None
         response = authorized(
-            self.http, token, method, url, headers=headers, data=data, service="ags"
+            self.http, token, method, url, headers=headers, data=data, service="ags", retry=retry
         )
         if response.status_code == 401:
             message = lms_message(response)
@@ -310,6 +311,14 @@ class AgsClient:
                     continue
                 found.append(item)
             url = links.get("next")
+        if url:
+            # Pages that loop or never end: the list is not known, so nothing may be created on
+            # the strength of it (a second column for an item on a page not read).
+            raise ServiceError(
+                "bad_response",
+                f"the LMS's line items go on past {MAX_PAGES} pages or loop",
+                temporary=False,
+            )
         return found
 
     def create_line_item(self, item: LineItem) -> LineItem:
@@ -318,12 +327,15 @@ class AgsClient:
                 "no_service", "the LMS did not allow Bottega to create line items", temporary=False
             )
         assert self.endpoint.lineitems is not None
+        # Sent once: after a timeout or a 5xx the LMS may have created it all the same, and a
+        # second POST would add a second gradebook column. The job's next attempt looks first.
         response = self._call(
             "POST",
             self.endpoint.lineitems,
             accept=LINEITEM_TYPE,
             content_type=LINEITEM_TYPE,
             body=item.as_json(),
+            retry=False,
         )
         if response.status_code not in (200, 201):
             raise self._refused(response, "the new line item")

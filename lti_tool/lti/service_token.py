@@ -294,9 +294,11 @@ def authorized(
     headers: Mapping[str, str],
     data: bytes | None = None,
     service: str = "lms",
+    retry: bool = True,
 ) -> requests.Response:
     """A request with a bearer token from ``token(refresh)``; a 401 gets one retry with a
-    refreshed token. Returns the last answer unread (a 401 when the new token failed too)."""
+    refreshed token (the LMS refused it before doing anything). Returns the last answer unread
+    (a 401 when the new token failed too). ``retry``: see ``ServiceHttp.request``."""
     for refresh in (False, True):
         bearer = token(refresh)
         response = http.request(
@@ -305,6 +307,7 @@ def authorized(
             headers={**headers, "Authorization": f"Bearer {bearer}"},
             data=data,
             service=service,
+            retry=retry,
         )
         if response.status_code != 401 or refresh:
             return response

@@ -194,6 +194,7 @@ class ServiceHttp:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | bytes | Callable[[], Mapping[str, str]] | None = None,
         service: str = "lms",
+        retry: bool = True,
     ) -> requests.Response:
         """Send with retries; returns any non-retryable answer (2xx, 3xx, 4xx) unread (streamed).
 
@@ -201,8 +202,11 @@ class ServiceHttp:
         building the form afresh for each attempt (a signed client assertion must not be sent
         twice: LMSs refuse a reused ``jti``). Each failed
         attempt (a 4xx, a 5xx, no answer) is counted under ``service`` (token, nrps, ags).
+        ``retry=False`` for a request that must not be sent twice, such as creating a line item:
+        a timeout or 5xx may come after the LMS did the work, so the caller looks before it asks
+        again (the job's next attempt).
         """
-        attempts = self.settings.retries + 1
+        attempts = self.settings.retries + 1 if retry else 1
         for attempt in range(1, attempts + 1):
             self.deadline.check()
             read = max(0.05, min(self.settings.read_timeout, self.deadline.remaining()))

@@ -336,6 +336,28 @@ def test_a_placement_placed_as_graded_finds_or_creates_its_line_item_once(
     assert len([i for i in platform.line_items.values() if i.get("resourceLinkId") == "rl-dl"]) == 1
 
 
+@pytest.mark.parametrize("settings_overrides", [{"HTTP_RETRIES": "2"}])
+def test_a_line_item_created_behind_a_gateway_error_is_not_created_twice(
+    lms: Lms, app: Flask
+) -> None:
+    """The LMS creates the column, then a gateway answers 502: Bottega does not POST again on
+    the spot; its next attempt finds the column and sends the scores to it."""
+    course = make_graded_course(lms, app, learners=2).course
+    platform = lms.platform
+    claim = platform.ags_claim(course.context_id)
+    graded_launch(
+        lms, app, course.context_id, link="rl-gw", ags=claim, custom={"widget": "qa", "graded": "1"}
+    )
+    platform.lineitem_create_failures = 1
+    args = ("grades", "push", "--issuer", lms.issuer, "--context", course.context_id)
+    course.cli(*args)  # the attempt ends on the 502
+    assert platform.lineitem_posts == 1  # sent once, though HTTP_RETRIES allows two more
+    assert course.cli(*args).exit_code == 0
+    items = [i for i in platform.line_items.values() if i.get("resourceLinkId") == "rl-gw"]
+    assert len(items) == 1 and platform.lineitem_posts == 1
+    assert len(platform.latest_scores(items[0]["id"])) == 2
+
+
 def test_an_expired_grade_service_token_is_refreshed_once(graded: GradedCourse) -> None:
     graded.push_result()
     tokens_before = graded.platform.token_requests
