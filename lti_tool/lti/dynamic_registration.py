@@ -21,9 +21,11 @@ kept here. Tokens are never logged; configuration URLs are logged without their 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -159,11 +161,34 @@ def _without_query(url: str) -> str:
 # -- the start request ------------------------------------------------------------------------
 
 
+def _private_address(host: str) -> str | None:
+    """The first address ``host`` stands for that is not on the public internet (loopback,
+    private, link-local, unspecified...), or None. A name that does not resolve is left to fail
+    when it is fetched."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for info in found:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
 def _check_url(label: str, url: str, allow_loopback: bool) -> str:
-    """``check_url``, and no loopback host at all when not allowed (production)."""
+    """``check_url``; when loopback is not allowed (production), no host that is this server or
+    another machine of a private network either: anyone may open the registration URL, and it
+    must not make Bottega probe services that the internet cannot reach (``0.0.0.0``,
+    ``2130706433``, ``10.0.0.5``, a name resolving to one of them)."""
     url = check_url(label, url)
-    if not allow_loopback and is_loopback_url(url):
+    if allow_loopback:
+        return url
+    if is_loopback_url(url):
         raise RegistrationError(f"{label} must not point to this server's loopback interface")
+    private = _private_address(urlsplit(url).hostname or "")
+    if private is not None:
+        raise RegistrationError(f"{label} points to a local or private network address")
     return url
 
 

@@ -604,6 +604,19 @@ def test_an_issuer_with_a_query_is_refused(
     assert "query or fragment" in response.text
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "0.0.0.0", "2130706433", "10.0.0.5", "192.168.1.20", "169.254.169.254", "[::1]"],  # noqa: S104
+)
+def test_local_and_private_lms_addresses_are_refused_in_production(host: str) -> None:
+    """Anyone may open the registration URL: in production it must not make Bottega probe this
+    server or another machine of its network, however the address is written."""
+    with pytest.raises(RegistrationFlowError):
+        check_start(f"https://{host}/.well-known/openid-configuration", None, allow_loopback=False)
+    config = f"https://93.184.215.14/.well-known/openid-configuration?for={host}"
+    assert check_start(config, None, allow_loopback=False)[0] == config  # a public address
+
+
 def test_loopback_lms_addresses_are_refused_when_not_allowed(app: Flask) -> None:
     config_url = "https://127.0.0.1/.well-known/openid-configuration"
     with pytest.raises(RegistrationFlowError):
