@@ -373,4 +373,15 @@ class AgsClient:
         if status == 409:
             response.close()
             return "settled"
+        if status in (404, 410):
+            # The column is gone (an instructor deleted it): no score of this push can land.
+            message = lms_message(response)
+            response.close()
+            raise ServiceError(
+                "lineitem_gone",
+                f"the LMS no longer has this line item ({status})",
+                temporary=False,
+                status=status,
+                detail=message,
+            )
         raise self._refused(response, "a score")

@@ -45,6 +45,10 @@ def _error_text(status: PushStatus) -> str | None:
             "its credentials there."
         ),
         "no_service": _("This placement's launches carry no grade service."),
+        "lineitem_gone": _(
+            "The LMS no longer has this activity's gradebook column (was it deleted?). "
+            "Add the activity to the course again, or restore its column in the LMS."
+        ),
     }
     return lms_error_text(status.error_code, texts, _("Sending the grades failed."))
 

@@ -245,7 +245,8 @@ def test_grade_service_tokens_are_kept_per_tenant(lms: Lms, app: Flask) -> None:
     assert ("bottega-test-client", True) in tokens and ("second-client", True) in tokens
 
     # The second tenant's placement pointed at the first tenant's line item: its own token is
-    # refused there (404, shown with the LMS's words), the first tenant's gradebook untouched.
+    # refused there (404, shown with the LMS's words), the first tenant's gradebook untouched,
+    # and the push stops at the first 404 (no line item there for it) instead of trying each.
     with app.app_context():
         placement = db.session.scalar(select(Placement).where(Placement.lms_id == "rl-b"))
         assert placement is not None
@@ -263,7 +264,7 @@ def test_grade_service_tokens_are_kept_per_tenant(lms: Lms, app: Flask) -> None:
         "course-b",
         "--json",
     )
-    assert again.exit_code == 0, again.output
+    assert '"status": "dead"' in again.output and "no longer has this line item" in again.output
     assert "learner-b" not in first.latest()
     assert {k: len(v) for k, v in platform.scores.items()} == taken
     ledger_error = next(iter(_ledger_errors(app, "rl-b")))
@@ -356,6 +357,37 @@ def test_a_line_item_created_behind_a_gateway_error_is_not_created_twice(
     items = [i for i in platform.line_items.values() if i.get("resourceLinkId") == "rl-gw"]
     assert len(items) == 1 and platform.lineitem_posts == 1
     assert len(platform.latest_scores(items[0]["id"])) == 2
+
+
+def test_a_deleted_gradebook_column_is_made_again_with_every_score(lms: Lms, app: Flask) -> None:
+    """An instructor deletes Bottega's column in the LMS: the next push that has a score to
+    send finds out (404), forgets the column, and the attempt after makes a new one with every
+    learner's score, not only the changed one."""
+    graded = make_graded_course(lms, app, learners=2)
+    course = graded.course
+    platform = lms.platform
+    claim = platform.ags_claim(course.context_id)
+    graded_launch(
+        lms,
+        app,
+        course.context_id,
+        link="rl-del",
+        ags=claim,
+        custom={"widget": "qa", "graded": "1"},
+    )
+    args = ("grades", "push", "--issuer", lms.issuer, "--context", course.context_id)
+    assert course.cli(*args).exit_code == 0
+
+    def columns() -> list[dict[str, Any]]:
+        return [i for i in platform.line_items.values() if i.get("resourceLinkId") == "rl-del"]
+
+    [old] = columns()
+    platform.line_items = {k: v for k, v in platform.line_items.items() if v is not old}
+    graded.participate("user-00001", EventKind.ASK)
+    course.cli(*args)  # 404 from the scores endpoint: the column is forgotten
+    assert course.cli(*args).exit_code == 0
+    [new] = columns()
+    assert new["id"] != old["id"] and len(platform.latest_scores(new["id"])) == 2
 
 
 def test_an_expired_grade_service_token_is_refreshed_once(graded: GradedCourse) -> None:
