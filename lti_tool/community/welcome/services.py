@@ -161,10 +161,14 @@ def introductions(
     unanswered_only: bool = False,
     before: datetime | None = None,
     limit: int = 30,
+    only: int | None = None,
 ) -> list[Entry]:
-    """Introductions, newest first (or the oldest unanswered first), with their replies."""
+    """Introductions, newest first (or the oldest unanswered first), with their replies;
+    ``only``: that one introduction of the course (a page giving a refused reply back)."""
     stmt = select(Introduction).where(Introduction.course_id == course_id)
-    if unanswered_only:
+    if only is not None:
+        stmt = stmt.where(Introduction.id == only)
+    elif unanswered_only:
         stmt = stmt.where(Introduction.reply_count == 0).order_by(Introduction.created_at)
     else:
         stmt = stmt.order_by(Introduction.created_at.desc(), Introduction.id.desc())

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.welcome import services
@@ -41,7 +42,7 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(
         "welcome/index.html",
         viewer=g.viewer,
-        entries=services.introductions(session, course_id, unanswered_only=unanswered),
+        entries=_entries(session, course_id, unanswered, context.get("failed_intro")),
         unanswered=unanswered,
         waiting=services.unanswered_count(session, course_id)
         if g.viewer.can_manage_community
@@ -51,6 +52,17 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
         widget_title=_("Introductions"),
         **context,
     ), status
+
+
+def _entries(
+    session: Session, course_id: int, unanswered: bool, failed: int | None
+) -> list[services.Entry]:
+    """The introductions the page lists, and the one a refused welcome was for (its form holds
+    the text) when it is not among them (an older one, opened from the unanswered list)."""
+    entries = services.introductions(session, course_id, unanswered_only=unanswered)
+    if failed is not None and all(e.introduction.id != failed for e in entries):
+        entries = services.introductions(session, course_id, only=failed) + entries
+    return entries
 
 
 def _has_introduced() -> bool:

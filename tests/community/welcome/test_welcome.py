@@ -140,3 +140,31 @@ def test_refused_introductions_and_welcomes_keep_their_text(app: Flask, site: Co
     )
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     assert "Benvenuta Sara</textarea>" in limited.text and "posting very fast" in limited.text
+
+
+def test_a_refused_welcome_to_an_older_introduction_keeps_its_text(
+    app: Flask, site: CourseWorld
+) -> None:
+    """The page lists the 30 newest introductions; a refused welcome to an older one comes back
+    in that introduction's own form all the same."""
+    with app.app_context():
+        from lti_tool.courses.models import Member
+
+        oldest = services.introduce(db.session, site.course_id, site["sara"].member_id, "Prima!")
+        oldest_id = oldest.id
+        platform_id = site.platform_id
+        for n in range(30):
+            member = Member(platform_id=platform_id, lms_id=f"new-{n}", name=f"Nuovo {n}")
+            db.session.add(member)
+            db.session.flush()
+            services.introduce(db.session, site.course_id, member.id, f"Ciao {n}")
+    prof = sign_in(app, site, "prof")
+    page = prof.get("/w/L1/welcome/").text
+    assert f'id="reply-{oldest_id}"' not in page  # beyond the first 30
+    long_welcome = "Benvenuta! " * 400
+    refused = prof.post(
+        f"/w/L1/welcome/{oldest_id}/reply",
+        data={"csrf_token": form_token(page), "body": long_welcome},
+    )
+    assert refused.status_code == 422
+    assert f'id="reply-{oldest_id}"' in refused.text and long_welcome.strip() in refused.text
