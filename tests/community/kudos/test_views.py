@@ -345,6 +345,10 @@ def test_my_recognition_shows_kudos_badges_and_history(app: Flask, site: CourseW
     assert "Top!" in text
     feed = client.get("/w/L1/recognition/celebrations")
     assert "Marco Bianchi" in feed.text and "First accepted answer" in feed.text
+    # One sentence, markup kept (not escaped) inside the translated words.
+    assert '<strong>Marco Bianchi</strong> earned the badge <span class="kudos-category">' in (
+        feed.text
+    )
 
 
 def test_kudos_given_from_an_answer_links_back_to_it(app: Flask, site: CourseWorld) -> None:

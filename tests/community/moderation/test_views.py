@@ -96,6 +96,7 @@ def test_staff_resolve_a_flagged_post_and_the_audit_trail_shows_it(
     prof = sign_in(app, site, "prof")
     queue = prof.get("/w/L1/moderation/?sort=most")
     assert queue.status_code == 200
+    assert "<span>last flagged <time " in queue.text  # the date's markup, not escaped
     assert "Domanda sugli integrali" in queue.text and "2 flags" in queue.text
     assert "Spam (1)" in queue.text and "Offensive (1)" in queue.text
     assert "pubblicità" in queue.text
