@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -254,6 +256,10 @@ def test_anonymous_asker_never_appears_to_classmates(app: Flask, site: CourseWor
         html = marco.get(path).text
         assert "Giulia" not in html, path
     assert "Anonymous classmate" in marco.get(f"/w/L2/qa/{question_id}").text
+    assert re.search(
+        r"Asked by <span[^>]*>Anonymous classmate</span>, <time ",
+        (marco.get(f"/w/L2/qa/{question_id}").text),
+    )
     prof = sign_in(app, site, "prof", lid="L3")
     assert "Giulia Rossi" in prof.get(f"/w/L3/qa/{question_id}").text
 
