@@ -483,9 +483,10 @@ def push_grades(
     _send(session, client, url, pending, result, concurrency, on_flush, deadline)
     result.seconds = time.monotonic() - started
     result.lms_seconds = client.http.seconds
-    if result.error is not None and result.error.code == "lineitem_gone" and created:
-        # Bottega's own column was deleted in the LMS: forget it and what it held, so that the
-        # next attempt finds or makes a column again and sends every score to it.
+    if result.error is not None and result.error.code == "lineitem_gone" and not endpoint.lineitem:
+        # A column Bottega found or made was deleted in the LMS (not one the launch names):
+        # forget it and what it held, so that the next attempt finds or makes a column again and
+        # sends every score to it.
         begin_write(session)
         session.execute(delete(GradeScore).where(GradeScore.placement_id == placement_id))
         _set_state(session, placement_id, lineitem_url=None, lineitem_created=False)
