@@ -8,9 +8,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import update
 
-from lti_tool.courses.models import Deployment, Platform
+from lti_tool.courses.models import Platform
 from lti_tool.extensions import db
 from lti_tool.lti.registry import Registry
+
+from ..community.qa.conftest import make_platform
 
 ISSUER = "https://moodle.example.org"
 
@@ -18,15 +20,7 @@ ISSUER = "https://moodle.example.org"
 @pytest.fixture
 def platform(app: Flask) -> Iterator[Platform]:
     with app.app_context():
-        row = Platform(
-            issuer=ISSUER,
-            client_id="client",
-            auth_login_url=f"{ISSUER}/auth",
-            auth_token_url=f"{ISSUER}/token",
-            key_set_url=f"{ISSUER}/jwks",
-            deployments=[Deployment(deployment_id="1")],
-        )
-        db.session.add(row)
+        row = make_platform(ISSUER)
         db.session.commit()
         yield row
 
@@ -65,17 +59,10 @@ def test_unknown_registrations_are_looked_up_again_and_the_cache_is_bounded(
     platform: Platform,
 ) -> None:
     registry = Registry(size=2)
-    assert registry.platform(db.session(), "https://canvas.example.com", "x") is None
-    other = Platform(
-        issuer="https://canvas.example.com",
-        client_id="x",
-        auth_login_url="https://canvas.example.com/auth",
-        auth_token_url="https://canvas.example.com/token",
-        key_set_url="https://canvas.example.com/jwks",
-    )
-    db.session.add(other)
+    assert registry.platform(db.session(), "https://canvas.example.com", "client") is None
+    other = make_platform("https://canvas.example.com")
     db.session.commit()
-    assert registry.platform(db.session(), "https://canvas.example.com", "x") is not None
+    assert registry.platform(db.session(), "https://canvas.example.com", "client") is not None
     for number in range(3):  # more deployments than the cache holds: the oldest leave
         registry.deployment(db.session(), platform.id, "1")
         registry.deployment(db.session(), other.id, str(number))

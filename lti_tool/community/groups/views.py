@@ -447,11 +447,8 @@ def flag_post(lid: str, post_id: int) -> Any:
         )
     except InvalidInput as exc:
         db.session.rollback()
-        group_id = _int("group_id")
         message = str(next(iter(exc.errors.values())))
-        if group_id is None:
-            return error_response(422, message)
-        return _group_page(group_id, 422, failed="flag", error=message, flag_post_id=post_id)
+        return _flag_again(post_id, 422, message) or error_response(422, message)
     except Refused as exc:
         group_id = _int("group_id")
         if group_id is None:
@@ -495,16 +492,23 @@ def health(lid: str) -> Page:
 # --- refused requests that keep the text -----------------------------------------------------
 
 
+def _flag_again(post_id: int, status: int, message: str) -> Page | None:
+    """The group page with a refused flag's form open as it was filled (the form names its
+    group); None without one."""
+    group_id = _int("group_id")
+    if group_id is None:
+        return None
+    return _group_page(group_id, status, failed="flag", error=message, flag_post_id=post_id)
+
+
 def _give_text_back(status: int, message: str) -> Page | None:
     args = request.view_args or {}
     endpoint = request.endpoint or ""
     forms = {"groups.post": "post", "groups.link": "link", "groups.meeting": "meeting"}
     if endpoint in forms:
         return _group_page(int(args["group_id"]), status, failed=forms[endpoint], error=message)
-    flagged_in = _int("group_id") if endpoint == "groups.flag_post" else None
-    if flagged_in is not None:
-        post_id = int(args["post_id"])
-        return _group_page(flagged_in, status, failed="flag", error=message, flag_post_id=post_id)
+    if endpoint == "groups.flag_post":
+        return _flag_again(int(args["post_id"]), status, message)
     if endpoint == "groups.new_set_post" and g.viewer.can_manage_community:
         return _page("groups/new_set.html", status, form=request.form, errors={}, error=message)
     return None

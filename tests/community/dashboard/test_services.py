@@ -284,32 +284,27 @@ def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
     old = ask(world, "marco", hours_ago=60, title="Old, no reply")
     first = ask(world, "giulia", hours_ago=26, title="Giulia's first post")
     ask(world, "sara", hours_ago=2, title="Too recent")
-    staffless = ask(world, "marco", hours_ago=50, title="Answered by a peer only")
-    staffless.state = QuestionState.ANSWERED
-    db.session.add(
-        Answer(
-            course_id=world.course_id,
-            question_id=staffless.id,
-            author_id=world["sara"].member_id,
-            body="peer",
+
+    def answered_by_sara(question: Question, **flags: bool) -> None:
+        question.state = QuestionState.ANSWERED
+        db.session.add(
+            Answer(
+                course_id=world.course_id,
+                question_id=question.id,
+                author_id=world["sara"].member_id,
+                body="peer",
+                **flags,
+            )
         )
-    )
+
+    answered_by_sara(ask(world, "marco", hours_ago=50, title="Answered by a peer only"))
     checked = ask(world, "marco", hours_ago=50, title="Endorsed")
     checked.state, checked.endorsed = QuestionState.ANSWERED, True
     # A peer's answer endorsed by a peer mentor still waits for staff; one endorsed by staff
     # does not.
     for title, mentor in [("Mentor-endorsed answer", True), ("Staff-endorsed answer", False)]:
-        endorsed = ask(world, "marco", hours_ago=49, title=title)
-        endorsed.state = QuestionState.ANSWERED
-        db.session.add(
-            Answer(
-                course_id=world.course_id,
-                question_id=endorsed.id,
-                author_id=world["sara"].member_id,
-                body="peer",
-                endorsed=True,
-                endorsed_by_mentor=mentor,
-            )
+        answered_by_sara(
+            ask(world, "marco", hours_ago=49, title=title), endorsed=True, endorsed_by_mentor=mentor
         )
     db.session.commit()
     act(world, "marco", EventKind.ASK, days_ago=3)  # marco's own asks are not his first post

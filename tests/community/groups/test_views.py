@@ -33,6 +33,13 @@ def _post(client: FlaskClient, page_url: str, action: str, **fields: str) -> Tes
     return client.post(action, data={"csrf_token": form_token(page.text), **fields})
 
 
+def _first_flagged_post(page: str) -> str:
+    """The id of the first post a page offers to flag."""
+    found = re.search(r"/w/L1/groups/posts/(\d+)/flag", page)
+    assert found, "no flag form on the page"
+    return found.group(1)
+
+
 def _manual_groups(app: Flask, gw: GroupsWorld) -> tuple[int, int, int]:
     """A manual set with Giulia and Marco in group 1, Sara in group 2."""
     with app.app_context():
@@ -193,10 +200,9 @@ def test_flagging_and_the_meeting_note_over_http(app: Flask, gsite: GroupsWorld)
     marco = _client(app, gsite, "marco")
     page = marco.get(url)
     assert "Giovedì alle 18, aula 2" in page.text
-    post_id = re.search(r"/w/L1/groups/posts/(\d+)/flag", page.text)
-    assert post_id
+    post_id = _first_flagged_post(page.text)
     flagged = marco.post(
-        f"/w/L1/groups/posts/{post_id.group(1)}/flag",
+        f"/w/L1/groups/posts/{post_id}/flag",
         data={"csrf_token": form_token(page.text), "reason": "spam", "group_id": str(first)},
     )
     assert flagged.status_code == 303
@@ -212,10 +218,9 @@ def test_moderators_see_a_flagged_group_post_and_hiding_it_hides_it(
     _post(giulia, url, url + "/posts", body="Buy cheap watches at spam.example")
     marco = _client(app, gsite, "marco")
     page = marco.get(url)
-    post_id = re.search(r"/w/L1/groups/posts/(\d+)/flag", page.text)
-    assert post_id
+    post_id = _first_flagged_post(page.text)
     marco.post(
-        f"/w/L1/groups/posts/{post_id.group(1)}/flag",
+        f"/w/L1/groups/posts/{post_id}/flag",
         data={"csrf_token": form_token(page.text), "reason": "spam", "group_id": str(first)},
     )
     prof = _client(app, gsite, "prof")
@@ -226,7 +231,7 @@ def test_moderators_see_a_flagged_group_post_and_hiding_it_hides_it(
     assert flag_id
     case = prof.get(f"/w/L1/moderation/flags/{flag_id.group(1)}")
     assert "Buy cheap watches at spam.example" in case.text
-    assert f'href="/w/L1/groups/{first}#post-{post_id.group(1)}"' in case.text
+    assert f'href="/w/L1/groups/{first}#post-{post_id}"' in case.text
     hidden = prof.post(
         f"/w/L1/moderation/flags/{flag_id.group(1)}/decide",
         data={"csrf_token": form_token(case.text), "action": "hide", "reason": "Spam"},
@@ -260,12 +265,9 @@ def test_a_refused_group_flag_comes_back_open_with_its_note(app: Flask, gsite: G
     url = f"/w/L1/groups/{first}"
     _post(_client(app, gsite, "giulia"), url, url + "/posts", body="Compiti copiati qui")
     marco = _client(app, gsite, "marco")
-    post_id = re.search(r"/w/L1/groups/posts/(\d+)/flag", marco.get(url).text)
-    assert post_id
+    post_id = _first_flagged_post(marco.get(url).text)
     fields = {"group_id": str(first), "reason": "offensive", "note": "Copia dei compiti"}
-    stale = marco.post(
-        f"/w/L1/groups/posts/{post_id.group(1)}/flag", data={"csrf_token": "stale", **fields}
-    )
+    stale = marco.post(f"/w/L1/groups/posts/{post_id}/flag", data={"csrf_token": "stale", **fields})
     assert stale.status_code == 400 and "session expired" in stale.text
     assert '<details class="qa-flag" open>' in stale.text
     assert 'value="Copia dei compiti"' in stale.text
