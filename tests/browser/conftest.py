@@ -52,6 +52,11 @@ CHROMIUM_ARGS = [
     "--disable-default-apps",
     "--disable-extensions",
     "--mute-audio",
+    # Every frame in its page's process. With site isolation, the tool's frame moves between
+    # processes at each hop of a launch (tool, LMS, tool), and Playwright can miss one of those
+    # moves under load: the frame then stays at the LMS's URL for good (CI, stop 16). Cookies,
+    # their partitions and CSP are the browser process's business and work the same.
+    "--disable-site-isolation-trials",
 ]
 BLOCK_THIRD_PARTY_COOKIES = {
     "profile": {"cookie_controls_mode": 1, "block_third_party_cookies": True},
