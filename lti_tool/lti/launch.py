@@ -37,6 +37,7 @@ from pylti1p3.message_validators import get_validators
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from lti_tool.config import is_loopback_url
 from lti_tool.courses.models import Platform, PlatformStatus
 from lti_tool.courses.services import dialect_insert
 from lti_tool.extensions import utcnow
@@ -560,6 +561,8 @@ def validate_launch(
                     _l("The launch message is not valid: %(reason)s"), reason=str(exc)
                 ) from exc
 
+    if message_type == c.DEEP_LINKING_REQUEST:
+        _check_return_url(body.get(c.DEEP_LINKING_SETTINGS))
     if not _same(str(body.get("nonce")), login.nonce):
         raise _error(_l("The id_token's nonce does not match this login."), status=401)
     # Consume the login exactly once, atomically: a replayed id_token finds it used.
@@ -569,6 +572,26 @@ def validate_launch(
         raise _error(_l("This launch was already used. Open the tool again from your course."))
     _maybe_prune(session)
     return _to_launch(platform, deployment, body, target if isinstance(target, str) else ""), login
+
+
+def _check_return_url(settings: object) -> None:
+    """The deep linking answer is posted from the instructor's browser to this address: an
+    absolute https URL (http only on loopback, for development), nothing a browser would run or
+    post to this page instead."""
+    url = settings.get("deep_link_return_url") if isinstance(settings, dict) else None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or (parts.scheme == "http" and not is_loopback_url(str(url)))
+    ):
+        raise _error(
+            _l(
+                "The LMS's deep linking request has no valid return address (an https URL): "
+                "Bottega could not send your choice back. Ask your LMS administrator."
+            )
+        )
 
 
 MAX_ID_LENGTH = 255  # LTI 1.3 core: sub, context id and resource link id are at most 255

@@ -94,3 +94,21 @@ def test_picker_post_without_csrf_token_is_refused(lms: Lms) -> None:
     answer = client.post(url, data={"widget": "qa"}, timeout=10)  # type: ignore[attr-defined]
     assert answer.status_code == 400
     assert not lms.platform.deep_link_results
+
+
+# The answer is posted from the instructor's browser to this address: nothing it would run, no
+# plain http outside development, and not this page itself (an empty action).
+@pytest.mark.parametrize(
+    "return_url",
+    ["javascript:alert(document.domain)", "", "/deep_link_return", "http://lms.example.edu/dl"],
+)
+def test_a_request_without_a_valid_return_address_is_refused(lms: Lms, return_url: str) -> None:
+    result = lms.launch(
+        message_type=DL,
+        roles=[INSTRUCTOR],
+        user={"sub": "prof", "name": "Prof. Bianchi"},
+        deep_linking_settings={"deep_link_return_url": return_url},
+    )
+    assert result.status == 400
+    assert "no valid return address" in result.launch_response.text
+    assert "javascript:" not in result.launch_response.text

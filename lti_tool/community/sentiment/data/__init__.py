@@ -1,0 +1,1 @@
+"""The sentiment lexicons: data files read by the scorers, shipped with the package."""
