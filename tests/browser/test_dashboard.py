@@ -157,3 +157,23 @@ def test_an_instructor_works_the_dashboard(app: Flask, lms: Lms, page: Page) -> 
     expect(frame.locator("main h1")).to_have_text("Panoramica della partecipazione")
     page.screenshot(path=ARTEFACTS / "dashboard-overview-it.png")
     assert (ARTEFACTS / "dashboard-overview-en.png").stat().st_size > 10_000
+
+
+def test_the_skip_link_passes_over_both_menus(lms: Lms, page: Page) -> None:
+    """From the keyboard, the first Tab shows "Skip to content"; following it, the next Tab
+    reaches the page's own content, not one of the two menus' fifteen links."""
+    lms.show(page, launch_dashboard(lms, page, ANNA))
+    tool = tool_frame(page, lms.tool_url, re.compile(r"/w/[^/]+/dashboard/$"))
+    tool.locator("body").focus()
+    tool.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press("Tab")
+    skip = tool.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["x"] >= 0  # type: ignore[index]  # on screen once focused
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    focused = tool.evaluate(
+        "() => [document.activeElement.closest('main') !== null,"
+        " document.activeElement.closest('nav') === null, document.activeElement.textContent]"
+    )
+    assert focused[:2] == [True, True], focused

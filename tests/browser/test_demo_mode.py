@@ -49,8 +49,9 @@ def test_tutor_sees_the_staff_dashboard(
     page.get_by_role("link", name="Community dashboard").click()
     frame = page.frame_locator("#tool-frame")
     expect(frame.get_by_role("heading", level=1)).to_have_text("Engagement overview")
-    expect(frame.locator("main")).to_contain_text("Marco Bianchi")
-    expect(frame.locator("main")).to_contain_text("Tutor")
+    # Who is signed in, with which role, is in the page's banner, above its content.
+    expect(frame.get_by_role("banner")).to_contain_text("Signed in as Marco Bianchi")
+    expect(frame.get_by_role("banner")).to_contain_text("Tutor")
     page.screenshot(path=screenshots / "demo-tutor-dashboard.png")
 
 
