@@ -110,32 +110,13 @@ def _child_page(name: str, n: int, state: dict[str, Any], metered: Any, begin: A
 def serve_in_process_lms(app: Any, public_url: str, client_id: str, name: str) -> Any:
     """Serve the demo LMS on a loopback port (for its key set), with the tool registered on
     both sides, for launches driven in-process (also used by ``bench.launch_inproc``)."""
+    from lti_tool.demo.install import register_both_sides
     from lti_tool.demo.platform import serve_platform
     from lti_tool.extensions import db
-    from lti_tool.lti.registration import PlatformInput, add_platform
 
     server = serve_platform()
-    platform = server.platform
-    platform.register_tool(
-        client_id,
-        login_url=f"{public_url}/lti/login",
-        redirect_uris=[f"{public_url}/lti/launch"],
-        jwks_url=f"{public_url}/.well-known/jwks.json",
-        deployment_ids=["1"],
-    )
     with app.app_context():
-        add_platform(
-            db.session(),
-            PlatformInput(
-                issuer=platform.issuer,
-                client_id=client_id,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                key_set_url=platform.jwks_url,
-                deployment_ids=("1",),
-                name=name,
-            ),
-        )
+        register_both_sides(db.session(), server.platform, public_url, client_id, name=name)
     return server
 
 

@@ -72,30 +72,11 @@ def parse_form(html: str) -> tuple[str, dict[str, str]]:
 
 def register_both_sides(app: Any, platform: Platform, tool_url: str, *, name: str) -> None:
     """Register the tool in the LMS and the LMS in the tool (client CLIENT_ID, deployment "1")."""
+    from lti_tool.demo.install import register_both_sides as register
     from lti_tool.extensions import db
-    from lti_tool.lti.registration import PlatformInput, add_platform
 
-    if CLIENT_ID not in platform.tools:
-        platform.register_tool(
-            CLIENT_ID,
-            login_url=f"{tool_url}/lti/login",
-            redirect_uris=[f"{tool_url}/lti/launch"],
-            jwks_url=f"{tool_url}/.well-known/jwks.json",
-            deployment_ids=["1"],
-        )
     with app.app_context():
-        add_platform(
-            db.session(),
-            PlatformInput(
-                issuer=platform.issuer,
-                client_id=CLIENT_ID,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                key_set_url=platform.jwks_url,
-                deployment_ids=("1",),
-                name=name,
-            ),
-        )
+        register(db.session(), platform, tool_url, CLIENT_ID, name=name)
 
 
 def csrf_token(html: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from wsgiref.types import WSGIApplication
 
 from flask import Flask, request
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -74,13 +76,7 @@ def install_demo(app: Flask) -> Demo:
     key = PlatformKey.load_or_create(Path(app.instance_path) / KEY_FILE)
     platform = Platform(issuer, key=key)
     lms_app = create_platform_app(issuer, platform=platform)
-    platform.register_tool(
-        CLIENT_ID,
-        login_url=f"{tool_url}/lti/login",
-        redirect_uris=[f"{tool_url}/lti/launch"],
-        jwks_url=f"{tool_url}/.well-known/jwks.json",
-        deployment_ids=[DEPLOYMENT_ID],
-    )
+    register_tool(platform, tool_url, CLIENT_ID, (DEPLOYMENT_ID,))
     lms = install_course_pages(lms_app, CLIENT_ID, tool_home_url=tool_url + "/")
     demo = Demo(platform=platform, lms=lms, tool_url=tool_url)
     app.extensions[EXTENSION] = demo
@@ -118,15 +114,7 @@ def register_in_tool(app: Flask, demo: Demo) -> bool:
                 try:
                     add_platform(
                         session,
-                        PlatformInput(
-                            issuer=platform.issuer,
-                            client_id=CLIENT_ID,
-                            auth_login_url=platform.auth_url,
-                            auth_token_url=platform.token_url,
-                            key_set_url=platform.jwks_url,
-                            deployment_ids=(DEPLOYMENT_ID,),
-                            name=platform.name,
-                        ),
+                        platform_input(platform, CLIENT_ID, (DEPLOYMENT_ID,), platform.name),
                     )
                 except IntegrityError:  # another worker registered it first
                     session.rollback()
@@ -152,3 +140,46 @@ def _find(issuer: str) -> ToolPlatform | None:
         if platform.issuer == issuer and platform.client_id == CLIENT_ID:
             return platform
     return None
+
+
+def register_tool(
+    platform: Platform, tool_url: str, client_id: str, deployment_ids: Sequence[str] = ("1",)
+) -> None:
+    """Register Bottega at ``tool_url`` in the demo LMS, as the LMS's administrator would."""
+    platform.register_tool(
+        client_id,
+        login_url=f"{tool_url}/lti/login",
+        redirect_uris=[f"{tool_url}/lti/launch"],
+        jwks_url=f"{tool_url}/.well-known/jwks.json",
+        deployment_ids=list(deployment_ids),
+    )
+
+
+def platform_input(
+    platform: Platform, client_id: str, deployment_ids: Sequence[str] = ("1",), name: str = ""
+) -> PlatformInput:
+    """What Bottega's administrator types in to register the demo LMS."""
+    return PlatformInput(
+        issuer=platform.issuer,
+        client_id=client_id,
+        auth_login_url=platform.auth_url,
+        auth_token_url=platform.token_url,
+        key_set_url=platform.jwks_url,
+        deployment_ids=tuple(deployment_ids),
+        name=name,
+    )
+
+
+def register_both_sides(
+    session: Session,
+    platform: Platform,
+    tool_url: str,
+    client_id: str,
+    *,
+    deployment_ids: Sequence[str] = ("1",),
+    name: str = "",
+) -> ToolPlatform:
+    """Bottega registered in the demo LMS and the LMS in Bottega (tests and benchmarks)."""
+    if client_id not in platform.tools:
+        register_tool(platform, tool_url, client_id, deployment_ids)
+    return add_platform(session, platform_input(platform, client_id, deployment_ids, name))

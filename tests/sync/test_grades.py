@@ -14,11 +14,11 @@ from sqlalchemy import select
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.grades.services import Rubric, save_rubric
 from lti_tool.courses.models import Placement
+from lti_tool.demo.install import register_both_sides
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import runtime_of
 from lti_tool.lti.ags import SCOPE_SCORE
-from lti_tool.lti.registration import PlatformInput, add_platform
 from lti_tool.lti.service_token import ServiceToken
 from lti_tool.sync.grades import push_status, request_push
 
@@ -187,24 +187,8 @@ def test_grade_service_tokens_are_kept_per_tenant(lms: Lms, app: Flask) -> None:
     first = make_graded_course(lms, app, "course-a", learners=3)
     platform = lms.platform
     tool = lms.tool_url
-    platform.register_tool(
-        "second-client",
-        login_url=f"{tool}/lti/login",
-        redirect_uris=[f"{tool}/lti/launch"],
-        jwks_url=f"{tool}/.well-known/jwks.json",
-    )
     with app.app_context():
-        add_platform(
-            db.session(),
-            PlatformInput(
-                issuer=platform.issuer,
-                client_id="second-client",
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                key_set_url=platform.jwks_url,
-                deployment_ids=("1",),
-            ),
-        )
+        register_both_sides(db.session(), platform, tool, "second-client")
     item = platform.create_line_item(
         "second-client", "course-b", {"label": "B", "scoreMaximum": 10, "resourceLinkId": "rl-b"}
     )

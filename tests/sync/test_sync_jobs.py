@@ -10,11 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
+from lti_tool.demo.install import register_both_sides
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import runtime_of
 from lti_tool.lti.nrps import SCOPE
-from lti_tool.lti.registration import PlatformInput, add_platform
 from lti_tool.lti.service_token import DatabaseTokenCache, ServiceToken, ServiceTokenClient
 from lti_tool.lti.services import ServiceHttp, ServiceRegistration
 from lti_tool.sync.roster import RosterSync, request_sync, roster_status
@@ -183,24 +183,8 @@ def test_bearer_tokens_never_go_to_another_host(nrps_course: NrpsCourse) -> None
 def test_service_tokens_are_cached_per_tenant(nrps_course: NrpsCourse, app: Flask) -> None:
     platform = nrps_course.platform
     tool = nrps_course.lms.tool_url
-    platform.register_tool(
-        "second-client",
-        login_url=f"{tool}/lti/login",
-        redirect_uris=[f"{tool}/lti/launch"],
-        jwks_url=f"{tool}/.well-known/jwks.json",
-    )
     with app.app_context():
-        second = add_platform(
-            db.session(),
-            PlatformInput(
-                issuer=platform.issuer,
-                client_id="second-client",
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                key_set_url=platform.jwks_url,
-                deployment_ids=("1",),
-            ),
-        )
+        second = register_both_sides(db.session(), platform, tool, "second-client")
         first = ServiceRegistration(
             platform.issuer, CLIENT_ID, platform.token_url, platform.auth_url
         )
