@@ -43,6 +43,10 @@ PURGE_KIND = "privacy.purge_events"
 PURGE_BATCH = 2000
 # Columns left out of exports: derived copies of what is exported (HTML of Markdown, search).
 _DERIVED = ("body_html", "meeting_note_html", "search_title", "search_body")
+# Columns of the member's own rows that name someone the pages never show them: who voted
+# their post helpful, who accepted their answer (an anonymous asker). A member id is a name
+# (the kudos form lists them), so the export leaves these out.
+_UNSHOWN_OTHERS = frozenset({("engagement_event", "actor_id")})
 
 
 class RequestStatus(enum.StrEnum):
@@ -303,7 +307,11 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
             ]
             continue
         seen = {tuple(r[c.name] for c in primary) for r in tables.get(table.name, [])}
-        wanted = [c for c in table.columns if c.name not in _DERIVED]
+        wanted = [
+            c
+            for c in table.columns
+            if c.name not in _DERIVED and (table.name, c.name) not in _UNSHOWN_OTHERS
+        ]
         # Ordered by primary key: the same data always exports the same way.
         query = select(*wanted).where(table.c[column] == member.id).order_by(*primary)
         for row in session.execute(query):

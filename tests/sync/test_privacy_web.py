@@ -1,0 +1,60 @@
+"""The privacy pages over HTTP: an export holds the member's data and nothing that unmasks a
+classmate; erasure reaches every course of the member and no one else's."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+
+from lti_tool.community.qa import services as qa
+from lti_tool.extensions import db
+
+from ..community.qa import conftest as qa_fixtures
+from ..community.qa.conftest import CourseWorld, sign_in
+
+site = qa_fixtures.site  # one course on one LMS, for page tests (fixture)
+
+
+def _ids_named_by(value: object, key: str) -> set[int]:
+    """Every value of ``key`` anywhere in a JSON document."""
+    found: set[int] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == key and isinstance(v, int):
+                found.add(v)
+            found |= _ids_named_by(v, key)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _ids_named_by(item, key)
+    return found
+
+
+def test_an_export_does_not_unmask_an_anonymous_asker_nor_private_voters(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Giulia asks anonymously and accepts Marco's answer; Sara votes it helpful. The page
+    shows neither name to Marco: his export must not name them either (member ids are names:
+    the kudos form lists them)."""
+    with app.app_context():
+        s = db.session
+        question = qa.ask(
+            s, site["giulia"], qa.QuestionInput(title="Am I behind?", body="?", anonymous=True)
+        )
+        answer = qa.answer(s, site["marco"], question.id, "No, you are fine")
+        qa.accept(s, site["giulia"], answer.id)
+        qa.toggle_vote(s, site["sara"], "answer", answer.id)
+        question_id = question.id
+    marco = sign_in(app, site, "marco")
+    page = marco.get(f"/w/L1/qa/{question_id}")
+    assert "Giulia" not in page.text and "Anonymous classmate" in page.text
+
+    response = marco.get("/w/L1/privacy/export.json")
+
+    assert response.status_code == 200
+    data = json.loads(response.data)
+    events = data["tables"]["engagement_event"]
+    assert {e["kind"] for e in events} >= {"answer", "answer_accepted", "upvote_received"}
+    others = {site["giulia"].member_id, site["sara"].member_id}
+    assert not others & _ids_named_by(data, "actor_id")
+    assert not others & _ids_named_by(data, "member_id")
