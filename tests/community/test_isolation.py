@@ -68,6 +68,7 @@ class Ids:
     placement: int
     giulia: int  # a student of both courses
     request: int  # Marco's erasure request
+    marco: int  # a student of course A only
 
 
 def _two_courses(app: Flask) -> tuple[CourseWorld, CourseWorld, Ids]:
@@ -213,6 +214,7 @@ def _two_courses(app: Flask) -> tuple[CourseWorld, CourseWorld, Ids]:
             placement=placement.id,
             giulia=giulia.member_id,
             request=request.id,
+            marco=a["marco"].member_id,
         )
     return a, b, ids
 
@@ -322,6 +324,7 @@ def _id_routes(ids: Ids) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
         (f"members/{ids.enrolment}/community-manager", {"grant": "1"}),
         (f"welcome/{ids.introduction}/reply", {"body": "Intrusion"}),
         (f"dashboard/playbook/templates/{ids.template}/delete", {}),
+        (f"dashboard/at-risk/{ids.marco}/reach-out", {"note": "Intrusion", "reason": "inactive"}),
         (
             f"groups/sets/{ids.group_set}/questions",
             {"prompt": "Intrusion", "strategy": "similar", "options": "a\nb"},
