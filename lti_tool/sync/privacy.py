@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    ForeignKey,
+    String,
+    Table,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lti_tool.community.dashboard import metrics
@@ -265,9 +276,26 @@ def find_member(
 
 
 def member_id_of(session: Session, platform_id: int, sub: str) -> int | None:
-    """The member an LMS user id (sub) maps to on a platform, if Bottega has ever seen them."""
-    return session.scalar(
+    """The member an LMS user id (sub) maps to on a platform, if Bottega has ever seen them;
+    for someone erased (and not back since), their anonymous member (see erased_member_id)."""
+    found = session.scalar(
         select(Member.id).where(Member.platform_id == platform_id, Member.lms_id == sub)
+    )
+    return found if found is not None else erased_member_id(session, platform_id, sub)
+
+
+def erased_member_id(session: Session | Connection, platform_id: int, sub: str) -> int | None:
+    """The anonymous member row an erased person left, found through the erasure log's hash
+    of their LMS user id (the id itself is gone); None when they were never erased."""
+    return session.scalar(
+        select(ErasureLog.member_id)
+        .where(
+            ErasureLog.platform_id == platform_id,
+            ErasureLog.subject_hash == subject_hash(platform_id, sub),
+            ErasureLog.member_id.is_not(None),
+        )
+        .order_by(ErasureLog.id.desc())
+        .limit(1)
     )
 
 
