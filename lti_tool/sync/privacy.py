@@ -54,10 +54,17 @@ PURGE_KIND = "privacy.purge_events"
 PURGE_BATCH = 2000
 # Columns left out of exports: derived copies of what is exported (HTML of Markdown, search).
 _DERIVED = ("body_html", "meeting_note_html", "search_title", "search_body")
-# Columns of the member's own rows that name someone the pages never show them: who voted
-# their post helpful, who accepted their answer (an anonymous asker). A member id is a name
-# (the kudos form lists them), so the export leaves these out.
-_UNSHOWN_OTHERS = frozenset({("engagement_event", "actor_id")})
+# Columns of the member's own rows that are about someone else and that the pages never show
+# them: who voted their post helpful or accepted their answer (an anonymous asker: a member id
+# is a name, the kudos form lists them), and the moderator's decision on a post they flagged
+# (who, and a note that is about the post's author). The export leaves these out.
+_UNSHOWN_OTHERS = frozenset(
+    {
+        ("engagement_event", "actor_id"),
+        ("moderation_flag", "resolved_by"),
+        ("moderation_flag", "resolution_note"),
+    }
+)
 
 
 class RequestStatus(enum.StrEnum):

@@ -7,6 +7,7 @@ import json
 
 from flask import Flask
 
+from lti_tool.community.moderation import services as moderation
 from lti_tool.community.qa import services as qa
 from lti_tool.extensions import db
 
@@ -58,3 +59,34 @@ def test_an_export_does_not_unmask_an_anonymous_asker_nor_private_voters(
     others = {site["giulia"].member_id, site["sara"].member_id}
     assert not others & _ids_named_by(data, "actor_id")
     assert not others & _ids_named_by(data, "member_id")
+
+
+def test_an_export_holds_the_flags_raised_but_not_the_moderators_note_on_them(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Marco flags Giulia's question; the instructor resolves it with a note about Giulia,
+    which only staff see on the case page: Marco's export has his flag, not that note."""
+    with app.app_context():
+        s = db.session
+        question = qa.ask(s, site["giulia"], qa.QuestionInput(title="Buy now", body="spam"))
+        flag = moderation.flag_content(
+            s,
+            course_id=site.course_id,
+            reporter_id=site["marco"].member_id,
+            subject_type="qa_question",
+            subject_id=question.id,
+            reason="spam",
+            note="Looks like an advert",
+        )
+        moderation.resolve_flags(
+            s, site.course_id, site["prof"].member_id, flag.id, "Warned Giulia, second time"
+        )
+    marco = sign_in(app, site, "marco")
+
+    response = marco.get("/w/L1/privacy/export.json")
+
+    assert response.status_code == 200
+    flags = json.loads(response.data)["tables"]["moderation_flag"]
+    assert [(f["note"], f["status"]) for f in flags] == [("Looks like an advert", "resolved")]
+    assert "Warned Giulia" not in response.text
+    assert site["prof"].member_id not in _ids_named_by(flags, "resolved_by")
