@@ -137,6 +137,9 @@ def test_an_lms_admin_acting_for_someone_exports_and_erases_directly(lms: Lms, a
     assert page is not None and page.status_code == 200, result.launch_response.text[:300]
     assert "Data Bottega holds about this person" in page.text
     assert "Sara Verdi" in page.text
+    assert "Records that refer to them, in every course of this LMS" in page.text
+    assert "not shared by the LMS" in page.text  # her e-mail
+    assert "refer to you" not in page.text and "your LMS" not in page.text
     export = admin.get(urljoin(page.url, "export.json"), timeout=10).json()
     assert export["member"]["lms_user_id"] == "student-5"
     erased = _post(admin, page, "erase")
