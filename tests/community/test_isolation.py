@@ -46,6 +46,7 @@ from .qa.conftest import (
 )
 
 SECRET = "Segreto-A"  # every text written in course A carries it
+A_ONLY = ("Marco Bianchi", "Anna Neri", "Sara Verdi", "Luca Gallo", "Elena Costa")  # not in B
 
 
 @dataclass
@@ -267,6 +268,8 @@ def test_course_b_pages_show_nothing_of_course_a(app: Flask, key: str) -> None:
         response = client.get(f"/w/B1/{page}", follow_redirects=True)
         assert response.status_code < 500, page
         assert SECRET not in response.text, page
+        for name in A_ONLY:
+            assert name not in response.text, (page, name)
 
 
 def _id_routes(ids: Ids) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
