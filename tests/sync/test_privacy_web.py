@@ -90,3 +90,38 @@ def test_an_export_holds_the_flags_raised_but_not_the_moderators_note_on_them(
     assert [(f["note"], f["status"]) for f in flags] == [("Looks like an advert", "resolved")]
     assert "Warned Giulia" not in response.text
     assert site["prof"].member_id not in _ids_named_by(flags, "resolved_by")
+
+
+def test_after_an_erasure_every_page_of_her_courses_still_opens_without_her_name(
+    app: Flask,
+) -> None:
+    """Giulia (two courses, posts, kudos received, group posts, introduction) is erased:
+    classmates and staff of both courses open every page, and her name is nowhere."""
+    from lti_tool.courses.models import Member
+    from lti_tool.sync import privacy
+
+    from ..community.test_isolation import PAGES, _two_courses
+
+    a, b, ids = _two_courses(app)
+    with app.app_context():
+        member = db.session.get(Member, ids.giulia)
+        assert member is not None
+        privacy.erase_member(db.session, member, route="cli")
+    pages = [
+        *PAGES,
+        f"qa/{ids.question}",
+        f"qa/{ids.question}/history",
+        f"groups/{ids.group}",
+        f"groups/sets/{ids.group_set}",
+        f"moderation/flags/{ids.flag}",
+        "dashboard/at-risk",
+    ]
+    for course, key in ((a, "marco"), (a, "prof"), (a, "cm"), (b, "prof")):
+        client = sign_in(app, course, key, lid="L1")
+        for page in pages if course is a else PAGES:
+            response = client.get(f"/w/L1/{page}", follow_redirects=True)
+            assert response.status_code < 500, (key, page)
+            assert "Giulia" not in response.text, (key, page)
+    with app.app_context():
+        question = db.session.get(qa.Question, ids.question)
+        assert question is not None and question.author_id == ids.giulia  # the thread stays
