@@ -498,6 +498,21 @@ def find_course_request(session: Session, course_id: int, request_id: int) -> Pr
     )
 
 
+def handled_by_them(session: Session, request_id: int, staff_id: int) -> bool:
+    """Whether this staff member already carried out this request (a second press of Erase:
+    the member has left the course's lists with their enrolments)."""
+    return (
+        session.scalar(
+            select(PrivacyRequest.id).where(
+                PrivacyRequest.id == request_id,
+                PrivacyRequest.status == RequestStatus.DONE.value,
+                PrivacyRequest.handled_by == staff_id,
+            )
+        )
+        is not None
+    )
+
+
 # -- erasure -----------------------------------------------------------------------------------
 
 

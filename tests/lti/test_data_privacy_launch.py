@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_tool.courses.models import Member
 from lti_tool.demo.platform import Tamper
 from lti_tool.extensions import db
 from lti_tool.lti.claims import FOR_USER
+from lti_tool.sync.privacy import ErasureLog
 
 from ..lti_harness import INSTITUTION_ADMIN, INSTRUCTOR, LEARNER, Lms, browser, csrf_token
 
@@ -98,6 +99,15 @@ def test_the_student_sees_their_data_downloads_it_and_requests_erasure(
         timeout=10,
     )
     assert done.status_code == 200 and "personal data was erased" in done.text
+    # A second press (a double click, a resent form) says the same, it was done once.
+    twice = teacher.post(
+        urljoin(privacy_page.url, erase_path),
+        data={"csrf_token": csrf_token(privacy_page.text)},
+        timeout=10,
+    )
+    assert twice.status_code == 200 and "personal data was erased" in twice.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ErasureLog)) == 1
     assert _member(app, "student-77") is None  # the sub maps to nobody now
     # Their browser's course launch no longer opens their pages.
     assert client.get(course_launch.page.url, timeout=10).status_code == 401
