@@ -271,11 +271,19 @@ def find_platform(session: Session, platform: str) -> Platform:
 def find_member(
     session: Session, platform_id: int, *, member_id: int | None = None, sub: str | None = None
 ) -> Member:
-    """A member of one platform, by Bottega id or LMS user id (sub)."""
+    """A member of one platform, by Bottega id or LMS user id (sub); by sub, someone erased is
+    found too (their anonymous member), so that running an erasure again says it is done."""
     if (member_id is None) == (sub is None):
         raise PrivacyError("give either a member id or an LMS user id (sub)")
-    where = Member.id == member_id if member_id is not None else Member.lms_id == sub
-    member = session.scalar(select(Member).where(Member.platform_id == platform_id, where))
+    if sub is not None:
+        member_id = member_id_of(session, platform_id, sub)
+    member = (
+        session.scalar(
+            select(Member).where(Member.platform_id == platform_id, Member.id == member_id)
+        )
+        if member_id is not None
+        else None
+    )
     if member is None:
         what = f"id {member_id}" if member_id is not None else f"LMS user id {sub!r}"
         raise PrivacyError(f"no member with {what} on this platform")
