@@ -27,6 +27,7 @@ from lti_tool.community.groups.models import (
 )
 from lti_tool.community.kudos import services as kudos
 from lti_tool.community.moderation import services as moderation
+from lti_tool.community.moderation.conduct import accept_conduct, pending_conduct_version
 from lti_tool.community.qa import services as qa
 from lti_tool.community.qa.permissions import Actor
 from lti_tool.community.welcome import services as welcome
@@ -422,3 +423,33 @@ def test_ids_of_another_course_of_the_same_lms_are_refused(app: Flask, key: str)
         assert response.status_code in (400, 403, 404, 422), (path, response.status_code)
         assert SECRET not in response.text, path
     assert _fingerprint(app, a.course_id) == before
+
+
+def test_one_browser_with_both_courses_open_sees_each_course_in_its_own_launch(
+    app: Flask,
+) -> None:
+    """Giulia has course A and course B open in two LMS tabs (two launches in one session):
+    each launch's pages show that course only, whichever she opened last."""
+    a, b, ids = _two_courses(app)
+    client = sign_in(app, a, "giulia", lid="LA")
+    with client.session_transaction() as session:
+        launches = dict(session["launches"])
+        with app.app_context():
+            enrolment_b = db.session.scalar(
+                select(Enrolment.id).where(
+                    Enrolment.course_id == b.course_id, Enrolment.member_id == ids.giulia
+                )
+            )
+            pending = pending_conduct_version(db.session(), b.course_id, ids.giulia)
+            if pending is not None:  # past the code of conduct in B too
+                accept_conduct(db.session(), b.course_id, ids.giulia, pending)
+        launches["LB"] = {**launches["LA"], "c": b.course_id, "e": enrolment_b}
+        session["launches"] = launches
+    for page in ("qa/", "qa/notifications", "kudos/", "groups/", "welcome/"):
+        assert SECRET in client.get(f"/w/LA/{page}", follow_redirects=True).text, page
+        in_b = client.get(f"/w/LB/{page}", follow_redirects=True)
+        assert in_b.status_code == 200 and SECRET not in in_b.text, page
+        assert "code of conduct" not in in_b.text.lower(), page  # the page itself
+    assert client.get(f"/w/LA/qa/{ids.question}").status_code == 200
+    assert client.get(f"/w/LB/qa/{ids.question}").status_code == 404
+    assert client.get(f"/w/LB/groups/{ids.group}").status_code == 404
