@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import Connection, Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.community.groups.services import late_joiner_sets_exist, place_late_joiners
 from lti_tool.community.moderation.conduct import acceptance_columns
 from lti_tool.courses import services
-from lti_tool.courses.models import Placement
+from lti_tool.courses.models import Member, Placement
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
 from lti_tool.lti.claims import Launch
+from lti_tool.sync.privacy import erased_member_id
 
 
 class RecentRows:
@@ -137,26 +138,45 @@ def handle_launch(
         return _handle(session, launch, RecentRows(size=0), page_checks)
 
 
+def _erased_member_row(connection: Connection, launch: Launch) -> dict[str, Any] | None:
+    """For a data privacy launch by someone Bottega erased (and who has not come back through
+    a course launch since), their anonymous member row. Looking at what is held must not store
+    their profile again as a new member, whom roster syncs would then enrol in every course."""
+    table = Member.__table__
+    known = select(table.c.id).where(
+        table.c.platform_id == launch.platform_id, table.c.lms_id == launch.user.lms_id
+    )
+    if connection.execute(known).first() is not None:
+        return None
+    erased_id = erased_member_id(connection, launch.platform_id, launch.user.lms_id)
+    if erased_id is None:
+        return None
+    row = connection.execute(select(table).where(table.c.id == erased_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
 def _handle(
     session: Session, launch: Launch, recent_rows: RecentRows, page_checks: bool
 ) -> LaunchOutcome:
     now = utcnow()
     user = launch.user
     connection = session.connection()  # the launch's transaction: looked up once
-    member = services.upsert_member_row(
-        connection,
-        launch.platform_id,
-        user.lms_id,
-        services.Profile(
-            name=user.name,
-            given_name=user.given_name,
-            family_name=user.family_name,
-            email=user.email,
-            picture=user.picture,
-            locale=user.locale,
-        ),
-        seen_at=now,
-    )
+    member = _erased_member_row(connection, launch) if launch.is_data_privacy else None
+    if member is None:
+        member = services.upsert_member_row(
+            connection,
+            launch.platform_id,
+            user.lms_id,
+            services.Profile(
+                name=user.name,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                email=user.email,
+                picture=user.picture,
+                locale=user.locale,
+            ),
+            seen_at=now,
+        )
     member_id = int(member["id"])
     course_id = enrolment_id = placement_id = None
     placement: dict[str, Any] | None = None

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    ForeignKey,
+    String,
+    Table,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lti_tool.community.dashboard import metrics
@@ -43,6 +54,17 @@ PURGE_KIND = "privacy.purge_events"
 PURGE_BATCH = 2000
 # Columns left out of exports: derived copies of what is exported (HTML of Markdown, search).
 _DERIVED = ("body_html", "meeting_note_html", "search_title", "search_body")
+# Columns of the member's own rows that are about someone else and that the pages never show
+# them: who voted their post helpful or accepted their answer (an anonymous asker: a member id
+# is a name, the kudos form lists them), and the moderator's decision on a post they flagged
+# (who, and a note that is about the post's author). The export leaves these out.
+_UNSHOWN_OTHERS = frozenset(
+    {
+        ("engagement_event", "actor_id"),
+        ("moderation_flag", "resolved_by"),
+        ("moderation_flag", "resolution_note"),
+    }
+)
 
 
 class RequestStatus(enum.StrEnum):
@@ -249,11 +271,19 @@ def find_platform(session: Session, platform: str) -> Platform:
 def find_member(
     session: Session, platform_id: int, *, member_id: int | None = None, sub: str | None = None
 ) -> Member:
-    """A member of one platform, by Bottega id or LMS user id (sub)."""
+    """A member of one platform, by Bottega id or LMS user id (sub); by sub, someone erased is
+    found too (their anonymous member), so that running an erasure again says it is done."""
     if (member_id is None) == (sub is None):
         raise PrivacyError("give either a member id or an LMS user id (sub)")
-    where = Member.id == member_id if member_id is not None else Member.lms_id == sub
-    member = session.scalar(select(Member).where(Member.platform_id == platform_id, where))
+    if sub is not None:
+        member_id = member_id_of(session, platform_id, sub)
+    member = (
+        session.scalar(
+            select(Member).where(Member.platform_id == platform_id, Member.id == member_id)
+        )
+        if member_id is not None
+        else None
+    )
     if member is None:
         what = f"id {member_id}" if member_id is not None else f"LMS user id {sub!r}"
         raise PrivacyError(f"no member with {what} on this platform")
@@ -261,9 +291,26 @@ def find_member(
 
 
 def member_id_of(session: Session, platform_id: int, sub: str) -> int | None:
-    """The member an LMS user id (sub) maps to on a platform, if Bottega has ever seen them."""
-    return session.scalar(
+    """The member an LMS user id (sub) maps to on a platform, if Bottega has ever seen them;
+    for someone erased (and not back since), their anonymous member (see erased_member_id)."""
+    found = session.scalar(
         select(Member.id).where(Member.platform_id == platform_id, Member.lms_id == sub)
+    )
+    return found if found is not None else erased_member_id(session, platform_id, sub)
+
+
+def erased_member_id(session: Session | Connection, platform_id: int, sub: str) -> int | None:
+    """The anonymous member row an erased person left, found through the erasure log's hash
+    of their LMS user id (the id itself is gone); None when they were never erased."""
+    return session.scalar(
+        select(ErasureLog.member_id)
+        .where(
+            ErasureLog.platform_id == platform_id,
+            ErasureLog.subject_hash == subject_hash(platform_id, sub),
+            ErasureLog.member_id.is_not(None),
+        )
+        .order_by(ErasureLog.id.desc())
+        .limit(1)
     )
 
 
@@ -303,7 +350,11 @@ def export_member(session: Session, member: Member) -> dict[str, Any]:
             ]
             continue
         seen = {tuple(r[c.name] for c in primary) for r in tables.get(table.name, [])}
-        wanted = [c for c in table.columns if c.name not in _DERIVED]
+        wanted = [
+            c
+            for c in table.columns
+            if c.name not in _DERIVED and (table.name, c.name) not in _UNSHOWN_OTHERS
+        ]
         # Ordered by primary key: the same data always exports the same way.
         query = select(*wanted).where(table.c[column] == member.id).order_by(*primary)
         for row in session.execute(query):
@@ -452,6 +503,21 @@ def find_course_request(session: Session, course_id: int, request_id: int) -> Pr
             Enrolment.course_id == course_id,
             PrivacyRequest.status == RequestStatus.PENDING.value,
         )
+    )
+
+
+def handled_by_them(session: Session, request_id: int, staff_id: int) -> bool:
+    """Whether this staff member already carried out this request (a second press of Erase:
+    the member has left the course's lists with their enrolments)."""
+    return (
+        session.scalar(
+            select(PrivacyRequest.id).where(
+                PrivacyRequest.id == request_id,
+                PrivacyRequest.status == RequestStatus.DONE.value,
+                PrivacyRequest.handled_by == staff_id,
+            )
+        )
+        is not None
     )
 
 

@@ -182,6 +182,9 @@ def erase_requested(lid: str, request_id: int) -> BaseResponse:
         abort(404)
     found = privacy.find_course_request(db.session(), g.viewer.course_id, request_id)
     if found is None:
+        if privacy.handled_by_them(db.session(), request_id, g.viewer.member_id):
+            flash(_("The member's personal data was erased."))  # pressed twice: done once
+            return redirect(url_for("privacy.page", lid=lid), code=303)
         abort(404)
     member = db.session.get(Member, found.member_id)
     if member is None:

@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lti_tool.courses.models import Member
 from lti_tool.demo.platform import Tamper
 from lti_tool.extensions import db
 from lti_tool.lti.claims import FOR_USER
+from lti_tool.sync.privacy import ErasureLog
 
 from ..lti_harness import INSTITUTION_ADMIN, INSTRUCTOR, LEARNER, Lms, browser, csrf_token
 
@@ -98,16 +99,38 @@ def test_the_student_sees_their_data_downloads_it_and_requests_erasure(
         timeout=10,
     )
     assert done.status_code == 200 and "personal data was erased" in done.text
+    # A second press (a double click, a resent form) says the same, it was done once.
+    twice = teacher.post(
+        urljoin(privacy_page.url, erase_path),
+        data={"csrf_token": csrf_token(privacy_page.text)},
+        timeout=10,
+    )
+    assert twice.status_code == 200 and "personal data was erased" in twice.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ErasureLog)) == 1
     assert _member(app, "student-77") is None  # the sub maps to nobody now
     # Their browser's course launch no longer opens their pages.
     assert client.get(course_launch.page.url, timeout=10).status_code == 401
 
-    # The student's next launch makes a fresh member, holding nothing of the erased one.
-    again = _privacy_launch(lms, browser())
+    # Checking their privacy page again says so, and stores nothing of them again (a new
+    # member would be enrolled in every course by the next roster sync).
+    again = _privacy_launch(
+        lms, browser(), user={**ANONYMOUS_STUDENT, "name": "Giulia Rossi", "email": "g@x.org"}
+    )
     assert again.page is not None and "Your data in Bottega" in again.page.text
+    assert "The personal data was erased" in again.page.text
+    assert "Giulia Rossi" not in again.page.text
+    assert _member(app, "student-77") is None
+    with app.app_context():
+        assert db.session.scalar(select(Member).where(Member.name == "Giulia Rossi")) is None
+    # Their next course launch makes a fresh member, holding nothing of the erased one.
+    back = lms.launch(browser(), user=ANONYMOUS_STUDENT, custom={"widget": "qa"})
+    assert back.page is not None and back.page.status_code == 200
     fresh = _member(app, "student-77")
     assert fresh is not None
-    assert "Questions (anonymous ones included)" not in again.page.text
+    mine = _privacy_launch(lms, browser())
+    assert mine.page is not None and "The personal data was erased" not in mine.page.text
+    assert "Questions (anonymous ones included)" not in mine.page.text
 
 
 def test_an_lms_admin_acting_for_someone_exports_and_erases_directly(lms: Lms, app: Flask) -> None:
@@ -124,12 +147,25 @@ def test_an_lms_admin_acting_for_someone_exports_and_erases_directly(lms: Lms, a
     assert page is not None and page.status_code == 200, result.launch_response.text[:300]
     assert "Data Bottega holds about this person" in page.text
     assert "Sara Verdi" in page.text
+    assert "Records that refer to them, in every course of this LMS" in page.text
+    assert "not shared by the LMS" in page.text  # her e-mail
+    assert "refer to you" not in page.text and "your LMS" not in page.text
     export = admin.get(urljoin(page.url, "export.json"), timeout=10).json()
     assert export["member"]["lms_user_id"] == "student-5"
     erased = _post(admin, page, "erase")
     assert erased.status_code == 200
     assert "The personal data was erased" in erased.text
     assert _member(app, "student-5") is None
+    # A later privacy launch for the same person says they were erased, not "never seen".
+    later = _privacy_launch(
+        lms,
+        browser(),
+        user={"sub": "admin-1"},
+        roles=[INSTITUTION_ADMIN],
+        tamper=Tamper(claims={FOR_USER: {"user_id": "student-5", "roles": [LEARNER]}}),
+    )
+    assert later.page is not None and "The personal data was erased" in later.page.text
+    assert "never opened it" not in later.page.text
 
 
 def test_for_user_unknown_to_bottega_says_nothing_is_held(lms: Lms) -> None:
