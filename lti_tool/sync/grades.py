@@ -32,6 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -199,7 +200,9 @@ def request_push(
 ) -> int:
     """Queue a push for a placement (one pending per placement); returns the job id.
 
-    The caller commits. A push already queued or running is not queued twice.
+    The caller commits. A push already queued is not queued twice; one running is not run
+    beside it, but once more as soon as it ends (it computed the scores before this request:
+    a rubric saved since, new participation).
     """
     job_id = enqueue(
         session,
@@ -207,12 +210,27 @@ def request_push(
         {"placement_id": placement_id, "trigger": trigger},
         key=f"{JOB_KIND}:{placement_id}",
         replace=replace,
+        rerun=True,
     )
     _set_state(session, placement_id)
     session.execute(
         update(GradePush)
-        .where(GradePush.placement_id == placement_id, GradePush.status != "running")
-        .values(status="queued", job_id=job_id, trigger=trigger[:16], requested_at=utcnow())
+        .where(GradePush.placement_id == placement_id)
+        .values(requested_at=utcnow(), trigger=trigger[:16])
+    )
+    session.execute(
+        update(GradePush)
+        .where(
+            GradePush.placement_id == placement_id,
+            # The running push's own state stays; one left "running" by a job that died
+            # (a killed worker) gives way to the new job.
+            or_(
+                GradePush.status != "running",
+                GradePush.job_id.is_(None),
+                GradePush.job_id != job_id,
+            ),
+        )
+        .values(status="queued", job_id=job_id)
     )
     return job_id
 
@@ -681,6 +699,7 @@ class PushStatus:
     error_detail: str | None = None
     next_try_at: datetime | None = None
     attempts: int = 0
+    again: bool = False  # running, and to run once more as soon as it ends
     lineitem_url: str | None = None
     lineitem_maximum: float | None = None
 
