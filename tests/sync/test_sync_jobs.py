@@ -322,7 +322,7 @@ def test_a_request_during_a_page_write_waits_instead_of_deadlocking(
     def request() -> None:
         try:
             requested.append(_request(nrps_course))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
