@@ -235,8 +235,9 @@ def request_push(
     return job_id
 
 
-def record_failure(session: Session, placement_id: int, code: str, detail: str) -> None:
-    """Remember why the last push failed, for the instructor's page."""
+def record_failure(session: Session, placement_id: int, code: str, detail: str | None) -> None:
+    """Remember why the last push failed, for the instructor's page: ``code`` becomes words
+    in the viewer's language, ``detail`` is only ever what the LMS itself answered."""
     session.rollback()
     begin_write(session)
     _set_state(
@@ -245,7 +246,7 @@ def record_failure(session: Session, placement_id: int, code: str, detail: str) 
         status="failed",
         finished_at=utcnow(),
         error_code=code[:32],
-        error_detail=detail[:2000],
+        error_detail=detail[:2000] if detail else None,
     )
     session.commit()
 
@@ -523,7 +524,10 @@ def push_grades(
         "result": result.as_dict(),
     }
     if result.error is not None:
-        values.update(error_code=result.error.code[:32], error_detail=_describe(result.error))
+        values.update(
+            error_code=result.error.code[:32],
+            error_detail=result.error.detail[:2000] if result.error.detail else None,
+        )
     _set_state(session, placement_id, **values)
     session.commit()
     return result
@@ -626,7 +630,7 @@ def _flush(
             continue
         else:
             assert exc is not None
-            values["error"] = _describe(exc)
+            values["error"] = exc.detail[:2000] if exc.detail else None  # the LMS's own words
             if exc.temporary or exc.code in HALTING:
                 result.pending += 1
                 if exc.retry_after:
@@ -771,10 +775,10 @@ def run_grade_push(
     except LeaseLost:
         raise
     except GradeError as exc:
-        record_failure(session, placement_id, exc.code, str(exc))
+        record_failure(session, placement_id, exc.code, None)  # Bottega's words: for the logs
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
-        record_failure(session, placement_id, exc.code, exc.detail or str(exc))
+        record_failure(session, placement_id, exc.code, exc.detail)
         raise job_failure(exc) from exc
     finally:
         http.close()

@@ -417,8 +417,9 @@ def _consume(
         session.commit()
 
 
-def record_failure(session: Session, course_id: int, code: str, detail: str) -> None:
-    """Remember why the last sync failed, for the instructor's page."""
+def record_failure(session: Session, course_id: int, code: str, detail: str | None) -> None:
+    """Remember why the last sync failed, for the instructor's page: ``code`` becomes words
+    in the viewer's language, ``detail`` is only ever what the LMS itself answered."""
     session.rollback()
     begin_write(session)
     _set_state(
@@ -427,7 +428,7 @@ def record_failure(session: Session, course_id: int, code: str, detail: str) -> 
         status="failed",
         finished_at=utcnow(),
         error_code=code[:32],
-        error_detail=detail[:2000],
+        error_detail=detail[:2000] if detail else None,
     )
     session.commit()
 
@@ -724,13 +725,13 @@ def run_roster_sync(
     except LeaseLost:
         raise
     except RosterError as exc:
-        record_failure(session, course_id, exc.code, str(exc))
+        record_failure(session, course_id, exc.code, None)  # Bottega's words: for the logs
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
-        record_failure(session, course_id, exc.code, exc.detail or str(exc))
+        record_failure(session, course_id, exc.code, exc.detail)
         raise job_failure(exc) from exc
-    except JobTimeout as exc:
-        record_failure(session, course_id, "timeout", str(exc))
+    except JobTimeout:
+        record_failure(session, course_id, "timeout", None)
         raise
     finally:
         http.close()

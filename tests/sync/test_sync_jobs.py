@@ -77,7 +77,14 @@ def test_a_hanging_roster_endpoint_fails_the_job_in_bounded_time_then_it_retries
     assert job.status == JobStatus.QUEUED and job.attempts == 1 and job.locked_by is None
     assert "did not answer in time" in (job.last_error or "")
     with nrps_course.app.app_context():
-        assert roster_status(db.session(), nrps_course.course_id).error_code == "timeout"
+        status = roster_status(db.session(), nrps_course.course_id)
+    assert status.error_code == "timeout" and status.error_detail is None
+    page = nrps_course.client.get(
+        f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster/status", timeout=10
+    )
+    # In the page's language; the LMS said nothing, so nothing is shown as its words (Bottega's
+    # own English message stays in the job table and the logs).
+    assert "The LMS did not answer in time." in page.text and "The LMS said" not in page.text
 
     nrps_course.platform.memberships = original  # the LMS recovers
     _wait_until_due(nrps_course.app, job_id)
