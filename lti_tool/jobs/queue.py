@@ -832,6 +832,7 @@ def job_as_dict(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "run_after": job.run_after.isoformat() if job.run_after else None,
         "locked_by": job.locked_by,
+        "rerun": job.rerun,  # asked for again while running: queued again when it ends
         "last_error": job.last_error,
         "result": job.result,
         "created_at": job.created_at.isoformat() if job.created_at else None,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs import enqueue, run_due, sweep
 from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.queue import backoff, claim, execute, retry_dead, run_one
+from lti_tool.jobs.queue import backoff, claim, execute, job_as_dict, retry_dead, run_one
 from lti_tool.jobs.runtime import JobsRuntime, runtime_of
 
 from . import handlers
@@ -279,6 +279,7 @@ def test_a_request_while_the_job_runs_runs_once_more_after_it_never_beside_it(
     assert _add(app, "test.record", {"n": 2}, key="k", rerun=True, replace=True) == job_id
     assert _add(app, "test.record", {"n": 3}, key="k", rerun=True, replace=True) == job_id
     assert _run(app, "w2").ran == 0  # never beside the running attempt
+    assert job_as_dict(_job(app, job_id))["rerun"] is True  # what `jobs list --json` says
     outcome = execute(runtime.session_factory, claimed, "w1", runtime.settings.jobs)
     assert outcome.status == "done" and outcome.result == {"n": 1}
     job = _job(app, job_id)
