@@ -5,7 +5,8 @@ LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` (one writer at a time) on SQLite, an
 ``UPDATE`` checks the row is still queued, so two workers never run the same attempt. A claim is
 a lease: a worker that dies leaves a row whose ``locked_until`` passes, and the sweep queues it
 again. Failures are retried with jittered exponential backoff until the attempt count or the
-job's age says it is dead.
+job's age says it is dead. A keyed request for a job that is running (``enqueue(rerun=True)``)
+is kept on its row, and the row is queued again the moment the attempt ends.
 """
 
 from __future__ import annotations
