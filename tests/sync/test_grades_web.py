@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import urljoin
 
@@ -14,9 +15,9 @@ from sqlalchemy import select
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.extensions import db
 from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.queue import run_one
+from lti_tool.jobs.queue import claim, run_one, sweep
 from lti_tool.jobs.runtime import runtime_of
-from lti_tool.sync.grades import JOB_KIND, request_push
+from lti_tool.sync.grades import JOB_KIND, _set_state, request_push
 
 from ..lti_harness import LEARNER, Lms, browser, csrf_token
 from .grades_helpers import GradedCourse, make_graded_course
@@ -195,3 +196,33 @@ def test_send_grades_now_during_a_push_sends_the_new_rubric_right_after_it(
     assert [tuple(j) for j in jobs] == [(job_id, JobStatus.DONE)]
     done = graded.client.get(_url(graded), timeout=10)
     assert "Last push:" in done.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_LEASE": "0.1", "JOBS_MAX_ATTEMPTS": "1"}])
+def test_send_grades_now_after_a_worker_died_mid_push_is_shown_queued(
+    graded: GradedCourse,
+) -> None:
+    """A worker killed on the last attempt leaves the push "running" and its job dead: the
+    next click must show the new push waiting, not the old failure."""
+    runtime = runtime_of(graded.app)
+    with graded.app.app_context():
+        request_push(db.session(), graded.placement_id, trigger="schedule")
+        db.session.commit()
+    old = claim(runtime.session_factory, "ghost", lease=0.1)  # then the worker dies
+    assert old is not None
+    with graded.app.app_context():  # what push_grades writes as it starts
+        _set_state(db.session(), graded.placement_id, status="running", job_id=old.id)
+        db.session.commit()
+    time.sleep(0.2)
+    assert sweep(runtime.session_factory, runtime.settings).dead == 1
+    page = graded.client.get(_url(graded), timeout=10)
+    assert "Sending the grades failed." in page.text
+    clicked = graded.client.post(
+        _url(graded, "/push"),
+        data={"csrf_token": csrf_token(page.text)},
+        headers={"HX-Request": "true"},
+        timeout=10,
+    )
+    assert clicked.status_code == 200
+    assert "Waiting for a worker to send the grades" in clicked.text
+    assert "Sending the grades failed." not in clicked.text
