@@ -14,6 +14,7 @@ from lti_tool.community.sentiment import services as sentiment_services
 from lti_tool.courses.models import PlatformStatus
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
+from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
 from lti_tool.lti import frame_origins
 from lti_tool.lti.keys import KeyStore, KeyStoreError
@@ -418,6 +419,17 @@ def _course_id(
     return int(course.id)
 
 
+def _not_run_here(session_factory: Any, job_id: int) -> str:
+    """Why a job this command queued did not run in it: what the operator may expect next."""
+    with session_factory() as session:
+        job = session.get(Job, job_id)
+    if job is not None and job.status == JobStatus.RUNNING:
+        if job.rerun:
+            return "running in another worker; it runs again, for this request, as soon as it ends"
+        return "running in another worker"
+    return "waiting to retry"
+
+
 def _sync_line(r: dict[str, Any]) -> str:
     if r["status"] != "done":
         return f"course {r['course_id']}: {r['status']}: {r['error']}"
@@ -473,7 +485,7 @@ def roster_sync(
         outcome = jobs_queue.run_one(runtime.session_factory, worker, job_id, runtime.settings.jobs)
         row: dict[str, Any] = {"course_id": course_id, "job_id": job_id}
         if outcome is None:
-            row.update(status="pending", error="running in another worker or waiting to retry")
+            row.update(status="pending", error=_not_run_here(runtime.session_factory, job_id))
         else:
             row.update(status=outcome.status, error=outcome.error, **(outcome.result or {}))
         results.append(row)
@@ -550,7 +562,7 @@ def grades_push(
         )
         row: dict[str, Any] = {"placement_id": placement_id, "job_id": job_id}
         if outcome is None:
-            row.update(status="pending", error="running in another worker or waiting to retry")
+            row.update(status="pending", error=_not_run_here(runtime.session_factory, job_id))
         else:
             row.update(status=outcome.status, error=outcome.error, **(outcome.result or {}))
         results.append(row)

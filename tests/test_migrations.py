@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from lti_tool.community.qa import queries, search, services
 from lti_tool.extensions import db
+from lti_tool.jobs import enqueue
 
 from .community.qa.conftest import PEOPLE, CourseWorld, make_course, make_platform
 
@@ -207,3 +208,24 @@ def test_cli_upgrade_on_an_empty_sqlite_file(tmp_path: Path, keys_dir: Path) -> 
 def _revision() -> str | None:
     with db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_0022_keeps_pending_jobs_and_asks_none_of_them_again(app: Flask) -> None:
+    """0022 adds job_outbox.rerun to a table that may hold queued and running jobs."""
+    with app.app_context():
+        job_id = enqueue(db.session(), "roster.sync", {"course_id": 1}, key="roster.sync:1")
+        db.session.commit()
+        db.session.remove()
+        try:
+            downgrade(revision="0021_qa_search_gin_no_pending")
+            columns = {c["name"] for c in inspect(db.engine).get_columns("job_outbox")}
+            assert "rerun" not in columns and "rerun_payload" not in columns
+        finally:
+            upgrade()
+        db.session.remove()
+        row = db.session.execute(
+            text("SELECT status, active_key, rerun, rerun_payload FROM job_outbox WHERE id = :id"),
+            {"id": job_id},
+        ).one()
+    assert row.status == "queued" and row.active_key == "roster.sync:1"
+    assert not row.rerun and row.rerun_payload is None

@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Index, String, Text
+from sqlalchemy import JSON, Enum, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.extensions import UTCDateTime, db, utcnow
@@ -57,6 +57,11 @@ class Job(db.Model):  # type: ignore[name-defined]
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Asked for again (with ``rerun_payload``) while it was running: the request came after this
+    # attempt read its input, so the row is queued again as soon as the attempt ends (enqueue's
+    # ``rerun``), instead of the request being dropped or run beside it.
+    rerun: Mapped[bool] = mapped_column(server_default=false())
+    rerun_payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # When the wake-up channel (Redis) was last told about this row; the sweep tells it again
     # about due rows it has not heard of for a while (a flushed Redis, a lost message).
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -5,7 +5,8 @@ LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` (one writer at a time) on SQLite, an
 ``UPDATE`` checks the row is still queued, so two workers never run the same attempt. A claim is
 a lease: a worker that dies leaves a row whose ``locked_until`` passes, and the sweep queues it
 again. Failures are retried with jittered exponential backoff until the attempt count or the
-job's age says it is dead.
+job's age says it is dead. A keyed request for a job that is running (``enqueue(rerun=True)``)
+is kept on its row, and the row is queued again the moment the attempt ends.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, case, delete, event, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, event, func, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -181,13 +182,17 @@ def enqueue(
     run_after: datetime | None = None,
     *,
     replace: bool = False,
+    rerun: bool = False,
     max_attempts: int | None = None,
 ) -> int:
     """Add a job to the outbox in the caller's transaction; returns its id.
 
     With ``key``, at most one job per key is queued or running: enqueueing again returns the
-    pending job's id. ``replace=True`` gives a still-queued job the new payload and run time
-    (a running one is left alone). Workers are woken once the caller commits.
+    pending job's id. ``replace=True`` gives a still-queued job the new payload and run time.
+    A running job is left alone; with ``rerun=True`` it is marked to be queued again, with this
+    payload (``replace``: the latest request's, else the first's), as soon as its attempt ends:
+    the request came after it read its input, and the two never run side by side. Workers are
+    woken once the caller commits.
     """
     if kind not in _registry:
         raise ValueError(f"no handler is registered for job kind {kind!r}")
@@ -210,7 +215,7 @@ def enqueue(
         "updated_at": now,
     }
     job_id: int | None = None
-    for _ in range(3):  # the pending job may finish between the conflict and the lookup
+    for _ in range(5):  # the pending job may change state between our statements: ask again
         stmt = _insert(session).values(**values)
         if key is not None and replace:
             stmt = stmt.on_conflict_do_update(
@@ -221,10 +226,27 @@ def enqueue(
         elif key is not None:
             stmt = stmt.on_conflict_do_nothing(index_elements=["active_key"])
         job_id = session.execute(stmt.returning(Job.id)).scalar()
-        if job_id is None:
-            job_id = session.scalar(select(Job.id).where(Job.active_key == key))
         if job_id is not None:
             break
+        pending = session.execute(
+            select(Job.id, Job.status, Job.rerun).where(Job.active_key == key)
+        ).one_or_none()
+        if pending is None:
+            continue  # it ended in between: insert again
+        if pending.status == JobStatus.QUEUED and replace:
+            continue  # it was running a moment ago and is queued again now: replace it
+        if pending.status == JobStatus.RUNNING and rerun and (replace or not pending.rerun):
+            job_id = session.execute(
+                update(Job)
+                .where(Job.id == pending.id, Job.status == JobStatus.RUNNING)
+                .values(rerun=True, rerun_payload=payload)
+                .returning(Job.id)
+            ).scalar()
+            if job_id is None:
+                continue  # its attempt ended in between
+            return int(job_id)  # woken when the attempt ends, not now
+        job_id = int(pending.id)
+        break
     if job_id is None:
         raise RuntimeError(f"could not enqueue {kind} with key {key!r}")
     if when <= now:
@@ -408,6 +430,44 @@ def _execute(
     return _finish(session_factory, job, worker_id, result)
 
 
+# A retry reads its input afresh, so it answers a request made during the failed attempt: it
+# takes that request's payload, keeping its own wait (the LMS may have asked for it).
+_RETRY_TAKES_RERUN: dict[str, Any] = {
+    "payload": case((Job.rerun, Job.rerun_payload), else_=Job.payload),
+    "rerun": False,
+    "rerun_payload": null(),
+}
+
+
+def _unless_rerun(now: datetime, **otherwise: Any) -> dict[str, Any]:
+    """Column values for a job whose attempt ended: ``otherwise``, unless it was asked for again
+    while it ran; then those of a new request under the same key, due now with its payload.
+
+    One UPDATE decides, so a request committed just before it is never lost, and one committed
+    after it finds the key free (or the row queued) and is not lost either."""
+    at = literal(now, UTCDateTime())
+    again: dict[str, Any] = {
+        "status": JobStatus.QUEUED.value,
+        "active_key": Job.key,
+        "payload": Job.rerun_payload,
+        "attempts": 0,
+        "run_after": at,
+        "created_at": at,  # its age bound starts again
+        "dispatched_at": at,
+    }
+    values: dict[str, Any] = {}
+    for name, value in again.items():
+        old = otherwise.get(name, getattr(Job, name))
+        old = old.value if isinstance(old, JobStatus) else old
+        values[name] = case((Job.rerun, value), else_=old)
+    return {**values, "rerun": False, "rerun_payload": null()}
+
+
+def _wake_if_queued(session: Session, job_id: int, status: Any) -> None:
+    if status is not None and JobStatus(status) == JobStatus.QUEUED:
+        session.info.setdefault(WAKE_KEY, set()).add(job_id)
+
+
 def _finish(
     session_factory: SessionFactory,
     job: ClaimedJob,
@@ -417,12 +477,11 @@ def _finish(
     with session_factory() as session:
         begin_write(session)
         now = utcnow()
-        done = session.execute(  # type: ignore[attr-defined]
+        ended = session.execute(
             update(Job)
             .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == JobStatus.RUNNING)
             .values(
-                status=JobStatus.DONE,
-                active_key=None,
+                **_unless_rerun(now, status=JobStatus.DONE, active_key=None),
                 result=result,
                 locked_by=None,
                 locked_until=None,
@@ -430,9 +489,11 @@ def _finish(
                 finished_at=now,
                 updated_at=now,
             )
-        ).rowcount
+            .returning(Job.status)
+        ).scalar()
+        _wake_if_queued(session, job.id, ended)
         session.commit()
-    if done != 1:
+    if ended is None:
         log.warning("job %s finished after its lease passed to another worker", job.id)
         return Outcome(job.id, job.kind, "lost", result=result)
     return Outcome(job.id, job.kind, "done", result=result)
@@ -463,25 +524,29 @@ def _fail(
         or age >= settings.dead_after
     )
     if dead:
-        values.update(status=JobStatus.DEAD, active_key=None, finished_at=now)
+        values.update(_unless_rerun(now, status=JobStatus.DEAD, active_key=None), finished_at=now)
     else:
         delay = backoff(job.attempts, settings.backoff_base, settings.backoff_max)
         if isinstance(exc, RetryLater) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, 86400.0))
         values.update(
+            _RETRY_TAKES_RERUN,
             status=JobStatus.QUEUED,
             run_after=now + timedelta(seconds=delay),
             dispatched_at=None,
         )
     with session_factory() as session:
         begin_write(session)
-        changed = session.execute(  # type: ignore[attr-defined]
+        ended = session.execute(
             update(Job)
             .where(Job.id == job.id, Job.locked_by == worker_id, Job.status == JobStatus.RUNNING)
             .values(**values)
-        ).rowcount
+            .returning(Job.status)
+        ).scalar()
+        if dead:
+            _wake_if_queued(session, job.id, ended)
         session.commit()
-    if changed != 1:
+    if ended is None:
         return Outcome(job.id, job.kind, "lost", error)
     return Outcome(job.id, job.kind, "dead" if dead else "retry", error)
 
@@ -603,16 +668,24 @@ def sweep(
                 "the worker stopped or hung",
             }
             if row.attempts >= limit or too_old:
-                values.update(status=JobStatus.DEAD, active_key=None, finished_at=now)
-                report.dead += 1
+                values.update(
+                    _unless_rerun(now, status=JobStatus.DEAD, active_key=None), finished_at=now
+                )
             else:
-                values.update(status=JobStatus.QUEUED, run_after=now, dispatched_at=None)
-                report.requeued += 1
-            session.execute(
+                values.update(
+                    _RETRY_TAKES_RERUN, status=JobStatus.QUEUED, run_after=now, dispatched_at=None
+                )
+            ended = session.execute(
                 update(Job)
                 .where(Job.id == row.id, Job.status == JobStatus.RUNNING, Job.locked_until < now)
                 .values(**values)
-            )
+                .returning(Job.status)
+            ).scalar()
+            if ended is not None:
+                queued = JobStatus(ended) == JobStatus.QUEUED
+                report.requeued += queued
+                report.dead += not queued
+                _wake_if_queued(session, row.id, ended)
 
         for spec in _registry.values():
             interval = spec.every(settings) if spec.every else 0
@@ -760,6 +833,7 @@ def job_as_dict(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "run_after": job.run_after.isoformat() if job.run_after else None,
         "locked_by": job.locked_by,
+        "rerun": job.rerun,  # asked for again while running: queued again when it ends
         "last_error": job.last_error,
         "result": job.result,
         "created_at": job.created_at.isoformat() if job.created_at else None,

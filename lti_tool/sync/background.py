@@ -43,6 +43,7 @@ class JobView:
     next_try_at: datetime | None
     attempts: int
     last_error: str | None  # the job's, when it is dead
+    again: bool = False  # running, and asked for again meanwhile: it runs once more after
 
 
 def job_view(session: Session, job_id: int | None, stored: str) -> JobView:
@@ -59,7 +60,8 @@ def job_view(session: Session, job_id: int | None, stored: str) -> JobView:
         elif job.status == JobStatus.DEAD:
             state = "failed"
     last_error = job.last_error if job is not None and state == "failed" else None
-    return JobView(state, next_try, job.attempts if job else 0, last_error)
+    again = job is not None and state == "running" and bool(job.rerun)
+    return JobView(state, next_try, job.attempts if job else 0, last_error, again)
 
 
 def status_fields(
@@ -76,6 +78,7 @@ def status_fields(
         "error_detail": error_detail,
         "next_try_at": view.next_try_at,
         "attempts": view.attempts,
+        "again": view.again,
     }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -199,7 +200,9 @@ def request_push(
 ) -> int:
     """Queue a push for a placement (one pending per placement); returns the job id.
 
-    The caller commits. A push already queued or running is not queued twice.
+    The caller commits. A push already queued is not queued twice; one running is not run
+    beside it, but once more as soon as it ends (it computed the scores before this request:
+    a rubric saved since, new participation).
     """
     job_id = enqueue(
         session,
@@ -207,18 +210,34 @@ def request_push(
         {"placement_id": placement_id, "trigger": trigger},
         key=f"{JOB_KIND}:{placement_id}",
         replace=replace,
+        rerun=True,
     )
     _set_state(session, placement_id)
     session.execute(
         update(GradePush)
-        .where(GradePush.placement_id == placement_id, GradePush.status != "running")
-        .values(status="queued", job_id=job_id, trigger=trigger[:16], requested_at=utcnow())
+        .where(GradePush.placement_id == placement_id)
+        .values(requested_at=utcnow(), trigger=trigger[:16])
+    )
+    session.execute(
+        update(GradePush)
+        .where(
+            GradePush.placement_id == placement_id,
+            # The running push's own state stays; one left "running" by a job that died
+            # (a killed worker) gives way to the new job.
+            or_(
+                GradePush.status != "running",
+                GradePush.job_id.is_(None),
+                GradePush.job_id != job_id,
+            ),
+        )
+        .values(status="queued", job_id=job_id)
     )
     return job_id
 
 
-def record_failure(session: Session, placement_id: int, code: str, detail: str) -> None:
-    """Remember why the last push failed, for the instructor's page."""
+def record_failure(session: Session, placement_id: int, code: str, detail: str | None) -> None:
+    """Remember why the last push failed, for the instructor's page: ``code`` becomes words
+    in the viewer's language, ``detail`` is only ever what the LMS itself answered."""
     session.rollback()
     begin_write(session)
     _set_state(
@@ -227,7 +246,7 @@ def record_failure(session: Session, placement_id: int, code: str, detail: str) 
         status="failed",
         finished_at=utcnow(),
         error_code=code[:32],
-        error_detail=detail[:2000],
+        error_detail=detail[:2000] if detail else None,
     )
     session.commit()
 
@@ -505,7 +524,10 @@ def push_grades(
         "result": result.as_dict(),
     }
     if result.error is not None:
-        values.update(error_code=result.error.code[:32], error_detail=_describe(result.error))
+        values.update(
+            error_code=result.error.code[:32],
+            error_detail=result.error.detail[:2000] if result.error.detail else None,
+        )
     _set_state(session, placement_id, **values)
     session.commit()
     return result
@@ -608,7 +630,7 @@ def _flush(
             continue
         else:
             assert exc is not None
-            values["error"] = _describe(exc)
+            values["error"] = exc.detail[:2000] if exc.detail else None  # the LMS's own words
             if exc.temporary or exc.code in HALTING:
                 result.pending += 1
                 if exc.retry_after:
@@ -681,6 +703,7 @@ class PushStatus:
     error_detail: str | None = None
     next_try_at: datetime | None = None
     attempts: int = 0
+    again: bool = False  # running, and to run once more as soon as it ends
     lineitem_url: str | None = None
     lineitem_maximum: float | None = None
 
@@ -752,10 +775,10 @@ def run_grade_push(
     except LeaseLost:
         raise
     except GradeError as exc:
-        record_failure(session, placement_id, exc.code, str(exc))
+        record_failure(session, placement_id, exc.code, None)  # Bottega's words: for the logs
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
-        record_failure(session, placement_id, exc.code, exc.detail or str(exc))
+        record_failure(session, placement_id, exc.code, exc.detail)
         raise job_failure(exc) from exc
     finally:
         http.close()

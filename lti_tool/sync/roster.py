@@ -17,7 +17,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, and_, any_, cast, func, select, update
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    String,
+    Text,
+    and_,
+    any_,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -393,18 +405,21 @@ def _consume(
         counts.pages += 1
         counts.members += len(page.members)
         counts.skipped += page.skipped
+        if on_page is not None:
+            # Before the state row: a request for another sync takes the job's row, then this
+            # one (enqueue, then request_sync); the same order here means no deadlock.
+            on_page(session, counts)
         session.execute(
             update(RosterSync)
             .where(RosterSync.course_id == course.id)
             .values(processed=counts.members)
         )
-        if on_page is not None:
-            on_page(session, counts)
         session.commit()
 
 
-def record_failure(session: Session, course_id: int, code: str, detail: str) -> None:
-    """Remember why the last sync failed, for the instructor's page."""
+def record_failure(session: Session, course_id: int, code: str, detail: str | None) -> None:
+    """Remember why the last sync failed, for the instructor's page: ``code`` becomes words
+    in the viewer's language, ``detail`` is only ever what the LMS itself answered."""
     session.rollback()
     begin_write(session)
     _set_state(
@@ -413,7 +428,7 @@ def record_failure(session: Session, course_id: int, code: str, detail: str) -> 
         status="failed",
         finished_at=utcnow(),
         error_code=code[:32],
-        error_detail=detail[:2000],
+        error_detail=detail[:2000] if detail else None,
     )
     session.commit()
 
@@ -431,7 +446,8 @@ def request_sync(
 ) -> int:
     """Queue a roster sync for a course (one pending per course); returns the job id.
 
-    The caller commits. A sync already running is not queued twice: its id is returned.
+    The caller commits. A sync already running is not run beside it: it runs once more as
+    soon as the running one ends (it may have read the LMS before what was asked for).
     """
     job_id = enqueue(
         session,
@@ -439,12 +455,27 @@ def request_sync(
         {"course_id": course_id, "full": full, "trigger": trigger},
         key=f"{JOB_KIND}:{course_id}",
         replace=replace,
+        rerun=True,
     )
     _ensure_state(session, course_id)
     session.execute(
         update(RosterSync)
-        .where(RosterSync.course_id == course_id, RosterSync.status != "running")
-        .values(status="queued", job_id=job_id, trigger=trigger[:16], requested_at=utcnow())
+        .where(RosterSync.course_id == course_id)
+        .values(requested_at=utcnow(), trigger=trigger[:16])
+    )
+    session.execute(
+        update(RosterSync)
+        .where(
+            RosterSync.course_id == course_id,
+            # The running sync's own state stays; one left "running" by a job that died
+            # (a killed worker) gives way to the new job.
+            or_(
+                RosterSync.status != "running",
+                RosterSync.job_id.is_(None),
+                RosterSync.job_id != job_id,
+            ),
+        )
+        .values(status="queued", job_id=job_id)
     )
     return job_id
 
@@ -623,6 +654,7 @@ class RosterStatus:
     next_try_at: datetime | None = None
     attempts: int = 0
     job_id: int | None = None
+    again: bool = False  # running, and to run once more as soon as it ends
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -693,13 +725,13 @@ def run_roster_sync(
     except LeaseLost:
         raise
     except RosterError as exc:
-        record_failure(session, course_id, exc.code, str(exc))
+        record_failure(session, course_id, exc.code, None)  # Bottega's words: for the logs
         raise PermanentError(str(exc)) from exc
     except ServiceError as exc:
-        record_failure(session, course_id, exc.code, exc.detail or str(exc))
+        record_failure(session, course_id, exc.code, exc.detail)
         raise job_failure(exc) from exc
-    except JobTimeout as exc:
-        record_failure(session, course_id, "timeout", str(exc))
+    except JobTimeout:
+        record_failure(session, course_id, "timeout", None)
         raise
     finally:
         http.close()

@@ -152,7 +152,8 @@ def rubric(lid: str, pid: int) -> tuple[str, int] | str:
 @bp.post("/<int:pid>/push")
 @staff_required
 def push(lid: str, pid: int) -> BaseResponse | str:
-    """Queue a push now (a pending one is brought forward, never doubled)."""
+    """Queue a push now (a pending one is brought forward, never doubled;
+    a running one runs once more as soon as it ends)."""
     placement = _placement(pid)
     if not g.viewer.is_staff:
         abort(403)

@@ -80,7 +80,8 @@ def status(lid: str) -> str:
 @bp.post("/<lid>/roster/sync")
 @staff_required
 def sync(lid: str) -> BaseResponse | str:
-    """Queue a full roster sync now (a pending one is brought forward, never doubled)."""
+    """Queue a full roster sync now (a pending one is brought forward, never doubled;
+    a running one runs once more as soon as it ends)."""
     if not g.viewer.is_staff:
         abort(403)
     course = _course()

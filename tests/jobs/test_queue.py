@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs import enqueue, run_due, sweep
 from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.queue import backoff, claim, execute, retry_dead, run_one
+from lti_tool.jobs.queue import backoff, claim, execute, job_as_dict, retry_dead, run_one
 from lti_tool.jobs.runtime import JobsRuntime, runtime_of
 
 from . import handlers
@@ -266,3 +266,109 @@ def test_jobs_work_burst_drains_what_is_due(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "3 done, 0 to retry, 0 dead"
     assert len(handlers.runs()) == 3
+
+
+def test_a_request_while_the_job_runs_runs_once_more_after_it_never_beside_it(
+    app: Flask,
+) -> None:
+    runtime = _runtime(app)
+    job_id = _add(app, "test.record", {"n": 1}, key="k", rerun=True)
+    claimed = claim(runtime.session_factory, "w1", lease=30)
+    assert claimed is not None and claimed.id == job_id
+    # Asked for twice more while it runs: remembered once, with the latest payload (replace).
+    assert _add(app, "test.record", {"n": 2}, key="k", rerun=True, replace=True) == job_id
+    assert _add(app, "test.record", {"n": 3}, key="k", rerun=True, replace=True) == job_id
+    assert _run(app, "w2").ran == 0  # never beside the running attempt
+    assert job_as_dict(_job(app, job_id))["rerun"] is True  # what `jobs list --json` says
+    outcome = execute(runtime.session_factory, claimed, "w1", runtime.settings.jobs)
+    assert outcome.status == "done" and outcome.result == {"n": 1}
+    job = _job(app, job_id)
+    assert job.status == JobStatus.QUEUED and job.active_key == "k"
+    assert job.payload == {"n": 3} and job.attempts == 0 and not job.rerun
+    assert job.rerun_payload is None
+    assert [o.result for o in _run(app, "w2").outcomes] == [{"n": 3}]  # once, not twice
+    assert _job(app, job_id).status == JobStatus.DONE
+    assert [run[0] for run in handlers.runs()] == [job_id, job_id]
+
+
+def test_without_replace_the_first_request_during_a_run_is_kept(app: Flask) -> None:
+    runtime = _runtime(app)
+    job_id = _add(app, "test.record", {"n": 1}, key="k")
+    claimed = claim(runtime.session_factory, "w1", lease=30)
+    assert claimed is not None
+    assert _add(app, "test.record", {"n": 2}, key="k", rerun=True) == job_id
+    assert _add(app, "test.record", {"n": 3}, key="k", rerun=True) == job_id
+    execute(runtime.session_factory, claimed, "w1", runtime.settings.jobs)
+    assert _job(app, job_id).payload == {"n": 2}
+
+
+def test_a_request_during_an_attempt_that_dies_is_a_fresh_job(app: Flask) -> None:
+    runtime = _runtime(app)
+    job_id = _add(app, "test.permanent", {"n": 1}, key="p")
+    claimed = claim(runtime.session_factory, "w1", lease=30)
+    assert claimed is not None
+    _add(app, "test.permanent", {"n": 2}, key="p", rerun=True)
+    assert execute(runtime.session_factory, claimed, "w1", runtime.settings.jobs).status == "dead"
+    job = _job(app, job_id)
+    assert job.status == JobStatus.QUEUED and job.attempts == 0 and job.payload == {"n": 2}
+    assert job.last_error == "PermanentError: the LMS said no"  # what happened stays visible
+    assert [o.status for o in _run(app).outcomes] == ["dead"]  # and it ends: no loop
+    assert _job(app, job_id).status == JobStatus.DEAD
+
+
+def test_a_retry_takes_the_request_made_during_its_attempt_and_keeps_its_wait(
+    app: Flask,
+) -> None:
+    runtime = _runtime(app)
+    job_id = _add(app, "test.later", {"retry_after": 120}, key="l")
+    claimed = claim(runtime.session_factory, "w1", lease=30)
+    assert claimed is not None
+    _add(app, "test.later", {"retry_after": 60, "n": 2}, key="l", rerun=True)
+    before = utcnow()
+    assert execute(runtime.session_factory, claimed, "w1", runtime.settings.jobs).status == "retry"
+    job = _job(app, job_id)
+    assert job.status == JobStatus.QUEUED and job.attempts == 1 and not job.rerun
+    assert job.payload == {"retry_after": 60, "n": 2}
+    assert (job.run_after - before).total_seconds() >= 119  # the LMS's Retry-After holds
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_LEASE": "0.1", "JOBS_MAX_ATTEMPTS": "1"}])
+def test_a_request_during_a_killed_workers_last_attempt_is_not_lost(app: Flask) -> None:
+    runtime = _runtime(app)
+    job_id = _add(app, "test.record", {"n": 1}, key="k")
+    assert claim(runtime.session_factory, "ghost", lease=0.1) is not None  # then it dies
+    assert _add(app, "test.record", {"n": 2}, key="k", rerun=True) == job_id
+    time.sleep(0.2)
+    report = sweep(runtime.session_factory, runtime.settings)
+    assert (report.requeued, report.dead) == (1, 0)
+    assert [o.result for o in _run(app).outcomes] == [{"n": 2}]
+
+
+def test_a_request_racing_the_end_of_a_run_is_honoured_exactly_once(app: Flask) -> None:
+    """Whichever commits first, the run's end or the request: one job is queued after both."""
+    runtime = _runtime(app)
+    for i in range(12):
+        key = f"race:{i}"
+        _add(app, "test.record", {"n": 0}, key=key)
+        claimed = claim(runtime.session_factory, "w1", lease=30)
+        assert claimed is not None
+        start = threading.Barrier(2)
+
+        def finish(job: Any = claimed, start: threading.Barrier = start) -> None:
+            start.wait()
+            execute(runtime.session_factory, job, "w1", runtime.settings.jobs)
+
+        def request(key: str = key, start: threading.Barrier = start) -> None:
+            start.wait()
+            _add(app, "test.record", {"n": 1}, key=key, rerun=True)
+
+        with ThreadPoolExecutor(2) as pool:
+            for future in [pool.submit(finish), pool.submit(request)]:
+                future.result()
+        with app.app_context():
+            rows = db.session.execute(
+                select(Job.status, Job.payload).where(Job.key == key).order_by(Job.id)
+            ).all()
+        pending = [(s, p) for s, p in rows if s != JobStatus.DONE]
+        assert pending == [(JobStatus.QUEUED, {"n": 1})], rows
+        _run(app)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -12,7 +15,9 @@ from sqlalchemy import select
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.extensions import db
 from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.sync.grades import JOB_KIND
+from lti_tool.jobs.queue import claim, run_one, sweep
+from lti_tool.jobs.runtime import runtime_of
+from lti_tool.sync.grades import JOB_KIND, _set_state, request_push
 
 from ..lti_harness import LEARNER, Lms, browser, csrf_token
 from .grades_helpers import GradedCourse, make_graded_course
@@ -120,3 +125,104 @@ def test_students_and_other_courses_cannot_reach_a_grades_page(
     foreign = f"{lms.tool_url}/w/{other_lid}/grades/{graded.placement_id}"
     assert other.get(foreign, timeout=10).status_code == 404
     assert other.get(f"{lms.tool_url}/w/{other_lid}/grades/", timeout=10).status_code == 200
+
+
+def test_send_grades_now_during_a_push_sends_the_new_rubric_right_after_it(
+    graded: GradedCourse,
+) -> None:
+    """The push running computed its scores before the rubric changed: the click is honoured
+    when it ends, not dropped until the next scheduled push (and never run beside it)."""
+    graded.participate("user-00001", EventKind.ANSWER, times=2)
+    with graded.app.app_context():
+        job_id = request_push(db.session(), graded.placement_id, trigger="schedule")
+        db.session.commit()
+    inside, release = threading.Event(), threading.Event()
+    original = graded.platform.take_score
+
+    def slow(item: Any, body: Any) -> None:
+        inside.set()
+        release.wait(20)
+        original(item, body)
+
+    graded.platform.take_score = slow
+    runtime = runtime_of(graded.app)
+    outcomes: list[Any] = []
+
+    def work() -> None:
+        with graded.app.app_context():
+            outcomes.append(run_one(runtime.session_factory, "w1", job_id, runtime.settings.jobs))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        assert inside.wait(20)  # the push runs, with the default rubric's scores
+        page = graded.client.get(_url(graded), timeout=10)
+        form = {
+            "csrf_token": csrf_token(page.text),
+            "question": "1",
+            "answer": "10",
+            "accepted_answer": "4",
+            "endorsement": "2",
+            "kudos_received": "1",
+            "group_post": "1",
+            "weekly_cap": "",
+            "score_maximum": "100",
+        }
+        saved = graded.client.post(_url(graded, "/rubric"), data=form, timeout=10)
+        assert saved.status_code == 200 and "Rubric saved." in saved.text
+        clicked = graded.client.post(
+            _url(graded, "/push"),
+            data={"csrf_token": form["csrf_token"]},
+            headers={"HX-Request": "true"},
+            timeout=10,
+        )
+        assert clicked.status_code == 200
+        assert "Sending grades…" in clicked.text
+        assert "Another push was asked for meanwhile" in clicked.text
+        assert run_one(runtime.session_factory, "w2", job_id, runtime.settings.jobs) is None
+    finally:
+        release.set()
+        worker.join(30)
+        graded.platform.take_score = original
+    assert [o.status for o in outcomes] == ["done"]
+    assert graded.latest()["user-00001"]["scoreGiven"] == 6  # the old rubric: 2 answers x 3
+    after = graded.client.get(_url(graded, "/status"), timeout=10)
+    assert "Waiting for a worker to send the grades" in after.text
+    assert "Another push" not in after.text
+    _drain(graded.app)
+    assert graded.latest()["user-00001"]["scoreGiven"] == 20  # the new one, at once
+    with graded.app.app_context():
+        jobs = db.session.execute(select(Job.id, Job.status).where(Job.kind == JOB_KIND)).all()
+    assert [tuple(j) for j in jobs] == [(job_id, JobStatus.DONE)]
+    done = graded.client.get(_url(graded), timeout=10)
+    assert "Last push:" in done.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_LEASE": "0.1", "JOBS_MAX_ATTEMPTS": "1"}])
+def test_send_grades_now_after_a_worker_died_mid_push_is_shown_queued(
+    graded: GradedCourse,
+) -> None:
+    """A worker killed on the last attempt leaves the push "running" and its job dead: the
+    next click must show the new push waiting, not the old failure."""
+    runtime = runtime_of(graded.app)
+    with graded.app.app_context():
+        request_push(db.session(), graded.placement_id, trigger="schedule")
+        db.session.commit()
+    old = claim(runtime.session_factory, "ghost", lease=0.1)  # then the worker dies
+    assert old is not None
+    with graded.app.app_context():  # what push_grades writes as it starts
+        _set_state(db.session(), graded.placement_id, status="running", job_id=old.id)
+        db.session.commit()
+    time.sleep(0.2)
+    assert sweep(runtime.session_factory, runtime.settings).dead == 1
+    page = graded.client.get(_url(graded), timeout=10)
+    assert "Sending the grades failed." in page.text
+    clicked = graded.client.post(
+        _url(graded, "/push"),
+        data={"csrf_token": csrf_token(page.text)},
+        headers={"HX-Request": "true"},
+        timeout=10,
+    )
+    assert clicked.status_code == 200
+    assert "Waiting for a worker to send the grades" in clicked.text
+    assert "Sending the grades failed." not in clicked.text

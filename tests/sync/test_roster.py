@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
 from lti_tool.extensions import db
 from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.jobs.queue import claim, execute
+from lti_tool.jobs.runtime import runtime_of
 from lti_tool.sync.roster import RosterSync
 
 from ..lti_harness import INSTRUCTOR, LEARNER, TA
@@ -232,3 +234,35 @@ def test_a_person_erased_at_their_request_is_not_brought_back_by_a_sync(
     row = _sync_json(nrps_course)
     assert row["skipped"] == 0 and row["updated"] == 1, row  # the LMS's name replaces hers
     assert _statuses(nrps_course)["user-00001"] == "active"
+
+
+def test_roster_sync_from_the_cli_during_a_running_sync_says_it_runs_after_it(
+    nrps_course: NrpsCourse,
+) -> None:
+    nrps_course.set_roster([member(1), member(2)])
+    runtime = runtime_of(nrps_course.app)
+    running = claim(runtime.session_factory, "w1", lease=60)  # the launch's sync, in a worker
+    assert running is not None
+    result = nrps_course.sync("--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert row["status"] == "pending" and row["job_id"] == running.id
+    assert row["error"] == (
+        "running in another worker; it runs again, for this request, as soon as it ends"
+    )
+    with nrps_course.app.app_context():
+        assert execute(runtime.session_factory, running, "w1", runtime.settings.jobs).status == (
+            "done"
+        )
+        job = db.session.get(Job, running.id)
+        assert job is not None and job.status == JobStatus.QUEUED  # the CLI's request, now due
+        assert job.payload["trigger"] == "cli" and job.payload["full"] is True
+    assert _statuses(nrps_course) == {
+        TEACHER: "active",
+        "user-00001": "active",
+        "user-00002": "active",
+    }
+    nrps_course.set_roster([member(1)])
+    summary = runtime.drain("w2")
+    assert [(o.job_id, o.status) for o in summary.outcomes] == [(running.id, "done")]
+    assert _statuses(nrps_course)["user-00002"] == "inactive"  # a full sync, as asked

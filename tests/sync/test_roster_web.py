@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -10,6 +13,7 @@ from sqlalchemy import select, update
 
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.jobs.queue import run_one
 from lti_tool.jobs.runtime import runtime_of
 from lti_tool.sync.roster import RosterSync, roster_status
 
@@ -166,3 +170,56 @@ def test_the_in_process_worker_runs_a_button_press(nrps_course: NrpsCourse) -> N
     finally:
         runtime.stop()
     assert not runtime.running
+
+
+def test_sync_roster_during_a_running_sync_runs_right_after_it(nrps_course: NrpsCourse) -> None:
+    """The running sync read the LMS before the click: the click is honoured when it ends,
+    not dropped until the schedule (and the two never run side by side)."""
+    nrps_course.set_roster([member(1), member(2)])
+    [job] = _jobs(nrps_course.app)  # the launch's sync
+    inside, release = threading.Event(), threading.Event()
+    original = nrps_course.platform.memberships
+
+    def read_then_wait(*args: Any, **kwargs: Any) -> Any:
+        answer = original(*args, **kwargs)
+        inside.set()
+        release.wait(20)
+        return answer
+
+    nrps_course.platform.memberships = read_then_wait
+    runtime = runtime_of(nrps_course.app)
+    outcomes: list[Any] = []
+
+    def work() -> None:
+        with nrps_course.app.app_context():
+            outcomes.append(run_one(runtime.session_factory, "w1", job.id, runtime.settings.jobs))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    base = f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster"
+    try:
+        assert inside.wait(20)
+        nrps_course.set_roster([member(1)])  # member 2 leaves after the LMS was read
+        token = csrf_token(nrps_course.client.get(base, timeout=10).text)
+        clicked = nrps_course.client.post(
+            base + "/sync", data={"csrf_token": token}, headers={"HX-Request": "true"}, timeout=10
+        )
+        assert clicked.status_code == 200 and "Syncing:" in clicked.text
+        assert "Another sync was asked for meanwhile" in clicked.text
+        assert run_one(runtime.session_factory, "w2", job.id, runtime.settings.jobs) is None
+    finally:
+        release.set()
+        worker.join(30)
+        nrps_course.platform.memberships = original
+    assert [o.status for o in outcomes] == ["done"]
+    after = nrps_course.client.get(base + "/status", timeout=10)
+    assert "Waiting for a worker to start the sync" in after.text
+    [again] = _jobs(nrps_course.app)
+    assert again.id == job.id and again.status == JobStatus.QUEUED
+    assert again.payload == {"course_id": nrps_course.course_id, "full": True, "trigger": "button"}
+    _drain(nrps_course.app)
+    shown = nrps_course.show()
+    statuses = {row["sub"]: row["status"] for row in json.loads(shown.output)}
+    assert statuses["user-00001"] == "active" and statuses["user-00002"] == "inactive"
+    fragment = nrps_course.client.get(base + "/status", timeout=10)
+    assert "<dt>Now inactive</dt><dd>1</dd>" in fragment.text

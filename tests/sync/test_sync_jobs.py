@@ -8,18 +8,19 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from lti_tool.demo.install import register_both_sides
 from lti_tool.extensions import db, utcnow
 from lti_tool.jobs.models import Job, JobStatus
+from lti_tool.jobs.queue import claim, sweep
 from lti_tool.jobs.runtime import runtime_of
 from lti_tool.lti.nrps import SCOPE
 from lti_tool.lti.service_token import DatabaseTokenCache, ServiceToken, ServiceTokenClient
 from lti_tool.lti.services import ServiceHttp, ServiceRegistration
-from lti_tool.sync.roster import RosterSync, request_sync, roster_status
+from lti_tool.sync.roster import RosterSync, _set_state, request_sync, roster_status
 
-from ..lti_harness import CLIENT_ID
+from ..lti_harness import CLIENT_ID, csrf_token
 from .conftest import NrpsCourse, member
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,14 @@ def test_a_hanging_roster_endpoint_fails_the_job_in_bounded_time_then_it_retries
     assert job.status == JobStatus.QUEUED and job.attempts == 1 and job.locked_by is None
     assert "did not answer in time" in (job.last_error or "")
     with nrps_course.app.app_context():
-        assert roster_status(db.session(), nrps_course.course_id).error_code == "timeout"
+        status = roster_status(db.session(), nrps_course.course_id)
+    assert status.error_code == "timeout" and status.error_detail is None
+    page = nrps_course.client.get(
+        f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster/status", timeout=10
+    )
+    # In the page's language; the LMS said nothing, so nothing is shown as its words (Bottega's
+    # own English message stays in the job table and the logs).
+    assert "The LMS did not answer in time." in page.text and "The LMS said" not in page.text
 
     nrps_course.platform.memberships = original  # the LMS recovers
     _wait_until_due(nrps_course.app, job_id)
@@ -260,3 +268,72 @@ def test_a_dead_job_s_own_words_are_not_shown_as_the_lms_s() -> None:
     assert (
         status_fields(view, "token_refused", "invalid_client")["error_detail"] == "invalid_client"
     )
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_LEASE": "0.1", "JOBS_MAX_ATTEMPTS": "1"}])
+def test_a_sync_asked_for_after_a_worker_died_mid_sync_is_shown_queued(
+    nrps_course: NrpsCourse,
+) -> None:
+    """A worker killed on the last attempt leaves the course's state "running" and its job
+    dead: the next Sync roster must show the new job, not the old failure."""
+    app, runtime = nrps_course.app, runtime_of(nrps_course.app)
+    old = claim(runtime.session_factory, "ghost", lease=0.1)  # the launch's sync; then it dies
+    assert old is not None
+    with app.app_context():  # what sync_roster writes as it starts
+        _set_state(db.session(), nrps_course.course_id, status="running", job_id=old.id)
+        db.session.commit()
+    time.sleep(0.2)
+    assert sweep(runtime.session_factory, runtime.settings).dead == 1
+    with app.app_context():
+        assert roster_status(db.session(), nrps_course.course_id).state == "failed"
+    base = f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster"
+    token = csrf_token(nrps_course.client.get(base, timeout=10).text)
+    clicked = nrps_course.client.post(
+        base + "/sync", data={"csrf_token": token}, headers={"HX-Request": "true"}, timeout=10
+    )
+    assert clicked.status_code == 200
+    assert "Waiting for a worker to start the sync" in clicked.text
+    assert "The roster sync failed." not in clicked.text
+    with app.app_context():
+        status = roster_status(db.session(), nrps_course.course_id)
+    assert status.state == "queued" and status.job_id != old.id
+
+
+def test_a_request_during_a_page_write_waits_instead_of_deadlocking(
+    nrps_course: NrpsCourse,
+) -> None:
+    """A page write takes the job's row (heartbeat) before the course's sync state; a request
+    for another sync takes them in the same order, so neither is killed as a deadlock."""
+    nrps_course.set_roster([member(i) for i in range(3)])
+    app = nrps_course.app
+    errors: list[BaseException] = []
+    requested: list[int] = []
+    fired = threading.Event()
+
+    def request() -> None:
+        try:
+            requested.append(_request(nrps_course))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        page_write = statement.lstrip().upper().startswith("UPDATE ROSTER_SYNC SET PROCESSED")
+        if fired.is_set() or not page_write or threading.current_thread() is not worker_thread:
+            return
+        fired.set()
+        threading.Thread(target=request, daemon=True).start()
+        time.sleep(0.5)  # the request takes what it can and waits for the rest
+
+    worker_thread = threading.current_thread()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", on_execute)
+    try:
+        summary = _drain(app)
+    finally:
+        event.remove(engine, "after_cursor_execute", on_execute)
+    deadline = time.monotonic() + 20
+    while not (requested or errors) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fired.is_set() and errors == [], errors
+    assert summary.done >= 1 and summary.retry == 0 and summary.dead == 0
