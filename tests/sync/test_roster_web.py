@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
+from babel.dates import format_datetime
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -148,7 +149,9 @@ def test_a_failed_sync_shows_the_error_and_the_next_try(nrps_course: NrpsCourse)
     )
     assert "The LMS had an internal error." in page.text
     assert "temporarily_unavailable" in page.text  # what the LMS said
-    assert "will try again" in page.text
+    # The day too: a Retry-After may put the next try after midnight.
+    when = format_datetime(status.next_try_at, "medium", tzinfo=UTC, locale="en_US")
+    assert f"will try again at {when} UTC" in page.text
 
 
 def test_the_in_process_worker_runs_a_button_press(nrps_course: NrpsCourse) -> None:
