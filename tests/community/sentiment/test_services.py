@@ -294,6 +294,24 @@ def test_a_deleted_post_leaves_the_weekly_mood_and_the_negative_counts(
     assert week.posts == 1
 
 
+def test_a_deleted_comment_leaves_the_mood_and_the_negative_counts(world: CourseWorld) -> None:
+    question = ask(world, "marco", "Grazie, tutto chiaro", "Ottima spiegazione, molto utile.")
+    note = qa.comment(db.session(), world["giulia"], question, "Pessimo, odio tutto.")
+    qa.comment(db.session(), world["giulia"], question, "Spiegazione pessima e inutile.")
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {
+        world["giulia"].member_id: 2
+    }
+    qa.delete_comment(db.session(), world["giulia"], note.id)
+    (week,) = services.weekly_mood(db.session(), world["prof"], weeks=1)
+    assert (week.posts, week.negative) == (2, 1)
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {
+        world["giulia"].member_id: 1
+    }
+    assert [p.subject_id for p in services.most_negative_posts(db.session(), world["prof"])] == [
+        note.id + 1
+    ]
+
+
 def test_rescore_forgets_posts_deleted_before_deleted_posts_were_forgotten(
     world: CourseWorld,
 ) -> None:
