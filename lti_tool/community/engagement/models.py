@@ -65,11 +65,11 @@ class ParticipationEvent(db.Model):  # type: ignore[name-defined]
 
 
 class WeekFigures(db.Model):  # type: ignore[name-defined]
-    """A finished week's event counts per kind for one course (``_active``: distinct members who
-    took part; ``_done``: the week is computed), so a dashboard never regroups past weeks.
+    """A finished week's event counts per kind for one course (``_learners``: distinct learners
+    who took part; ``_done``: the week is computed), so a dashboard never regroups past weeks.
 
-    Written on first read of a past week; record() drops a week's rows when an event is recorded
-    into it after the fact.
+    Written on first read of a past week; record() and forget() drop a week's rows when an event
+    is recorded into it or deleted from it after the fact.
     """
 
     __tablename__ = "engagement_week"

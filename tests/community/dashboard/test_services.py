@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from lti_tool.community.dashboard import hanging, metrics, risk
 from lti_tool.community.dashboard.models import ReachOutOutcome
 from lti_tool.community.dashboard.settings import ThresholdError, save_thresholds
-from lti_tool.community.engagement.models import EventKind
+from lti_tool.community.engagement.models import EventKind, WeekFigures
 from lti_tool.community.engagement.services import record
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.qa.models import Answer, Question, QuestionState
@@ -277,6 +277,31 @@ def test_weekly_trend_buckets_by_iso_week(world: CourseWorld) -> None:
         ("2026-11-16", 1, 0, 3),
         ("2026-11-23", 2, 1, 1),
     ]
+
+
+def test_weekly_active_students_are_learners_only(world: CourseWorld) -> None:
+    """Staff answering and a community manager's kudos are not "active students", as in the
+    overview; a week stored before (when they were counted) is computed again."""
+    for key in ("giulia", "prof", "ta", "cm"):
+        act(world, key, EventKind.ANSWER, days_ago=1)  # this week (Mon 23 Nov)
+        act(world, key, EventKind.ANSWER, days_ago=8)  # finished week (Mon 16 Nov)
+    db.session.add(  # as an older release stored the finished week: staff counted
+        WeekFigures(
+            course_id=world.course_id, week_start=date(2026, 11, 16), kind="_active", count=4
+        )
+    )
+    db.session.add(
+        WeekFigures(course_id=world.course_id, week_start=date(2026, 11, 16), kind="_done", count=0)
+    )
+    db.session.commit()
+    weeks = metrics.weekly(db.session, world.course_id, date(2026, 11, 16), date(2026, 11, 25))
+    assert [(w.active, w.answers) for w in weeks] == [(1, 4), (1, 4)]
+    assert (
+        metrics.weekly(db.session, world.course_id, date(2026, 11, 16), date(2026, 11, 22))[
+            0
+        ].active
+        == 1
+    )  # read back from the stored week
 
 
 def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
