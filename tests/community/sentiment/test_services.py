@@ -104,6 +104,24 @@ def test_an_edit_scores_the_post_again(world: CourseWorld) -> None:
     assert stored("qa_answer", answer.id).label == "negative"
 
 
+def test_a_post_in_another_language_has_no_mood(world: CourseWorld) -> None:
+    """German or French read as English would be negative ("die", "pain"): a student writing
+    them would be put on the at-risk list for negative tone."""
+    german = ask(world, "giulia", "Die Aufgabe", "Die Lösung ist falsch, die Aufgabe ist ein Witz")
+    assert db.session.query(PostSentiment).count() == 0
+    italian = ask(world, "marco", "Corso orribile", "Pessimo, odio tutto.")
+    assert stored("qa_question", italian).label == "negative"
+    qa.edit_question(
+        db.session(),
+        world["marco"],
+        italian,
+        qa.QuestionInput(title="Je ne comprends pas", body="Je mange du pain avec mon ami"),
+    )
+    assert db.session.query(PostSentiment).count() == 0  # the Italian score is forgotten
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {}
+    assert german
+
+
 def test_a_scoring_failure_never_loses_the_post(
     world: CourseWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
