@@ -220,6 +220,13 @@ def test_a_reach_out_succeeds_when_the_student_comes_back(world: CourseWorld) ->
     assert (back.id, name) == (reach_out.id, "Giulia Rossi")
 
 
+def test_a_students_own_card_says_when_they_last_took_part(world: CourseWorld) -> None:
+    enrol(world, "giulia", days_ago=30, launched_days_ago=3)
+    act(world, "giulia", EventKind.ANSWER, days_ago=1)  # in a session launched 3 days ago
+    card = risk.student_card(db.session, world.course_id, world["giulia"].member_id)
+    assert card is not None and card.last_active_at == NOW - timedelta(days=1)
+
+
 def test_a_reach_out_needs_a_member_of_the_course_and_some_text(world: CourseWorld) -> None:
     for member_id, note, code in [
         (world["giulia"].member_id, "   ", "empty"),
