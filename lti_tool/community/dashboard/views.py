@@ -94,6 +94,8 @@ def export_access(view: F) -> F:
 
 DEFAULT_WEEKS = 12
 MAX_DAYS = 366 * 2
+# Dates a range may name: the weeks around a date in year 9999 do not exist.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 EXPORTS = ("overview", "weekly", "at-risk", "hanging", "tags", "gaps", "staff")
 
 
@@ -166,6 +168,12 @@ def _range() -> tuple[date, date, str | None]:
         return default_start, today, _("Dates must look like 2026-09-30.")
     if end < start:
         return default_start, today, _("The end date must not come before the start date.")
+    if start < FIRST_DAY or end > LAST_DAY:
+        return (
+            default_start,
+            today,
+            _("Choose dates between %(first)s and %(last)s.", first=FIRST_DAY, last=LAST_DAY),
+        )
     if (end - start).days > MAX_DAYS:
         return default_start, today, _("Choose a range of at most two years.")
     return start, end, None

@@ -167,6 +167,10 @@ def test_a_bad_date_range_is_a_translated_400(app: Flask, site: CourseWorld) -> 
     italian = client.get(url("/?start=ieri"))
     assert "Le date devono avere la forma 2026-09-30." in italian.get_data(as_text=True)
     assert client.get(url("/export/weekly.csv?start=nope")).status_code == 400
+    far = "?start=9999-12-25&end=9999-12-31"  # its weeks would end past the last date
+    for path in ("/", "/export/weekly.csv", "/export/overview.csv", "/report"):
+        assert client.get(url(path + far)).status_code == 400
+    assert "Scegli date tra il 2000-01-01 e il 2099-12-31." in client.get(url("/" + far)).text
     assert client.get(url("/export/secrets.csv")).status_code == 404
 
 
