@@ -80,7 +80,7 @@ def learner_enrolments(session: Session, course_id: int) -> list[Enrolment]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _learner_roles(roles_json: str | None) -> bool:
+def is_learner(roles_json: str | None) -> bool:
     """Whether an enrolment's roles, as the database stores them (JSON text), make a learner.
     A course holds a handful of distinct role lists: each is decoded once, not once per row."""
     roles = json.loads(roles_json) if roles_json else None
@@ -109,7 +109,7 @@ def learner_counts(
     )
     found: dict[Any, dict[str, int]] = {}
     for group, roles_json, manager, learners, *values in session.execute(query):
-        if manager or not _learner_roles(roles_json):
+        if manager or not is_learner(roles_json):
             continue
         figures = found.setdefault(group, dict.fromkeys(["learners", *names], 0))
         figures["learners"] += int(learners)
@@ -352,7 +352,7 @@ def _grouped(
         .where(*in_range, ParticipationEvent.kind.in_(ACTIVITY_KINDS))
         .group_by(week, roles, Enrolment.community_manager)
     ):
-        if not manager and _learner_roles(roles_json):
+        if not manager and is_learner(roles_json):
             active[int(index)] += int(n)
     return counts, dict(active)
 

@@ -476,7 +476,7 @@ def academy_page(lid: str) -> tuple[str, int]:
         start=start,
         end=end,
         rows=rows,
-        total=academy.totals(rows),
+        total=academy.totals(db.session(), g.viewer.platform_id, rows),
     )
 
 

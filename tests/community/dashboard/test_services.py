@@ -512,7 +512,41 @@ def test_academy_rows_per_course(world: CourseWorld) -> None:
     figures = [(r.learners, r.never_launched, r.active_7, r.active_30, r.questions) for r in rows]
     assert figures == [(3, 1, 2, 2, 1), (1, 1, 0, 1, 0)]
     assert rows[0].median_first_answer == timedelta(hours=1)
-    assert totals(rows).learners == 4 and totals(rows).active_30 == 3
+    total = totals(db.session, world.platform_id, rows, NOW)
+    assert (total.learners, total.never_launched, total.active_7, total.active_30) == (4, 2, 2, 3)
+    assert (total.questions, total.answered) == (1, 0)
+
+
+def test_academy_totals_count_a_student_of_two_courses_once(world: CourseWorld) -> None:
+    """The organisation asks how many students the academy has, not how many enrolments."""
+    from lti_tool.community.dashboard.academy import academy, totals
+    from lti_tool.courses.models import Platform
+    from lti_tool.courses.roles import CourseRole
+
+    from ..qa.conftest import ROLE_URIS, make_course
+
+    everyone_fine(world)
+    enrol(world, "sara", days_ago=10, launched_days_ago=None)
+    platform = db.session.get(Platform, world.platform_id)
+    assert platform is not None
+    other = make_course(platform, "course-2", {"t": ("T", CourseRole.INSTRUCTOR)})
+    for key in ("giulia", "sara", "prof"):  # prof is a student of the other course
+        db.session.add(
+            Enrolment(
+                course_id=other.course_id,
+                member_id=world[key].member_id,
+                roles=ROLE_URIS[CourseRole.LEARNER],
+                first_launch_at=NOW - timedelta(days=2) if key == "sara" else None,
+                last_launch_at=NOW - timedelta(days=2) if key == "sara" else None,
+            )
+        )
+    db.session.commit()
+    rows = academy(db.session, world.platform_id, date(2026, 11, 1), date(2026, 11, 30), NOW)
+    assert [r.learners for r in rows] == [3, 3]
+    total = totals(db.session, world.platform_id, rows, NOW)
+    # giulia, marco, sara and the instructor who studies elsewhere (and never opened Bottega);
+    # sara, who never opened it in the first course, did in the second.
+    assert (total.learners, total.never_launched, total.active_7) == (4, 1, 3)
 
 
 def test_negative_tone_in_recent_posts_is_a_reason(world: CourseWorld) -> None:
