@@ -17,6 +17,7 @@ from lti_tool.community.grades.services import (
     compute_scores,
     parse_rubric,
 )
+from lti_tool.community.moderation import services as moderation
 from lti_tool.community.qa import services as qa
 from lti_tool.courses.models import Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole
@@ -148,6 +149,23 @@ def test_a_deleted_post_earns_its_author_nothing(app: Flask, world: CourseWorld)
             )
         ).all()
         assert staff == [EventKind.ENDORSE.value]  # the endorsement stays the instructor's
+
+
+def test_a_hidden_post_earns_nothing_until_restored(app: Flask, world: CourseWorld) -> None:
+    with app.app_context():
+        session = db.session()
+        question = qa.ask(session, world["giulia"], qa.QuestionInput(title="Una domanda", body="?"))
+        spam = qa.answer(session, world["marco"], question.id, "Compra ora!")
+        qa.toggle_endorse(session, world["prof"], "answer", spam.id)
+        assert _scores(world, Rubric())["marco"] == 6.0
+        moderation.hide_post(
+            session, world.course_id, world["prof"].member_id, "qa_answer", spam.id, "Pubblicità"
+        )
+        assert _scores(world, Rubric()) == {"giulia": 2.0, "marco": 0.0, "sara": 0.0}
+        moderation.restore_post(
+            session, world.course_id, world["prof"].member_id, "qa_answer", spam.id, "Errore"
+        )
+        assert _scores(world, Rubric())["marco"] == 6.0
 
 
 def test_a_rubric_form_is_checked_field_by_field() -> None:
