@@ -434,14 +434,16 @@ def test_staff_figures_with_response_times(world: CourseWorld) -> None:
 
     q1 = ask(world, "giulia", hours_ago=50)
     q2 = ask(world, "marco", hours_ago=30)
-    for question, key, after in [(q1, "ta", 2), (q1, "prof", 5), (q2, "ta", 4), (q2, "ta", 6)]:
+    q3 = ask(world, "sara", hours_ago=20)
+    answers = [(q1, "ta", 2), (q1, "prof", 5), (q2, "ta", 4), (q2, "ta", 6), (q3, "cm", 1)]
+    for question, key, after in [*answers, (q3, "prof", 3)]:
         db.session.add(
             Answer(
                 course_id=world.course_id,
                 question_id=question.id,
                 author_id=world[key].member_id,
                 body="x",
-                is_staff_answer=True,
+                is_staff_answer=key != "cm",  # a community manager is a student of the course
                 created_at=question.created_at + timedelta(hours=after),
             )
         )
@@ -455,8 +457,14 @@ def test_staff_figures_with_response_times(world: CourseWorld) -> None:
     assert "Elena Costa" in by_name  # the community manager is on the staff side
     ta, prof = by_name["Luca Gallo"], by_name["Anna Neri"]
     assert (ta.answers, ta.first_answers, ta.median_response) == (3, 2, timedelta(hours=3))
-    assert (prof.answers, prof.endorsements, prof.first_answers) == (1, 2, 0)
-    assert prof.median_response == timedelta(hours=5)
+    # q3: the instructor's answer is its first staff answer, as the overview counts it, though
+    # the community manager answered before.
+    assert (prof.answers, prof.endorsements, prof.first_answers) == (1, 2, 1)
+    assert prof.median_response == timedelta(hours=4)  # 5 and 3
+    assert (by_name["Elena Costa"].first_answers, by_name["Elena Costa"].median_response) == (
+        0,
+        timedelta(hours=1),
+    )
 
 
 def test_playbook_guidelines_and_templates(world: CourseWorld) -> None:
