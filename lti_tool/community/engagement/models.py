@@ -41,7 +41,12 @@ RECOGNITION_KINDS = frozenset(
         EventKind.KUDOS_RECEIVED,
     }
 )
-ACTIVITY_KINDS = tuple(sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS))
+# Being placed in a group or given a facilitator's turn, by staff, a roster sync or a rotation:
+# membership, not something the member did. A student the sync placed is not "active" for it.
+PLACEMENT_KINDS = frozenset({EventKind.GROUP_JOINED, EventKind.GROUP_FACILITATOR})
+ACTIVITY_KINDS = tuple(
+    sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS | PLACEMENT_KINDS)
+)
 
 
 class ParticipationEvent(db.Model):  # type: ignore[name-defined]

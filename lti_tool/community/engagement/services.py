@@ -89,7 +89,8 @@ def forget_authored(
 def _touch_enrolment(
     session: Session, course_id: int, member_id: int, kind: EventKind, at: datetime
 ) -> None:
-    """Keep the enrolment's last activity and first recognition (one UPDATE, no read)."""
+    """Keep the enrolment's last activity and first recognition (one UPDATE, no read; none
+    for a placement)."""
     where = (Enrolment.course_id == course_id, Enrolment.member_id == member_id)
     if kind in RECOGNITION_KINDS:
         session.execute(
@@ -98,7 +99,7 @@ def _touch_enrolment(
             .values(recognised_at=at)
             .execution_options(synchronize_session=False)
         )
-    else:
+    elif kind.value in ACTIVITY_KINDS:
         session.execute(
             update(Enrolment)
             .where(*where, or_(Enrolment.last_active_at.is_(None), Enrolment.last_active_at < at))
