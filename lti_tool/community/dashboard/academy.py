@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Text, and_, case, cast, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.community.dashboard.metrics import answering, bounds, learner_counts
+from lti_tool.community.dashboard.metrics import answering, bounds, is_learner, learner_counts
 from lti_tool.community.qa.models import Question
-from lti_tool.courses.models import Course, Enrolment
+from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus
 from lti_tool.extensions import utcnow
 
 
@@ -85,14 +86,43 @@ def academy(
     return sorted(rows.values(), key=lambda r: (-r.learners, r.title))
 
 
-def totals(rows: list[CourseRow]) -> CourseRow:
-    """The sum of every course (no median across courses: it would mean nothing)."""
+def totals(
+    session: Session, platform_id: int, rows: list[CourseRow], now: datetime | None = None
+) -> CourseRow:
+    """Every course together: questions summed, and students counted once each, however many
+    courses they follow (no median across courses: it would mean nothing)."""
+    now = now or utcnow()
     total = CourseRow(0, "")
     for row in rows:
-        total.learners += row.learners
-        total.never_launched += row.never_launched
-        total.active_7 += row.active_7
-        total.active_30 += row.active_30
         total.questions += row.questions
         total.answered += row.answered
+    courses = select(Course.id).where(Course.platform_id == platform_id)
+    scope = (
+        Enrolment.course_id.in_(courses),
+        Enrolment.status == EnrolmentStatus.ACTIVE,
+        ~Enrolment.community_manager,
+    )
+    roles = cast(Enrolment.roles, Text)
+    # The few distinct role lists, decided as everywhere else; then one count over them.
+    learner_roles = [r for r in session.scalars(select(roles).where(*scope).distinct()) if r]
+    learner_roles = [r for r in learner_roles if is_learner(r)]
+    if not learner_roles:
+        return total
+
+    def members(condition: Any) -> Any:
+        return func.count(distinct(case((condition, Enrolment.member_id))))
+
+    def active_since(since: datetime) -> Any:
+        return or_(Enrolment.last_active_at >= since, Enrolment.last_launch_at >= since)
+
+    learners, launched, active_7, active_30 = session.execute(
+        select(
+            func.count(distinct(Enrolment.member_id)),
+            members(Enrolment.first_launch_at.is_not(None)),
+            members(active_since(now - timedelta(days=7))),
+            members(active_since(now - timedelta(days=30))),
+        ).where(and_(*scope), roles.in_(learner_roles))
+    ).one()
+    total.learners, total.never_launched = int(learners), int(learners) - int(launched)
+    total.active_7, total.active_30 = int(active_7), int(active_30)
     return total

@@ -80,7 +80,7 @@ def learner_enrolments(session: Session, course_id: int) -> list[Enrolment]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _learner_roles(roles_json: str | None) -> bool:
+def is_learner(roles_json: str | None) -> bool:
     """Whether an enrolment's roles, as the database stores them (JSON text), make a learner.
     A course holds a handful of distinct role lists: each is decoded once, not once per row."""
     roles = json.loads(roles_json) if roles_json else None
@@ -109,7 +109,7 @@ def learner_counts(
     )
     found: dict[Any, dict[str, int]] = {}
     for group, roles_json, manager, learners, *values in session.execute(query):
-        if manager or not _learner_roles(roles_json):
+        if manager or not is_learner(roles_json):
             continue
         figures = found.setdefault(group, dict.fromkeys(["learners", *names], 0))
         figures["learners"] += int(learners)
@@ -333,18 +333,33 @@ def _grouped(
         .group_by(week, ParticipationEvent.kind)
     ):
         counts[int(index)][kind] = int(n)
-    active = {
-        int(index): int(n)
-        for index, n in session.execute(
-            select(week, func.count(func.distinct(ParticipationEvent.member_id)))
-            .where(*in_range, ParticipationEvent.kind.in_(ACTIVITY_KINDS))
-            .group_by(week)
+    # Active students: learners who took part, as the overview counts them (not staff, not
+    # community managers). A member has one enrolment per course, so the distinct members of
+    # each role list add up.
+    roles = cast(Enrolment.roles, Text)
+    active: dict[int, int] = defaultdict(int)
+    for index, roles_json, manager, n in session.execute(
+        select(
+            week, roles, Enrolment.community_manager, func.count(func.distinct(Enrolment.member_id))
         )
-    }
-    return counts, active
+        .join(
+            Enrolment,
+            and_(
+                Enrolment.course_id == ParticipationEvent.course_id,
+                Enrolment.member_id == ParticipationEvent.member_id,
+            ),
+        )
+        .where(*in_range, ParticipationEvent.kind.in_(ACTIVITY_KINDS))
+        .group_by(week, roles, Enrolment.community_manager)
+    ):
+        if not manager and is_learner(roles_json):
+            active[int(index)] += int(n)
+    return counts, dict(active)
 
 
-ACTIVE, DONE = "_active", "_done"
+# "_learners" replaced "_active" (which counted staff too): a stored week without it is
+# computed again.
+ACTIVE, DONE = "_learners", "_done"
 
 
 def _past_weeks(
@@ -361,7 +376,7 @@ def _past_weeks(
         )
     ):
         figures[week_start][kind] = int(n)
-    missing = [m for m in mondays if DONE not in figures.get(m, {})]
+    missing = [m for m in mondays if not {DONE, ACTIVE} <= figures.get(m, {}).keys()]
     if missing:
         first, last = min(missing), max(missing)
         counts, active = _grouped(session, course_id, *bounds(first, last + timedelta(days=6)))

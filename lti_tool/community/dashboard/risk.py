@@ -362,7 +362,7 @@ def student_card(session: Session, course_id: int, member_id: int) -> Student | 
         member_id=member_id,
         name=name or "",
         enrolled_at=found.created_at,
-        last_active_at=found.last_launch_at,
+        last_active_at=_latest(found.last_active_at, found.last_launch_at),  # as at_risk() says
     )
     student.reach_outs.extend(
         session.scalars(

@@ -59,7 +59,7 @@ class StaffFigures:
     answers: int
     comments: int
     endorsements: int
-    first_answers: int  # questions where theirs was the first staff answer
+    first_answers: int  # questions where theirs was the first staff answer (not a manager's)
     median_response: timedelta | None  # asked -> their first answer to it
 
 
@@ -187,8 +187,14 @@ def staff_figures(session: Session, course_id: int, start: date, end: date) -> l
     first_staff: Counter[int] = Counter()
     seen: set[tuple[int, int]] = set()
     first_seen: set[int] = set()
-    for question_id, asked, author_id, answered in session.execute(
-        select(Question.id, Question.created_at, Answer.author_id, Answer.created_at)
+    for question_id, asked, author_id, answered, by_staff in session.execute(
+        select(
+            Question.id,
+            Question.created_at,
+            Answer.author_id,
+            Answer.created_at,
+            Answer.is_staff_answer,
+        )
         .join(Answer, Answer.question_id == Question.id)
         .where(
             Question.course_id == course_id,
@@ -199,7 +205,9 @@ def staff_figures(session: Session, course_id: int, start: date, end: date) -> l
         )
         .order_by(Question.id, Answer.created_at)
     ):
-        if question_id not in first_seen:
+        # The first staff answer as the overview's median counts it: an instructor's or a
+        # TA's, not a community manager's (a student's) answer before theirs.
+        if by_staff and question_id not in first_seen:
             first_seen.add(question_id)
             first_staff[author_id] += 1
         if (question_id, author_id) not in seen:

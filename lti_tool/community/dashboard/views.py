@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+from babel.numbers import get_decimal_symbol
 from flask import (
     Blueprint,
     Response,
@@ -21,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, format_timedelta, pgettext
+from flask_babel import format_date, format_decimal, format_timedelta, get_locale, pgettext
 from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
@@ -93,6 +94,8 @@ def export_access(view: F) -> F:
 
 DEFAULT_WEEKS = 12
 MAX_DAYS = 366 * 2
+# Dates a range may name: the weeks around a date in year 9999 do not exist.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 EXPORTS = ("overview", "weekly", "at-risk", "hanging", "tags", "gaps", "staff")
 
 
@@ -165,6 +168,12 @@ def _range() -> tuple[date, date, str | None]:
         return default_start, today, _("Dates must look like 2026-09-30.")
     if end < start:
         return default_start, today, _("The end date must not come before the start date.")
+    if start < FIRST_DAY or end > LAST_DAY:
+        return (
+            default_start,
+            today,
+            _("Choose dates between %(first)s and %(last)s.", first=FIRST_DAY, last=LAST_DAY),
+        )
     if (end - start).days > MAX_DAYS:
         return default_start, today, _("Choose a range of at most two years.")
     return start, end, None
@@ -467,7 +476,7 @@ def academy_page(lid: str) -> tuple[str, int]:
         start=start,
         end=end,
         rows=rows,
-        total=academy.totals(rows),
+        total=academy.totals(db.session(), g.viewer.platform_id, rows),
     )
 
 
@@ -519,9 +528,16 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _csv_delimiter() -> str:
+    """What a spreadsheet in the page's language splits columns on when the file is opened:
+    where decimals take a comma (Italian, German, French...), Excel splits on semicolons."""
+    locale = get_locale()
+    return ";" if locale is not None and get_decimal_symbol(locale) == "," else ","
+
+
 def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=_csv_delimiter())
     writer.writerow(header)
     writer.writerows([_cell(v) for v in row] for row in rows)
     return Response(
@@ -532,7 +548,9 @@ def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> 
 
 
 def _hours(delta: timedelta | None) -> str:
-    return "" if delta is None else f"{delta.total_seconds() / 3600:.1f}"
+    """Hours with one decimal, as the page's language writes them (1,5 in Italian: 1.5 would
+    open as the 1st of May)."""
+    return "" if delta is None else str(format_decimal(delta.total_seconds() / 3600, "0.0"))
 
 
 @bp.get("/export/academy.csv")

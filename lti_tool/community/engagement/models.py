@@ -41,7 +41,12 @@ RECOGNITION_KINDS = frozenset(
         EventKind.KUDOS_RECEIVED,
     }
 )
-ACTIVITY_KINDS = tuple(sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS))
+# Being placed in a group or given a facilitator's turn, by staff, a roster sync or a rotation:
+# membership, not something the member did. A student the sync placed is not "active" for it.
+PLACEMENT_KINDS = frozenset({EventKind.GROUP_JOINED, EventKind.GROUP_FACILITATOR})
+ACTIVITY_KINDS = tuple(
+    sorted(k.value for k in EventKind if k not in RECOGNITION_KINDS | PLACEMENT_KINDS)
+)
 
 
 class ParticipationEvent(db.Model):  # type: ignore[name-defined]
@@ -65,11 +70,11 @@ class ParticipationEvent(db.Model):  # type: ignore[name-defined]
 
 
 class WeekFigures(db.Model):  # type: ignore[name-defined]
-    """A finished week's event counts per kind for one course (``_active``: distinct members who
-    took part; ``_done``: the week is computed), so a dashboard never regroups past weeks.
+    """A finished week's event counts per kind for one course (``_learners``: distinct learners
+    who took part; ``_done``: the week is computed), so a dashboard never regroups past weeks.
 
-    Written on first read of a past week; record() drops a week's rows when an event is recorded
-    into it after the fact.
+    Written on first read of a past week; record() and forget() drop a week's rows when an event
+    is recorded into it or deleted from it after the fact.
     """
 
     __tablename__ = "engagement_week"

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
 from lti_tool.community.grades.models import GradeRubric
+from lti_tool.community.moderation.models import HiddenPost
 from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.roles import CourseRole, course_role
 from lti_tool.extensions import utcnow
@@ -148,7 +149,8 @@ def compute_scores(
     """Each member's score: points per event, at most ``weekly_cap`` a week, out of the maximum.
 
     Every member asked for gets a score, zero included. Events of all the course's widgets
-    count: participation is the course's, whichever placement grades it.
+    count: participation is the course's, whichever placement grades it; a post hidden by
+    moderators counts again once restored.
     """
     wanted = set(member_ids)
     points = {k: v for k, v in rubric.points().items() if v > 0}
@@ -161,6 +163,12 @@ def compute_scores(
             .where(
                 ParticipationEvent.course_id == course_id,
                 ParticipationEvent.kind.in_(list(points)),
+                # A post moderators hid earns nothing while hidden (deleted ones: never again).
+                ~exists().where(
+                    HiddenPost.course_id == course_id,
+                    HiddenPost.subject_type == ParticipationEvent.subject_type,
+                    HiddenPost.subject_id == ParticipationEvent.subject_id,
+                ),
             )
             .execution_options(yield_per=5000)
         )

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.community.content import MAX_BODY, plain_text, render_markdown
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
-from lti_tool.community.engagement.services import record
+from lti_tool.community.engagement.services import forget_authored, record
 from lti_tool.community.groups import assignment
 from lti_tool.community.groups.models import (
     NAME_MAX,
@@ -1014,6 +1014,7 @@ def delete_post(session: Session, actor: Actor, post_id: int) -> GroupPost:
         raise PermissionDenied()
     post.deleted_at = utcnow()
     post.deleted_by = actor.member_id
+    forget_authored(session, actor.course_id, SUBJECT_POST, post.id, post.author_id)
     session.commit()
     return post
 

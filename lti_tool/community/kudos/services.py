@@ -470,9 +470,12 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
     micros, _, kudos_id = cursor.partition("-")
-    if not (micros.isdigit() and kudos_id.isdigit()) or len(micros) > 18:
+    if not (micros.isdigit() and kudos_id.isdigit()) or max(len(micros), len(kudos_id)) > 18:
         return None
-    moment = EPOCH + int(micros) * MICROSECOND
+    try:
+        moment = EPOCH + int(micros) * MICROSECOND
+    except OverflowError:  # past the year 9999
+        return None
     return moment, int(kudos_id)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.community.content import MAX_BODY, mentioned_handles, plain_text, render_markdown
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
-from lti_tool.community.engagement.services import record
+from lti_tool.community.engagement.services import forget_authored, record
 from lti_tool.community.moderation.models import Flag
 from lti_tool.community.moderation.services import FlagError, flag_content
 from lti_tool.community.notifications.services import notify
@@ -335,6 +335,7 @@ def delete_question(session: Session, actor: Actor, question_id: int) -> None:
     question.deleted_by = actor.member_id
     question.search_title = question.search_body = ""  # out of the search index
     forget_sentiment(session, question)
+    forget_authored(session, actor.course_id, "qa_question", question.id, question.author_id)
     session.commit()
 
 
@@ -430,6 +431,7 @@ def delete_answer(session: Session, actor: Actor, answer_id: int) -> Question:
     post.deleted_at = utcnow()
     post.deleted_by = actor.member_id
     forget_sentiment(session, post)
+    forget_authored(session, actor.course_id, "qa_answer", post.id, post.author_id)
     question.answer_count = Question.answer_count - 1
     if question.accepted_answer_id == post.id:
         question.accepted_answer_id = None
@@ -523,6 +525,8 @@ def delete_comment(session: Session, actor: Actor, comment_id: int) -> Comment:
         raise PermissionDenied()
     note.deleted_at = utcnow()
     note.deleted_by = actor.member_id
+    forget_sentiment(session, note)
+    forget_authored(session, actor.course_id, "qa_comment", note.id, note.author_id)
     session.commit()
     return note
 

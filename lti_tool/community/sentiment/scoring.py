@@ -29,6 +29,24 @@ _STOPWORDS = {
         " c l dell all nell sull po"
     ),
 }
+# Common words of languages Bottega cannot score, none of them an English or Italian one: a post
+# they clearly lead is left unscored ("die", "pain" or "no" would read as English sentiment).
+_OTHER_STOPWORDS = {
+    "de": words(
+        "der die das den dem des und ist sind nicht ich du er wir ihr ein eine einen einer zu"
+        " mit auf für von bei aus auch sich war wie aber oder wenn noch nur schon kein keine"
+        " mein dein sehr habe haben bin bitte danke alles gut ja nein"
+    ),
+    "fr": words(
+        "les des du une et est sont je nous vous ils elles pas qui pour dans avec mais ce cette"
+        " au aux mon suis très merci bonjour rien comprends"
+    ),
+    "es": words(
+        "el los las y es está están que por para muy gracias pero yo tengo tiene hay esto esta"
+        " ese eso nada también hola entiendo"
+    ),
+    "pt": words("os não em um uns é isso você muito obrigado obrigada eu mas dos das está olá"),
+}
 _WORDS = re.compile(r"[^\W\d_]+")
 
 
@@ -65,12 +83,24 @@ def detect_language(text: str, hint: str | None = None) -> str:
     return best
 
 
+def other_language(text: str) -> bool:
+    """Whether a text is clearly in a language Bottega cannot score (German, French, Spanish,
+    Portuguese...): at least two of its common words, more than of English or Italian."""
+    counted = [w.casefold() for w in _WORDS.findall(text)]
+    known = max(sum(w in stop for w in counted) for stop in _STOPWORDS.values())
+    other = max(sum(w in stop for w in counted) for stop in _OTHER_STOPWORDS.values())
+    return other >= 2 and other > known
+
+
 def score(text: str, language: str | None = None) -> Sentiment:
     """The sentiment of a Markdown post; ``language`` is ``"en"``, ``"it"`` or a locale hint.
 
     Markdown syntax, code and formulas are left out first: they are not the writer's voice.
+    A post in another language is not scored: neutral, with ``language`` empty.
     """
     prose = prose_text(text[: MAX_CHARS * 2])[:MAX_CHARS]
+    if other_language(prose):
+        return Sentiment(score=0.0, label=label_for(0.0), language="")
     lang = detect_language(prose, language)
     value, words = score_italian(prose) if lang == "it" else score_english(prose)
     value = round(value, 4)

@@ -55,14 +55,18 @@ def _text_of(post: Post) -> str:
 def record_post(session: Session, post: Post) -> PostSentiment | None:
     """Score a new or edited Q&A post and store it (the caller commits).
 
-    The language comes from the text, the author's LMS locale breaking ties. A scoring failure
-    is logged and skipped: a student's post is never lost because of its sentiment.
+    The language comes from the text, the author's LMS locale breaking ties; a post in another
+    language is not stored (an edit into one forgets the earlier score). A scoring failure is
+    logged and skipped: a student's post is never lost because of its sentiment.
     """
     try:
         author = session.get(Member, post.author_id)
         result = score(_text_of(post), author.locale if author else None)
     except Exception:  # an analysis bug must not refuse the post
         log.exception("sentiment scoring failed for %s %s", type(post).__name__, post.id)
+        return None
+    if not result.language:  # a language Bottega cannot score: no mood either way
+        forget_post(session, post)
         return None
     subject_type = SUBJECT_TYPES[type(post)]
     row = session.scalar(

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from lti_tool.community.dashboard import hanging, metrics, risk
 from lti_tool.community.dashboard.models import ReachOutOutcome
 from lti_tool.community.dashboard.settings import ThresholdError, save_thresholds
-from lti_tool.community.engagement.models import EventKind
+from lti_tool.community.engagement.models import EventKind, WeekFigures
 from lti_tool.community.engagement.services import record
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.qa.models import Answer, Question, QuestionState
@@ -220,6 +220,42 @@ def test_a_reach_out_succeeds_when_the_student_comes_back(world: CourseWorld) ->
     assert (back.id, name) == (reach_out.id, "Giulia Rossi")
 
 
+def test_being_placed_in_a_group_is_not_coming_back(world: CourseWorld) -> None:
+    """A roster sync placing a late joiner, staff moving a student or a facilitator rotation
+    records a group event for the student: it is not their activity. They stay on the list, the
+    reach-out stays pending, they are not "active", and their first question is a first post."""
+    everyone_fine(world)
+    enrol(world, "giulia", days_ago=40, launched_days_ago=20)
+    reach_out = risk.log_reach_out(
+        db.session,
+        course_id=world.course_id,
+        member_id=world["giulia"].member_id,
+        staff_id=world["prof"].member_id,
+        note="Phoned her",
+    )
+    reach_out.created_at = NOW - timedelta(days=2)
+    db.session.commit()
+    act(world, "giulia", EventKind.GROUP_JOINED, days_ago=1)
+    act(world, "giulia", EventKind.GROUP_FACILITATOR, days_ago=1)
+    assert reasons_of(world) == {"giulia": ["inactive", "no_recognition"]}
+    db.session.refresh(reach_out)
+    assert reach_out.outcome == ReachOutOutcome.PENDING
+    figures = metrics.overview(db.session, world.course_id, date(2026, 11, 1), NOW.date(), NOW)
+    assert figures.active_7 == 2  # marco and sara launched yesterday; giulia only was placed
+    [week] = metrics.weekly(db.session, world.course_id, date(2026, 11, 23), date(2026, 11, 25))
+    assert week.active == 0
+    ask(world, "giulia", hours_ago=30, title="Giulia's first question")
+    [waiting] = hanging.hanging_questions(db.session, world.course_id, NOW)
+    assert waiting.first_post
+
+
+def test_a_students_own_card_says_when_they_last_took_part(world: CourseWorld) -> None:
+    enrol(world, "giulia", days_ago=30, launched_days_ago=3)
+    act(world, "giulia", EventKind.ANSWER, days_ago=1)  # in a session launched 3 days ago
+    card = risk.student_card(db.session, world.course_id, world["giulia"].member_id)
+    assert card is not None and card.last_active_at == NOW - timedelta(days=1)
+
+
 def test_a_reach_out_needs_a_member_of_the_course_and_some_text(world: CourseWorld) -> None:
     for member_id, note, code in [
         (world["giulia"].member_id, "   ", "empty"),
@@ -277,6 +313,27 @@ def test_weekly_trend_buckets_by_iso_week(world: CourseWorld) -> None:
         ("2026-11-16", 1, 0, 3),
         ("2026-11-23", 2, 1, 1),
     ]
+
+
+def test_weekly_active_students_are_learners_only(world: CourseWorld) -> None:
+    """Staff answering and a community manager's kudos are not "active students", as in the
+    overview; a week stored before (when they were counted) is computed again."""
+    for key in ("giulia", "prof", "ta", "cm"):
+        act(world, key, EventKind.ANSWER, days_ago=1)  # this week (Mon 23 Nov)
+        act(world, key, EventKind.ANSWER, days_ago=8)  # finished week (Mon 16 Nov)
+    db.session.add(  # as an older release stored the finished week: staff counted
+        WeekFigures(
+            course_id=world.course_id, week_start=date(2026, 11, 16), kind="_active", count=4
+        )
+    )
+    db.session.add(
+        WeekFigures(course_id=world.course_id, week_start=date(2026, 11, 16), kind="_done", count=0)
+    )
+    db.session.commit()
+    weeks = metrics.weekly(db.session, world.course_id, date(2026, 11, 16), date(2026, 11, 25))
+    assert [(w.active, w.answers) for w in weeks] == [(1, 4), (1, 4)]
+    [stored] = metrics.weekly(db.session, world.course_id, date(2026, 11, 16), date(2026, 11, 22))
+    assert stored.active == 1  # read back from the stored week
 
 
 def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
@@ -402,14 +459,16 @@ def test_staff_figures_with_response_times(world: CourseWorld) -> None:
 
     q1 = ask(world, "giulia", hours_ago=50)
     q2 = ask(world, "marco", hours_ago=30)
-    for question, key, after in [(q1, "ta", 2), (q1, "prof", 5), (q2, "ta", 4), (q2, "ta", 6)]:
+    q3 = ask(world, "sara", hours_ago=20)
+    answers = [(q1, "ta", 2), (q1, "prof", 5), (q2, "ta", 4), (q2, "ta", 6), (q3, "cm", 1)]
+    for question, key, after in [*answers, (q3, "prof", 3)]:
         db.session.add(
             Answer(
                 course_id=world.course_id,
                 question_id=question.id,
                 author_id=world[key].member_id,
                 body="x",
-                is_staff_answer=True,
+                is_staff_answer=key != "cm",  # a community manager is a student of the course
                 created_at=question.created_at + timedelta(hours=after),
             )
         )
@@ -423,8 +482,14 @@ def test_staff_figures_with_response_times(world: CourseWorld) -> None:
     assert "Elena Costa" in by_name  # the community manager is on the staff side
     ta, prof = by_name["Luca Gallo"], by_name["Anna Neri"]
     assert (ta.answers, ta.first_answers, ta.median_response) == (3, 2, timedelta(hours=3))
-    assert (prof.answers, prof.endorsements, prof.first_answers) == (1, 2, 0)
-    assert prof.median_response == timedelta(hours=5)
+    # q3: the instructor's answer is its first staff answer, as the overview counts it, though
+    # the community manager answered before.
+    assert (prof.answers, prof.endorsements, prof.first_answers) == (1, 2, 1)
+    assert prof.median_response == timedelta(hours=4)  # 5 and 3
+    assert (by_name["Elena Costa"].first_answers, by_name["Elena Costa"].median_response) == (
+        0,
+        timedelta(hours=1),
+    )
 
 
 def test_playbook_guidelines_and_templates(world: CourseWorld) -> None:
@@ -480,7 +545,41 @@ def test_academy_rows_per_course(world: CourseWorld) -> None:
     figures = [(r.learners, r.never_launched, r.active_7, r.active_30, r.questions) for r in rows]
     assert figures == [(3, 1, 2, 2, 1), (1, 1, 0, 1, 0)]
     assert rows[0].median_first_answer == timedelta(hours=1)
-    assert totals(rows).learners == 4 and totals(rows).active_30 == 3
+    total = totals(db.session, world.platform_id, rows, NOW)
+    assert (total.learners, total.never_launched, total.active_7, total.active_30) == (4, 2, 2, 3)
+    assert (total.questions, total.answered) == (1, 0)
+
+
+def test_academy_totals_count_a_student_of_two_courses_once(world: CourseWorld) -> None:
+    """The organisation asks how many students the academy has, not how many enrolments."""
+    from lti_tool.community.dashboard.academy import academy, totals
+    from lti_tool.courses.models import Platform
+    from lti_tool.courses.roles import CourseRole
+
+    from ..qa.conftest import ROLE_URIS, make_course
+
+    everyone_fine(world)
+    enrol(world, "sara", days_ago=10, launched_days_ago=None)
+    platform = db.session.get(Platform, world.platform_id)
+    assert platform is not None
+    other = make_course(platform, "course-2", {"t": ("T", CourseRole.INSTRUCTOR)})
+    for key in ("giulia", "sara", "prof"):  # prof is a student of the other course
+        db.session.add(
+            Enrolment(
+                course_id=other.course_id,
+                member_id=world[key].member_id,
+                roles=ROLE_URIS[CourseRole.LEARNER],
+                first_launch_at=NOW - timedelta(days=2) if key == "sara" else None,
+                last_launch_at=NOW - timedelta(days=2) if key == "sara" else None,
+            )
+        )
+    db.session.commit()
+    rows = academy(db.session, world.platform_id, date(2026, 11, 1), date(2026, 11, 30), NOW)
+    assert [r.learners for r in rows] == [3, 3]
+    total = totals(db.session, world.platform_id, rows, NOW)
+    # giulia, marco, sara and the instructor who studies elsewhere (and never opened Bottega);
+    # sara, who never opened it in the first course, did in the second.
+    assert (total.learners, total.never_launched, total.active_7) == (4, 1, 3)
 
 
 def test_negative_tone_in_recent_posts_is_a_reason(world: CourseWorld) -> None:

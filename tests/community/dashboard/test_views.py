@@ -167,6 +167,10 @@ def test_a_bad_date_range_is_a_translated_400(app: Flask, site: CourseWorld) -> 
     italian = client.get(url("/?start=ieri"))
     assert "Le date devono avere la forma 2026-09-30." in italian.get_data(as_text=True)
     assert client.get(url("/export/weekly.csv?start=nope")).status_code == 400
+    far = "?start=9999-12-25&end=9999-12-31"  # its weeks would end past the last date
+    for path in ("/", "/export/weekly.csv", "/export/overview.csv", "/report"):
+        assert client.get(url(path + far)).status_code == 400
+    assert "Scegli date tra il 2000-01-01 e il 2099-12-31." in client.get(url("/" + far)).text
     assert client.get(url("/export/secrets.csv")).status_code == 404
 
 
@@ -228,6 +232,36 @@ def test_the_dashboard_widget_lands_on_the_overview(app: Flask, site: CourseWorl
     learner = sign_in(app, site, "giulia")
     relaunch(learner, w="dashboard")
     assert learner.get("/w/L1/").status_code == 403
+
+
+def test_an_italian_export_opens_in_columns_with_decimal_commas(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Excel set to Italian splits a CSV on semicolons, and would read 1.5 hours as a date."""
+    with app.app_context():
+        asked = utcnow() - timedelta(days=3)
+        db.session.add(
+            Question(
+                course_id=site.course_id,
+                author_id=site["giulia"].member_id,
+                title="Una domanda; con punto e virgola",
+                body="?",
+                created_at=asked,
+                first_answer_at=asked + timedelta(minutes=90),
+            )
+        )
+        db.session.commit()
+    client = sign_in(app, site, "prof")
+    english = client.get(url("/export/overview.csv")).get_data(as_text=True).lstrip("\ufeff")
+    assert ["Median hours to a first answer", "1.5"] in list(csv.reader(io.StringIO(english)))
+    relaunch(client, l="it")
+    italian = client.get(url("/export/overview.csv")).get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(italian), delimiter=";"))
+    assert rows[0] == ["Indicatore", "Valore"]
+    assert ["Ore mediane alla prima risposta", "1,5"] in rows
+    gaps = client.get(url("/export/hanging.csv")).get_data(as_text=True).lstrip("\ufeff")
+    [_header, row] = list(csv.reader(io.StringIO(gaps), delimiter=";"))
+    assert row[0] == "Una domanda; con punto e virgola"  # quoted, one cell
 
 
 @pytest.mark.parametrize("path", ["/content", "/staff", "/playbook", "/export/staff.csv"])

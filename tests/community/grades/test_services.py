@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
-from lti_tool.community.engagement.models import EventKind
+from lti_tool.community.engagement.models import EventKind, ParticipationEvent
 from lti_tool.community.engagement.services import record
 from lti_tool.community.grades.services import (
     Rubric,
@@ -16,6 +17,8 @@ from lti_tool.community.grades.services import (
     compute_scores,
     parse_rubric,
 )
+from lti_tool.community.moderation import services as moderation
+from lti_tool.community.qa import services as qa
 from lti_tool.courses.models import Enrolment, EnrolmentStatus
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
@@ -111,6 +114,58 @@ def test_the_weekly_cap_and_the_maximum_bound_the_score(app: Flask, world: Cours
         assert capped["giulia"] == 16.0  # 10 (capped) + 6
         assert capped["marco"] == 10.0
         assert _scores(world, Rubric(score_maximum=50))["marco"] == 50.0
+
+
+def test_a_deleted_post_earns_its_author_nothing(app: Flask, world: CourseWorld) -> None:
+    """Asking and deleting again and again, or spam a moderator deleted, adds no points; what
+    others did on the post stays theirs."""
+    with app.app_context():
+        session = db.session()
+        farmed = [
+            qa.ask(session, world["giulia"], qa.QuestionInput(title=f"Domanda {i}", body="?"))
+            for i in range(3)
+        ]
+        for question in farmed:
+            qa.delete_question(session, world["giulia"], question.id)
+        kept = qa.ask(session, world["marco"], qa.QuestionInput(title="Una domanda", body="?"))
+        spam = qa.answer(session, world["giulia"], kept.id, "Compra ora!")
+        qa.toggle_endorse(session, world["prof"], "answer", spam.id)
+        qa.answer(session, world["sara"], kept.id, "La risposta.")
+        note = qa.comment(session, world["giulia"], kept.id, "Anche qui: compra ora!")
+        # The deleted questions are gone already; the answer and its endorsement count.
+        assert _scores(world, Rubric()) == {"giulia": 6.0, "marco": 2.0, "sara": 3.0}
+        qa.delete_answer(session, world["prof"], spam.id)  # a moderator removes it
+        qa.delete_comment(session, world["giulia"], note.id)
+        assert _scores(world, Rubric()) == {"giulia": 0.0, "marco": 2.0, "sara": 3.0}
+        kinds = session.scalars(
+            select(ParticipationEvent.kind).where(
+                ParticipationEvent.member_id == world["giulia"].member_id
+            )
+        ).all()
+        assert kinds == []
+        staff = session.scalars(
+            select(ParticipationEvent.kind).where(
+                ParticipationEvent.member_id == world["prof"].member_id
+            )
+        ).all()
+        assert staff == [EventKind.ENDORSE.value]  # the endorsement stays the instructor's
+
+
+def test_a_hidden_post_earns_nothing_until_restored(app: Flask, world: CourseWorld) -> None:
+    with app.app_context():
+        session = db.session()
+        question = qa.ask(session, world["giulia"], qa.QuestionInput(title="Una domanda", body="?"))
+        spam = qa.answer(session, world["marco"], question.id, "Compra ora!")
+        qa.toggle_endorse(session, world["prof"], "answer", spam.id)
+        assert _scores(world, Rubric())["marco"] == 6.0
+        moderation.hide_post(
+            session, world.course_id, world["prof"].member_id, "qa_answer", spam.id, "Pubblicità"
+        )
+        assert _scores(world, Rubric()) == {"giulia": 2.0, "marco": 0.0, "sara": 0.0}
+        moderation.restore_post(
+            session, world.course_id, world["prof"].member_id, "qa_answer", spam.id, "Errore"
+        )
+        assert _scores(world, Rubric())["marco"] == 6.0
 
 
 def test_a_rubric_form_is_checked_field_by_field() -> None:

@@ -380,6 +380,19 @@ def test_a_post_is_sanitised_recorded_and_notifies_the_other_members(gw: GroupsW
     assert notified == {gw.member_id("marco")}  # not the author, not the other group
 
 
+def test_a_deleted_post_no_longer_counts_as_participation(gw: GroupsWorld) -> None:
+    first, _ = _two_groups(gw)
+    post = services.add_post(db.session, gw["giulia"], first.id, "spam spam")
+    services.add_post(db.session, gw["marco"], first.id, "Ciao a tutti")
+    services.delete_post(db.session, gw["prof"], post.id)
+    authors = db.session.scalars(
+        select(ParticipationEvent.member_id).where(
+            ParticipationEvent.kind == EventKind.GROUP_POST.value
+        )
+    ).all()
+    assert authors == [gw.member_id("marco")]
+
+
 def test_students_cannot_post_in_a_group_that_is_not_theirs(gw: GroupsWorld) -> None:
     _first, second = _two_groups(gw)
     with pytest.raises(NotFound):

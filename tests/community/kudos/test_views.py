@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -57,6 +58,17 @@ def test_widget_kudos_lands_on_the_wall(app: Flask, site: CourseWorld) -> None:
     assert page.status_code == 200 and "Kudos wall" in page.text
     assert "Welcome to the community!" in page.text
     assert app.test_client().get("/w/L1/kudos/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "after", ["999999999999999999-1", "1-99999999999999999999999", "253402300800000000-1"]
+)
+def test_a_wall_link_edited_beyond_any_date_shows_the_first_page(
+    app: Flask, site: CourseWorld, after: str
+) -> None:
+    client = sign_in(app, site, "giulia")
+    page = client.get(f"/w/L1/kudos/?after={after}")
+    assert page.status_code == 200 and "Kudos wall" in page.text
 
 
 def test_giving_kudos_shows_it_on_the_wall_for_the_receiver(app: Flask, site: CourseWorld) -> None:

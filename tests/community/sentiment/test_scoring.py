@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lti_tool.community.sentiment.scoring import detect_language, language_of, score
-from lti_tool.community.sentiment.signals import Label
+from lti_tool.community.sentiment.signals import Label, Sentiment
 
 
 @pytest.mark.parametrize(
@@ -129,6 +129,26 @@ def test_the_text_wins_over_a_wrong_locale() -> None:
     assert detect_language(italian, "en-US") == "it"
     assert detect_language("I can't understand how to do this exercise", "it") == "en"
     assert score(italian, "en-US").language == "it"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Die Lösung ist falsch, die Aufgabe ist ein Witz",  # "die" is no English word here
+        "Kein Problem, alles gut",
+        "Je mange du pain avec mon ami",  # nor is "pain"
+        "Hola, no entiendo nada",
+        "Não entendo nada, isso é difícil",
+    ],
+)
+def test_a_post_in_another_language_is_not_scored(text: str) -> None:
+    assert score(text, "it") == Sentiment(score=0.0, label=Label.NEUTRAL, language="")
+
+
+def test_english_and_italian_keep_their_words_that_look_foreign() -> None:
+    assert score("I will die if this exam is so hard").label == Label.NEGATIVE
+    assert score("This is a pain, the course is terrible").language == "en"
+    assert score("Non ho capito niente, è un corso pessimo", "it").label == Label.NEGATIVE
 
 
 def test_the_locale_breaks_ties() -> None:

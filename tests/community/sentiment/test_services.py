@@ -104,6 +104,24 @@ def test_an_edit_scores_the_post_again(world: CourseWorld) -> None:
     assert stored("qa_answer", answer.id).label == "negative"
 
 
+def test_a_post_in_another_language_has_no_mood(world: CourseWorld) -> None:
+    """German or French read as English would be negative ("die", "pain"): a student writing
+    them would be put on the at-risk list for negative tone."""
+    german = ask(world, "giulia", "Die Aufgabe", "Die Lösung ist falsch, die Aufgabe ist ein Witz")
+    assert db.session.query(PostSentiment).count() == 0
+    italian = ask(world, "marco", "Corso orribile", "Pessimo, odio tutto.")
+    assert stored("qa_question", italian).label == "negative"
+    qa.edit_question(
+        db.session(),
+        world["marco"],
+        italian,
+        qa.QuestionInput(title="Je ne comprends pas", body="Je mange du pain avec mon ami"),
+    )
+    assert db.session.query(PostSentiment).count() == 0  # the Italian score is forgotten
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {}
+    assert german
+
+
 def test_a_scoring_failure_never_loses_the_post(
     world: CourseWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,6 +310,24 @@ def test_a_deleted_post_leaves_the_weekly_mood_and_the_negative_counts(
     assert services.rescore(db.session(), world.course_id) == 1  # only the live post
     (week,) = services.weekly_mood(db.session(), world["prof"], weeks=1)
     assert week.posts == 1
+
+
+def test_a_deleted_comment_leaves_the_mood_and_the_negative_counts(world: CourseWorld) -> None:
+    question = ask(world, "marco", "Grazie, tutto chiaro", "Ottima spiegazione, molto utile.")
+    note = qa.comment(db.session(), world["giulia"], question, "Pessimo, odio tutto.")
+    qa.comment(db.session(), world["giulia"], question, "Spiegazione pessima e inutile.")
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {
+        world["giulia"].member_id: 2
+    }
+    qa.delete_comment(db.session(), world["giulia"], note.id)
+    (week,) = services.weekly_mood(db.session(), world["prof"], weeks=1)
+    assert (week.posts, week.negative) == (2, 1)
+    assert services.negative_posts_by_member(db.session(), world["prof"]) == {
+        world["giulia"].member_id: 1
+    }
+    assert [p.subject_id for p in services.most_negative_posts(db.session(), world["prof"])] == [
+        note.id + 1
+    ]
 
 
 def test_rescore_forgets_posts_deleted_before_deleted_posts_were_forgotten(
