@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.community.content import MAX_BODY, mentioned_handles, plain_text, render_markdown
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
-from lti_tool.community.engagement.services import forget_authored, record
+from lti_tool.community.engagement.services import forget, forget_authored, record
 from lti_tool.community.moderation.models import Flag
 from lti_tool.community.moderation.services import FlagError, flag_content
 from lti_tool.community.notifications.services import notify
@@ -435,7 +435,14 @@ def delete_answer(session: Session, actor: Actor, answer_id: int) -> Question:
     question.answer_count = Question.answer_count - 1
     if question.accepted_answer_id == post.id:
         question.accepted_answer_id = None
-        _forget_events(session, post.id, "qa_answer", EventKind.ACCEPT, EventKind.ANSWER_ACCEPTED)
+        _forget_events(
+            session,
+            actor.course_id,
+            post.id,
+            "qa_answer",
+            EventKind.ACCEPT,
+            EventKind.ANSWER_ACCEPTED,
+        )
     session.flush()
     session.refresh(question)
     question.state = _state_of(question)
@@ -576,6 +583,7 @@ def toggle_vote(session: Session, actor: Actor, kind: str, post_id: int) -> bool
         )
         _forget_events(
             session,
+            actor.course_id,
             post.id,
             subject_type,
             EventKind.UPVOTE,
@@ -617,7 +625,14 @@ def accept(session: Session, actor: Actor, answer_id: int) -> bool:
         raise PermissionDenied(_l("Only the person who asked can accept an answer."))
     previous = question.accepted_answer_id
     if previous is not None:
-        _forget_events(session, previous, "qa_answer", EventKind.ACCEPT, EventKind.ANSWER_ACCEPTED)
+        _forget_events(
+            session,
+            actor.course_id,
+            previous,
+            "qa_answer",
+            EventKind.ACCEPT,
+            EventKind.ANSWER_ACCEPTED,
+        )
     if previous == post.id:
         question.accepted_answer_id = None
         question.state = _state_of(question)
@@ -669,7 +684,12 @@ def toggle_endorse(session: Session, actor: Actor, kind: str, post_id: int) -> b
         if isinstance(post, Answer):
             post.endorsed_by_mentor = False
         _forget_events(
-            session, post.id, subject_type, EventKind.ENDORSE, EventKind.ENDORSEMENT_RECEIVED
+            session,
+            actor.course_id,
+            post.id,
+            subject_type,
+            EventKind.ENDORSE,
+            EventKind.ENDORSEMENT_RECEIVED,
         )
         session.commit()
         return False
@@ -856,24 +876,25 @@ def _record_pair(
 
 def _forget_events(
     session: Session,
+    course_id: int,
     subject_id: int,
     subject_type: str,
     *kinds: EventKind,
     by: int | None = None,
 ) -> None:
     """Take back the events of an undone action (a vote, acceptance or endorsement withdrawn),
-    so that toggling cannot pile up participation."""
+    so that toggling cannot pile up participation, nor leave it in a finished week's figures."""
     given, received = kinds[0], kinds[1]
-    stmt = delete(ParticipationEvent).where(
+    which = (
+        ParticipationEvent.kind.in_([given.value, received.value])
+        if by is None
+        else ((ParticipationEvent.kind == given.value) & (ParticipationEvent.member_id == by))
+        | ((ParticipationEvent.kind == received.value) & (ParticipationEvent.actor_id == by))
+    )
+    forget(
+        session,
+        course_id,
         ParticipationEvent.subject_type == subject_type,
         ParticipationEvent.subject_id == subject_id,
-    )
-    if by is None:
-        session.execute(stmt.where(ParticipationEvent.kind.in_([given.value, received.value])))
-        return
-    session.execute(
-        stmt.where(
-            ((ParticipationEvent.kind == given.value) & (ParticipationEvent.member_id == by))
-            | ((ParticipationEvent.kind == received.value) & (ParticipationEvent.actor_id == by))
-        )
+        which,
     )

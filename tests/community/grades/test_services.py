@@ -196,3 +196,29 @@ def test_a_rubric_form_is_checked_field_by_field() -> None:
         "score_maximum": "range",
         "weekly_cap": "range",
     }
+
+
+def test_a_vote_taken_back_leaves_a_finished_weeks_figures(app: Flask, world: CourseWorld) -> None:
+    """A vote given in a week that has ended, then withdrawn: the week's figures (computed
+    once and kept) are computed again without it."""
+    from sqlalchemy import update
+
+    from lti_tool.community.dashboard import metrics
+
+    with app.app_context():
+        session = db.session()
+        question = qa.ask(session, world["marco"], qa.QuestionInput(title="Una domanda", body="?"))
+        answer = qa.answer(session, world["sara"], question.id, "La risposta.")
+        qa.toggle_vote(session, world["giulia"], "answer", answer.id)
+        last_week = metrics.monday(datetime.now(UTC).date()) - timedelta(weeks=1)
+        session.execute(
+            update(ParticipationEvent)
+            .where(ParticipationEvent.member_id == world["giulia"].member_id)
+            .values(created_at=datetime.combine(last_week, datetime.min.time(), UTC))
+        )
+        session.commit()
+        [week] = metrics.weekly(session, world.course_id, last_week, last_week)
+        assert week.active == 1  # Giulia's vote was her only activity that week
+        qa.toggle_vote(session, world["giulia"], "answer", answer.id)  # taken back
+        [week] = metrics.weekly(session, world.course_id, last_week, last_week)
+        assert week.active == 0
