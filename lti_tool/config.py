@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +63,19 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
     return value
 
 
+# Shorter secrets, and the placeholder of deploy/bottega.env.example, can be guessed: anyone who
+# guesses it can sign a session cookie as any member of any course.
+MIN_SECRET_KEY_LENGTH = 32
+
+
 def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
     key = env.get("SECRET_KEY", "")
+    if key and production and len(key.strip()) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY is too short ({len(key.strip())} characters): in production it must "
+            f"be at least {MIN_SECRET_KEY_LENGTH} random characters "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
     if key:
         return key
     if production:
@@ -299,6 +313,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         database_url = "postgresql://" + database_url[len("postgres://") :]
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    _check_database_url(database_url)
     if database_url.startswith("sqlite:///"):
         db_file = database_url[len("sqlite:///") :]
         if db_file and db_file != ":memory:":
@@ -408,6 +423,23 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "REDIS_URL (docs/deploy.md)."
         )
     return settings
+
+
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
+def _check_database_url(url: str) -> None:
+    """SQLite or PostgreSQL: anything else fails at start in one line, not at the first query."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in DATABASE_BACKENDS:
+        shown = url.split("://", 1)[0] + "://..." if "://" in url else url
+        raise ConfigError(
+            "DATABASE_URL must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME, "
+            f"got {shown!r}"
+        )
 
 
 def _privacy_settings(env: dict[str, str]) -> PrivacySettings:
