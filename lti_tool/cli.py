@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import click
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.community.sentiment import services as sentiment_services
@@ -37,8 +40,53 @@ class CliError(click.ClickException):
     exit_code = 2
 
 
+class DatabaseProblem(click.ClickException):
+    """The database cannot answer (not migrated, unreachable): one line and exit status 1."""
+
+    exit_code = 1
+
+
+def _schema_is_current() -> bool | None:
+    """Whether the database has every migration of this code (None: the database is down)."""
+    config = current_app.extensions["migrate"].migrate.get_config()
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    try:
+        with db.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            applied = connection.scalars(text("SELECT version_num FROM alembic_version"))
+            return set(applied) == heads
+    except OperationalError:
+        return None
+
+
+def _database_problem(exc: OperationalError | ProgrammingError) -> DatabaseProblem | None:
+    """What to tell the operator when a command's query failed for want of a usable database."""
+    db.session.rollback()
+    current = _schema_is_current()
+    if current is False:
+        return DatabaseProblem(
+            "the database schema is missing or older than this version of Bottega: "
+            "run `flask --app wsgi db upgrade` first"
+        )
+    if isinstance(exc, OperationalError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return DatabaseProblem(f"the database cannot answer: {reason}")
+    return None  # a ProgrammingError on a current schema is a bug: keep its traceback
+
+
 class OneLineCommand(click.Command):
-    """A command whose usage errors (missing or bad options) print one line, exit 2."""
+    """A command whose usage errors (missing or bad options) print one line, exit 2, and whose
+    database problems (not migrated, unreachable) one line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
 
     def make_context(
         self,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
+from lti_tool import create_app
 from lti_tool.courses.models import Deployment, Platform
 from lti_tool.extensions import db
+
+from .conftest import base_config
 
 MOODLE = [
     "--issuer",
@@ -189,3 +193,28 @@ def test_add_deployment_to_a_registered_platform(runner: FlaskCliRunner) -> None
         ]
     )
     assert unknown.exit_code == 2 and "no platform with issuer" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("sqlite:///{tmp}/new.sqlite3", "run `flask --app wsgi db upgrade` first"),
+        ("postgresql://postgres@127.0.0.1:1/bottega", "the database cannot answer: connection"),
+    ],
+    ids=["not-migrated", "unreachable"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["platform", "list"], ["roster", "sync", "--all"], ["privacy", "requests"], ["jobs", "list"]],
+)
+def test_a_database_that_cannot_answer_is_one_line_and_exit_1(
+    tmp_path: Path, keys_dir: Path, database: str, message: str, command: list[str]
+) -> None:
+    app = create_app(base_config(tmp_path, keys_dir, DATABASE_URL=database.format(tmp=tmp_path)))
+    result = app.test_cli_runner().invoke(args=command)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and message in line
+    with app.app_context():
+        db.engine.dispose()
