@@ -200,7 +200,11 @@ def platform_add_deployment(
     cleaned = [d.strip() for d in deployment_ids]
     if any(not d for d in cleaned):
         raise CliError("deployment ids must not be empty")
-    add_deployments(session, platform, cleaned)
+    try:
+        add_deployments(session, platform, cleaned)
+    except RegistrationError as exc:
+        session.rollback()
+        raise CliError(str(exc)) from exc
     row = platform_as_dict(platform)
     _emit(as_json, row, f"Deployments of {platform.name}: {', '.join(row['deployment_ids'])}.")
 

@@ -82,6 +82,9 @@ def _replace(args: list[str], option: str, value: str) -> list[str]:
         (_replace(MOODLE, "--client-id", "  "), "client id must not be empty"),
         ([*MOODLE, "--deployment-id", "1"], "deployment id is given twice"),
         ([*MOODLE, "--colour", "red"], "No such option"),
+        (_replace(MOODLE, "--client-id", "c" * 256), "client id is 256 characters long"),
+        (_replace(MOODLE, "--name", "n" * 300), "name is 300 characters long"),
+        ([*MOODLE, "--deployment-id", "d" * 256], "deployment id is 256 characters long"),
     ],
 )
 def test_invalid_input_exits_2_with_one_line_and_writes_nothing(
@@ -218,3 +221,22 @@ def test_a_database_that_cannot_answer_is_one_line_and_exit_1(
     assert line.startswith("Error: ") and message in line
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_too_long_deployment_id_is_refused_and_nothing_changes(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    result = runner.invoke(
+        args=[
+            "platform",
+            "add-deployment",
+            *["--issuer", "https://moodle.example.org", "--client-id", "Bq3x9"],
+            *["--deployment-id", "9", "--deployment-id", "d" * 256],
+        ]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "Error: deployment id is 256 characters long; Bottega stores at most 255"
+    )
+    assert _count(app) == (1, 2)
