@@ -9,6 +9,7 @@ import click
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -41,7 +42,8 @@ class CliError(click.ClickException):
 
 
 class DatabaseProblem(click.ClickException):
-    """The database cannot answer (not migrated, unreachable): one line and exit status 1."""
+    """A store cannot answer (database not migrated or unreachable, Redis down): one line and
+    exit status 1."""
 
     exit_code = 1
 
@@ -393,7 +395,12 @@ def jobs_work(as_json: bool, burst: bool, limit: int | None, worker_id: str | No
     if not burst:
         channel = "Redis" if runtime.channel else "polling the database"
         click.echo(f"Job worker {worker} started ({channel}).")
-        runtime.work_forever(worker)
+        try:
+            runtime.work_forever(worker)
+        except RedisConnectionError as exc:
+            # systemd starts the worker again (Restart=always): one line per attempt, no
+            # traceback, and the URL (with its password) stays out of the journal.
+            raise DatabaseProblem(f"Redis (REDIS_URL) cannot be reached: {exc}") from exc
         return
     summary = runtime.drain(worker, limit=limit)
     _emit(

@@ -22,6 +22,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # LTI Dynamic Registration: "open" (a registration is active at once), "approval" (new LMSs
 # wait for `flask platform approve`), "off" (manual registration only).
 REGISTRATION_POLICIES = ("open", "approval", "off")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ConfigError(RuntimeError):
@@ -332,6 +333,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "Bottega at (e.g. https://bottega.example.org)."
         )
 
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            "REDIS_URL must be redis://HOST:PORT/DB, rediss://... or unix://PATH, "
+            f"got {_scheme_only(redis_url)!r}"
+        )
+
     demo = _flag(env.get("BOTTEGA_DEMO"), default=False)
     if production and demo:
         raise ConfigError(
@@ -349,7 +357,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         env=mode,
         instance_path=instance,
         database_url=database_url,
-        redis_url=env.get("REDIS_URL") or None,
+        redis_url=redis_url,
         secret_key=_secret_key(env, instance, production),
         public_url=public_url,
         keys_dir=Path(env.get("KEYS_DIR") or PROJECT_ROOT / "keys").resolve(),
@@ -425,6 +433,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     return settings
 
 
+def _scheme_only(url: str) -> str:
+    """A URL as an error message may show it: its password and host stay out of the logs."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else url
+
+
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -435,10 +448,9 @@ def _check_database_url(url: str) -> None:
     except ArgumentError:
         backend = ""
     if backend not in DATABASE_BACKENDS:
-        shown = url.split("://", 1)[0] + "://..." if "://" in url else url
         raise ConfigError(
             "DATABASE_URL must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME, "
-            f"got {shown!r}"
+            f"got {_scheme_only(url)!r}"
         )
 
 

@@ -240,3 +240,26 @@ def test_a_too_long_deployment_id_is_refused_and_nothing_changes(
         "Error: deployment id is 256 characters long; Bottega stores at most 255"
     )
     assert _count(app) == (1, 2)
+
+
+def test_a_job_worker_without_redis_stops_in_one_line_without_the_password(
+    tmp_path: Path, keys_dir: Path, database_url: str
+) -> None:
+    """systemd restarts it every 5 s: before, each start wrote a traceback to the journal."""
+    app = create_app(
+        base_config(
+            tmp_path, keys_dir, DATABASE_URL=database_url, REDIS_URL="redis://:pw@127.0.0.1:1/0"
+        )
+    )
+    result = app.test_cli_runner().invoke(args=["jobs", "work"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "pw" not in result.output
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: Redis (REDIS_URL) cannot be reached: Error 111 connecting to 127.0.0.1:1."
+        )
+    )
+    with app.app_context():
+        db.engine.dispose()

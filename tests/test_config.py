@@ -254,3 +254,9 @@ def test_a_bad_setting_stops_the_cli_and_gunicorn_with_one_line(tmp_path: Path) 
         "Bottega cannot start: BOTTEGA_ENV must be one of development, production, test, got 'prod'"
     ]
     assert done.stdout == ""
+
+
+def test_a_redis_url_that_is_not_redis_is_refused(tmp_path: Path) -> None:
+    """Before, the rate limiter raised its own traceback at start."""
+    with pytest.raises(ConfigError, match=r"^REDIS_URL must be redis://.* got 'notredis'$"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "REDIS_URL": "notredis"})
