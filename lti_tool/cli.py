@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.community.sentiment import services as sentiment_services
-from lti_tool.courses.models import PlatformStatus
+from lti_tool.courses.models import Platform, PlatformStatus
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
@@ -247,10 +247,14 @@ def frame_origins_cli() -> None:
     """Origins allowed to frame Bottega for a registration (CSP frame-ancestors)."""
 
 
-def _registration(issuer: str, client_id: str | None) -> Any:
-    platform = find_platform(db.session(), issuer, client_id)
-    if platform is None:
-        raise CliError(f"no platform with issuer {issuer} and client id {client_id or '?'}")
+def _registration(issuer: str, client_id: str | None) -> Platform:
+    """The one registration meant; an issuer shared by several (Canvas) needs --client-id."""
+    session = db.session()
+    try:
+        platform = session.get(Platform, roster.find_platform_id(session, issuer, client_id))
+    except roster.RosterError as exc:
+        raise CliError(str(exc)) from exc
+    assert platform is not None
     return platform
 
 

@@ -263,3 +263,27 @@ def test_a_job_worker_without_redis_stops_in_one_line_without_the_password(
     )
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_shared_issuer_asks_for_the_client_id_instead_of_saying_it_is_unknown(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """Canvas: one issuer, a client id per developer key. Before: "no platform with issuer"."""
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    other = _replace(_replace(MOODLE, "--client-id", "Zz9"), "--name", "Second key")
+    assert runner.invoke(args=["platform", "add", *other]).exit_code == 0
+    issuer = ["--issuer", "https://moodle.example.org"]
+    for command in (["disable"], ["approve"], ["frame-origins", "list"]):
+        result = runner.invoke(args=["platform", *command, *issuer])
+        assert result.exit_code == 2
+        assert result.output.strip() == (
+            "Error: issuer https://moodle.example.org has several registrations: "
+            "pass --client-id (Bq3x9, Zz9)"
+        )
+    chosen = runner.invoke(args=["platform", "disable", *issuer, "--client-id", "Zz9"])
+    assert chosen.exit_code == 0, chosen.output
+    listed = json.loads(runner.invoke(args=["platform", "list", "--json"]).output)
+    assert [(p["client_id"], p["status"]) for p in listed] == [
+        ("Bq3x9", "active"),
+        ("Zz9", "disabled"),
+    ]
