@@ -41,14 +41,17 @@ def _flag(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
@@ -361,7 +364,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         secret_key=_secret_key(env, instance, production),
         public_url=public_url,
         keys_dir=Path(env.get("KEYS_DIR") or PROJECT_ROOT / "keys").resolve(),
-        proxy_count=_int(env, "PROXY_COUNT", 0),
+        # Negative, werkzeug's ProxyFix would trust the client's own X-Forwarded-* values.
+        proxy_count=_int(env, "PROXY_COUNT", 0, minimum=0),
         demo=demo,
         dynamic_registration=policy,
         extra=overrides,

@@ -260,3 +260,9 @@ def test_a_redis_url_that_is_not_redis_is_refused(tmp_path: Path) -> None:
     """Before, the rate limiter raised its own traceback at start."""
     with pytest.raises(ConfigError, match=r"^REDIS_URL must be redis://.* got 'notredis'$"):
         load_settings({"INSTANCE_PATH": str(tmp_path), "REDIS_URL": "notredis"})
+
+
+def test_a_negative_proxy_count_is_refused(tmp_path: Path) -> None:
+    """ProxyFix given -1 takes a client-written X-Forwarded-For entry as the client's address."""
+    with pytest.raises(ConfigError, match=r"^PROXY_COUNT must be at least 0, got '-1'$"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "PROXY_COUNT": "-1"})
