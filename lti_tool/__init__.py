@@ -108,8 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     skip_hooks_on(app, LEAN_ENDPOINTS, limiter)
 
     keys = KeyStore(settings.keys_dir)
-    keys.ensure()
-    keys.keys()  # parse once at start-up, not on the first request
+    keys.prepare()  # parse once at start-up, not on the first request
     app.extensions["bottega_keys"] = keys
     app.extensions["bottega_platform_keys"] = PlatformKeys()
     app.extensions["bottega_recent_rows"] = RecentRows()

@@ -6,12 +6,16 @@ import json
 from typing import Any
 
 import click
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.community.sentiment import services as sentiment_services
-from lti_tool.courses.models import PlatformStatus
+from lti_tool.courses.models import Platform, PlatformStatus
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.models import Job, JobStatus
@@ -38,8 +42,54 @@ class CliError(click.ClickException):
     exit_code = 2
 
 
+class DatabaseProblem(click.ClickException):
+    """A store cannot answer (database not migrated or unreachable, Redis down): one line and
+    exit status 1."""
+
+    exit_code = 1
+
+
+def _schema_is_current() -> bool | None:
+    """Whether the database has every migration of this code (None: the database is down)."""
+    config = current_app.extensions["migrate"].migrate.get_config()
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    try:
+        with db.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            applied = connection.scalars(text("SELECT version_num FROM alembic_version"))
+            return set(applied) == heads
+    except OperationalError:
+        return None
+
+
+def _database_problem(exc: OperationalError | ProgrammingError) -> DatabaseProblem | None:
+    """What to tell the operator when a command's query failed for want of a usable database."""
+    db.session.rollback()
+    current = _schema_is_current()
+    if current is False:
+        return DatabaseProblem(
+            "the database schema is missing or older than this version of Bottega: "
+            "run `flask --app wsgi db upgrade` first"
+        )
+    if isinstance(exc, OperationalError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return DatabaseProblem(f"the database cannot answer: {reason}")
+    return None  # a ProgrammingError on a current schema is a bug: keep its traceback
+
+
 class OneLineCommand(click.Command):
-    """A command whose usage errors (missing or bad options) print one line, exit 2."""
+    """A command whose usage errors (missing or bad options) print one line, exit 2, and whose
+    database problems (not migrated, unreachable) one line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
 
     def make_context(
         self,
@@ -153,7 +203,11 @@ def platform_add_deployment(
     cleaned = [d.strip() for d in deployment_ids]
     if any(not d for d in cleaned):
         raise CliError("deployment ids must not be empty")
-    add_deployments(session, platform, cleaned)
+    try:
+        add_deployments(session, platform, cleaned)
+    except RegistrationError as exc:
+        session.rollback()
+        raise CliError(str(exc)) from exc
     row = platform_as_dict(platform)
     _emit(as_json, row, f"Deployments of {platform.name}: {', '.join(row['deployment_ids'])}.")
 
@@ -194,10 +248,14 @@ def frame_origins_cli() -> None:
     """Origins allowed to frame Bottega for a registration (CSP frame-ancestors)."""
 
 
-def _registration(issuer: str, client_id: str | None) -> Any:
-    platform = find_platform(db.session(), issuer, client_id)
-    if platform is None:
-        raise CliError(f"no platform with issuer {issuer} and client id {client_id or '?'}")
+def _registration(issuer: str, client_id: str | None) -> Platform:
+    """The one registration meant; an issuer shared by several (Canvas) needs --client-id."""
+    session = db.session()
+    try:
+        platform = session.get(Platform, roster.find_platform_id(session, issuer, client_id))
+    except roster.RosterError as exc:
+        raise CliError(str(exc)) from exc
+    assert platform is not None
     return platform
 
 
@@ -342,7 +400,12 @@ def jobs_work(as_json: bool, burst: bool, limit: int | None, worker_id: str | No
     if not burst:
         channel = "Redis" if runtime.channel else "polling the database"
         click.echo(f"Job worker {worker} started ({channel}).")
-        runtime.work_forever(worker)
+        try:
+            runtime.work_forever(worker)
+        except RedisConnectionError as exc:
+            # systemd starts the worker again (Restart=always): one line per attempt, no
+            # traceback, and the URL (with its password) stays out of the journal.
+            raise DatabaseProblem(f"Redis (REDIS_URL) cannot be reached: {exc}") from exc
         return
     summary = runtime.drain(worker, limit=limit)
     _emit(

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +22,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # LTI Dynamic Registration: "open" (a registration is active at once), "approval" (new LMSs
 # wait for `flask platform approve`), "off" (manual registration only).
 REGISTRATION_POLICIES = ("open", "approval", "off")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ConfigError(RuntimeError):
@@ -37,14 +41,17 @@ def _flag(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
@@ -60,8 +67,19 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
     return value
 
 
+# Shorter secrets, and the placeholder of deploy/bottega.env.example, can be guessed: anyone who
+# guesses it can sign a session cookie as any member of any course.
+MIN_SECRET_KEY_LENGTH = 32
+
+
 def _secret_key(env: dict[str, str], instance: Path, production: bool) -> str:
     key = env.get("SECRET_KEY", "")
+    if key and production and len(key.strip()) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY is too short ({len(key.strip())} characters): in production it must "
+            f"be at least {MIN_SECRET_KEY_LENGTH} random characters "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
     if key:
         return key
     if production:
@@ -299,6 +317,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         database_url = "postgresql://" + database_url[len("postgres://") :]
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    _check_database_url(database_url)
     if database_url.startswith("sqlite:///"):
         db_file = database_url[len("sqlite:///") :]
         if db_file and db_file != ":memory:":
@@ -315,6 +334,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError(
             "PUBLIC_URL is not set. In production set it to the https address LMSs reach "
             "Bottega at (e.g. https://bottega.example.org)."
+        )
+
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            "REDIS_URL must be redis://HOST:PORT/DB, rediss://... or unix://PATH, "
+            f"got {_scheme_only(redis_url)!r}"
         )
 
     demo = _flag(env.get("BOTTEGA_DEMO"), default=False)
@@ -334,11 +360,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         env=mode,
         instance_path=instance,
         database_url=database_url,
-        redis_url=env.get("REDIS_URL") or None,
+        redis_url=redis_url,
         secret_key=_secret_key(env, instance, production),
         public_url=public_url,
         keys_dir=Path(env.get("KEYS_DIR") or PROJECT_ROOT / "keys").resolve(),
-        proxy_count=_int(env, "PROXY_COUNT", 0),
+        # Negative, werkzeug's ProxyFix would trust the client's own X-Forwarded-* values.
+        proxy_count=_int(env, "PROXY_COUNT", 0, minimum=0),
         demo=demo,
         dynamic_registration=policy,
         extra=overrides,
@@ -408,6 +435,27 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             "REDIS_URL (docs/deploy.md)."
         )
     return settings
+
+
+def _scheme_only(url: str) -> str:
+    """A URL as an error message may show it: its password and host stay out of the logs."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else url
+
+
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
+def _check_database_url(url: str) -> None:
+    """SQLite or PostgreSQL: anything else fails at start in one line, not at the first query."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in DATABASE_BACKENDS:
+        raise ConfigError(
+            "DATABASE_URL must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME, "
+            f"got {_scheme_only(url)!r}"
+        )
 
 
 def _privacy_settings(env: dict[str, str]) -> PrivacySettings:

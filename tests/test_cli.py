@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
+from lti_tool import create_app
 from lti_tool.courses.models import Deployment, Platform
 from lti_tool.extensions import db
+
+from .conftest import base_config
 
 MOODLE = [
     "--issuer",
@@ -78,6 +82,9 @@ def _replace(args: list[str], option: str, value: str) -> list[str]:
         (_replace(MOODLE, "--client-id", "  "), "client id must not be empty"),
         ([*MOODLE, "--deployment-id", "1"], "deployment id is given twice"),
         ([*MOODLE, "--colour", "red"], "No such option"),
+        (_replace(MOODLE, "--client-id", "c" * 256), "client id is 256 characters long"),
+        (_replace(MOODLE, "--name", "n" * 300), "name is 300 characters long"),
+        ([*MOODLE, "--deployment-id", "d" * 256], "deployment id is 256 characters long"),
     ],
 )
 def test_invalid_input_exits_2_with_one_line_and_writes_nothing(
@@ -189,3 +196,94 @@ def test_add_deployment_to_a_registered_platform(runner: FlaskCliRunner) -> None
         ]
     )
     assert unknown.exit_code == 2 and "no platform with issuer" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("sqlite:///{tmp}/new.sqlite3", "run `flask --app wsgi db upgrade` first"),
+        ("postgresql://postgres@127.0.0.1:1/bottega", "the database cannot answer: connection"),
+    ],
+    ids=["not-migrated", "unreachable"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["platform", "list"], ["roster", "sync", "--all"], ["privacy", "requests"], ["jobs", "list"]],
+)
+def test_a_database_that_cannot_answer_is_one_line_and_exit_1(
+    tmp_path: Path, keys_dir: Path, database: str, message: str, command: list[str]
+) -> None:
+    app = create_app(base_config(tmp_path, keys_dir, DATABASE_URL=database.format(tmp=tmp_path)))
+    result = app.test_cli_runner().invoke(args=command)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and message in line
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_too_long_deployment_id_is_refused_and_nothing_changes(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    result = runner.invoke(
+        args=[
+            "platform",
+            "add-deployment",
+            *["--issuer", "https://moodle.example.org", "--client-id", "Bq3x9"],
+            *["--deployment-id", "9", "--deployment-id", "d" * 256],
+        ]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "Error: deployment id is 256 characters long; Bottega stores at most 255"
+    )
+    assert _count(app) == (1, 2)
+
+
+def test_a_job_worker_without_redis_stops_in_one_line_without_the_password(
+    tmp_path: Path, keys_dir: Path, database_url: str
+) -> None:
+    """systemd restarts it every 5 s: before, each start wrote a traceback to the journal."""
+    app = create_app(
+        base_config(
+            tmp_path, keys_dir, DATABASE_URL=database_url, REDIS_URL="redis://:pw@127.0.0.1:1/0"
+        )
+    )
+    result = app.test_cli_runner().invoke(args=["jobs", "work"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "pw" not in result.output
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: Redis (REDIS_URL) cannot be reached: Error 111 connecting to 127.0.0.1:1."
+        )
+    )
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_shared_issuer_asks_for_the_client_id_instead_of_saying_it_is_unknown(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """Canvas: one issuer, a client id per developer key. Before: "no platform with issuer"."""
+    assert runner.invoke(args=["platform", "add", *MOODLE]).exit_code == 0
+    other = _replace(_replace(MOODLE, "--client-id", "Zz9"), "--name", "Second key")
+    assert runner.invoke(args=["platform", "add", *other]).exit_code == 0
+    issuer = ["--issuer", "https://moodle.example.org"]
+    for command in (["disable"], ["approve"], ["frame-origins", "list"]):
+        result = runner.invoke(args=["platform", *command, *issuer])
+        assert result.exit_code == 2
+        assert result.output.strip() == (
+            "Error: issuer https://moodle.example.org has several registrations: "
+            "pass --client-id (Bq3x9, Zz9)"
+        )
+    chosen = runner.invoke(args=["platform", "disable", *issuer, "--client-id", "Zz9"])
+    assert chosen.exit_code == 0, chosen.output
+    listed = json.loads(runner.invoke(args=["platform", "list", "--json"]).output)
+    assert [(p["client_id"], p["status"]) for p in listed] == [
+        ("Bq3x9", "active"),
+        ("Zz9", "disabled"),
+    ]

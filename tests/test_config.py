@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from lti_tool import create_app
-from lti_tool.config import ConfigError, load_settings
+from lti_tool.config import PROJECT_ROOT, ConfigError, load_settings
 
 from .conftest import base_config
 
@@ -196,3 +199,70 @@ def test_an_sqlite_without_fts5_stops_the_start_with_what_to_do(
         {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "postgresql://u@127.0.0.1/db"}
     )
     assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize("key", ["change-me", "x" * 31])
+def test_production_refuses_a_guessable_secret_key(tmp_path: Path, key: str) -> None:
+    # deploy/bottega.env.example says SECRET_KEY=change-me: copied as is, anyone could sign a
+    # session cookie as any member.
+    with pytest.raises(ConfigError, match="SECRET_KEY is too short"):
+        load_settings(
+            {
+                "BOTTEGA_ENV": "production",
+                "SECRET_KEY": key,
+                "INSTANCE_PATH": str(tmp_path),
+                "PUBLIC_URL": "https://bottega.example.org",
+            }
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://bottega:s3cret@db/bottega", "'mysql://...'"),
+        ("/var/lib/bottega/bottega.sqlite3", "'/var/lib/bottega/bottega.sqlite3'"),
+    ],
+)
+def test_an_unsupported_database_url_is_refused_without_its_password(
+    tmp_path: Path, url: str, shown: str
+) -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL must be sqlite") as refused:
+        load_settings({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url})
+    assert shown in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_a_bad_setting_stops_the_cli_and_gunicorn_with_one_line(tmp_path: Path) -> None:
+    """No traceback; status 4 makes gunicorn stop instead of respawning failing workers."""
+    env = {
+        **os.environ,
+        "BOTTEGA_ENV": "prod",
+        "INSTANCE_PATH": str(tmp_path),
+        "KEYS_DIR": str(tmp_path / "keys"),
+    }
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run(
+        [str(flask), "--app", "wsgi", "platform", "list"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines() == [
+        "Bottega cannot start: BOTTEGA_ENV must be one of development, production, test, got 'prod'"
+    ]
+    assert done.stdout == ""
+
+
+def test_a_redis_url_that_is_not_redis_is_refused(tmp_path: Path) -> None:
+    """Before, the rate limiter raised its own traceback at start."""
+    with pytest.raises(ConfigError, match=r"^REDIS_URL must be redis://.* got 'notredis'$"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "REDIS_URL": "notredis"})
+
+
+def test_a_negative_proxy_count_is_refused(tmp_path: Path) -> None:
+    """ProxyFix given -1 takes a client-written X-Forwarded-For entry as the client's address."""
+    with pytest.raises(ConfigError, match=r"^PROXY_COUNT must be at least 0, got '-1'$"):
+        load_settings({"INSTANCE_PATH": str(tmp_path), "PROXY_COUNT": "-1"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import LazyString
+from flask_babel import LazyString, force_locale
 from flask_babel import lazy_gettext as _l
 
 
@@ -32,6 +32,12 @@ class LtiError(Exception):
     def text(self) -> str:
         """The message in the current language with its parameters filled in."""
         return str(self.message) % self.params if self.params else str(self.message)
+
+    def log_text(self) -> str:
+        """The message in English, for the server log: operators read one language there,
+        whatever the language of the browser that was refused."""
+        with force_locale("en"):
+            return self.text()
 
 
 class LoginError(LtiError):

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto import jwk
 
+from lti_tool.config import ConfigError
+
 KEY_BITS = 2048
 ALGORITHM = "RS256"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
@@ -52,9 +54,12 @@ class ToolKey:
 
 def _parse(path: Path) -> ToolKey:
     pem = path.read_bytes()
-    private = serialization.load_pem_private_key(pem, password=None)
+    try:
+        private = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:  # not PEM, truncated, or encrypted
+        raise KeyStoreError(f"{path.name} is not an unencrypted PEM private key") from exc
     if not isinstance(private, rsa.RSAPrivateKey):
-        raise ValueError(f"{path.name} is not an RSA private key")
+        raise KeyStoreError(f"{path.name} is not an RSA private key")
     key = jwk.JWK.from_pem(pem)
     kid = key.thumbprint()
     stamp, _, _ = path.stem.partition("_")
@@ -158,6 +163,20 @@ class KeyStore:
                 return False
             self._generate()
             return True
+
+    def prepare(self) -> None:
+        """At start-up: create the first key if needed and parse every key, so that a folder
+        Bottega cannot use stops it in one line instead of failing every launch later."""
+        try:
+            self.ensure()
+            self.keys()
+        except OSError as exc:
+            where = exc.filename or self.directory
+            raise ConfigError(f"KEYS_DIR: {exc.strerror or exc}: {where}") from exc
+        except KeyStoreError as exc:
+            raise ConfigError(
+                f"KEYS_DIR {self.directory}: {exc}; move it out of the folder or fix it"
+            ) from exc
 
     def rotate(self) -> ToolKey:
         """Add a new signing key; the previous ones stay published until retired."""

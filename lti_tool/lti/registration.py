@@ -29,6 +29,18 @@ def check_url(label: str, url: str) -> str:
     return url
 
 
+MAX_TEXT = 255  # the database's limit for issuers, client ids, names and deployment ids
+
+
+def check_length(label: str, value: str) -> str:
+    """Refused here in words, rather than by PostgreSQL (SQLite would store it whole)."""
+    if len(value) > MAX_TEXT:
+        raise RegistrationError(
+            f"{label} is {len(value)} characters long; Bottega stores at most {MAX_TEXT}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class PlatformInput:
     """What an admin types in to register an LMS."""
@@ -59,6 +71,11 @@ def add_platform(session: Session, data: PlatformInput) -> Platform:
         raise RegistrationError("deployment ids must not be empty")
     if len(set(deployment_ids)) != len(deployment_ids):
         raise RegistrationError("a deployment id is given twice")
+    check_length("issuer", issuer)
+    check_length("client id", client_id)
+    check_length("name", data.name.strip())
+    for deployment_id in deployment_ids:
+        check_length("deployment id", deployment_id)
     platform = Platform(
         issuer=issuer,
         client_id=client_id,
@@ -93,6 +110,7 @@ def list_platforms(session: Session) -> list[Platform]:
 
 def add_deployments(session: Session, platform: Platform, deployment_ids: Iterable[str]) -> None:
     """Add deployments a platform does not have yet."""
+    deployment_ids = [check_length("deployment id", d) for d in deployment_ids]
     known = {d.deployment_id for d in platform.deployments}
     for deployment_id in deployment_ids:
         if deployment_id not in known:

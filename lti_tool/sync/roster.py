@@ -555,7 +555,7 @@ def find_platform_id(session: Session, issuer: str, client_id: str | None = None
     query = select(Platform.id, Platform.client_id).where(Platform.issuer == issuer)
     if client_id:
         query = query.where(Platform.client_id == client_id)
-    platforms = session.execute(query.limit(5)).all()
+    platforms = session.execute(query.order_by(Platform.client_id).limit(5)).all()
     if not platforms:
         raise RosterError(
             "no_platform",

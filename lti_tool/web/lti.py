@@ -128,7 +128,7 @@ def learn_frame_origins(launch: Launch) -> None:
 
 def lti_error_page(error: LtiError) -> Response:
     """A refused login or launch: the 4xx itself, translated, saying what to fix."""
-    log.info("LTI request refused (%s): %s", error.status, error.detail or error)
+    log.info("LTI request refused (%s): %s", error.status, error.detail or error.log_text())
     body = render_template(
         "lti/error.html", title=str(error.title), message=error.text(), status=error.status
     )

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urljoin
 import pytest
 import requests
 from flask import Flask, Response, jsonify, redirect, request
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from lti_tool.courses.models import Platform as PlatformRow
@@ -710,3 +711,20 @@ def test_an_unknown_registration_policy_stops_the_start(tmp_path: Any) -> None:
 
     with pytest.raises(ConfigError, match="DYNAMIC_REGISTRATION must be one of"):
         load_settings({"INSTANCE_PATH": str(tmp_path), "DYNAMIC_REGISTRATION": "maybe"})
+
+
+def test_a_refusal_is_logged_in_english_whatever_the_page_language(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, an Italian browser's refusal was logged in Italian among English lines."""
+    caplog.set_level(logging.INFO, logger="lti_tool")
+    too_long = "https://lms.example.org/" + "x" * 3000
+    response = client.get(
+        "/lti/register",
+        query_string={"openid_configuration": too_long, "registration_token": "t"},
+        headers={"Accept-Language": "it"},
+    )
+    assert response.status_code == 400
+    assert "troppo lungo" in response.get_data(as_text=True)
+    [refused] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused == "LTI request refused (400): The openid_configuration address is too long."

@@ -92,3 +92,36 @@ def test_jwks_endpoint_publishes_public_keys_only(client: FlaskClient) -> None:
     assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and k["kid"] for k in keys)
     assert all("d" not in k and "p" not in k for k in keys), "private parts never leave"
     assert "max-age" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n", b"junk"],
+    ids=["empty", "public-key", "junk"],
+)
+def test_an_unusable_key_file_stops_the_start_in_one_line(tmp_path: Path, content: bytes) -> None:
+    """Before, the app started and every launch and the key set answered 500."""
+    from lti_tool import create_app
+    from lti_tool.config import ConfigError
+
+    from ..conftest import base_config
+
+    keys_dir = tmp_path / "keys"
+    KeyStore(keys_dir).ensure()
+    (keys_dir / "20990101T000000000000Z_copied.pem").write_bytes(content)
+    config = base_config(tmp_path, keys_dir, DATABASE_URL="sqlite://")
+    with pytest.raises(ConfigError) as refused:
+        create_app(config)
+    assert str(refused.value) == (
+        f"KEYS_DIR {keys_dir}: 20990101T000000000000Z_copied.pem is not an unencrypted PEM "
+        "private key; move it out of the folder or fix it"
+    )
+
+
+def test_a_key_folder_that_cannot_be_created_stops_the_start(tmp_path: Path) -> None:
+    from lti_tool.config import ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^KEYS_DIR: Not a directory: .*file/keys$"):
+        KeyStore(blocker / "keys").prepare()
