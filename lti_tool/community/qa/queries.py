@@ -1015,13 +1015,44 @@ def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[Rev
 class NotificationView:
     notification: Notification
     actor_name: str | None  # None: anonymous or unknown
+    # Its question was deleted or hidden by moderators since: neither its title nor a link.
+    removed: bool = False
 
 
 def notifications(session: Session, actor: Actor, limit: int = 50) -> list[NotificationView]:
     """The viewer's latest notifications in the course, with the names of who caused them."""
     rows = recent(session, actor.member_id, actor.course_id, limit=limit)
     names = member_names(session, [n.actor_id for n in rows])
-    return [NotificationView(n, names.get(n.actor_id) if n.actor_id else None) for n in rows]
+    removed = _removed_questions(
+        session, actor, {n.subject_id for n in rows if n.subject_type == "qa_question"}
+    )
+    return [
+        NotificationView(
+            n,
+            names.get(n.actor_id) if n.actor_id else None,
+            n.subject_type == "qa_question" and n.subject_id in removed,
+        )
+        for n in rows
+    ]
+
+
+def _removed_questions(session: Session, actor: Actor, ids: set[int]) -> set[int]:
+    """Which of these questions the viewer may no longer see: deleted, or hidden by moderators
+    (a notification would otherwise still show the title moderators took away)."""
+    if not ids or actor.can_moderate:
+        return set()
+    hidden = exists().where(
+        HiddenPost.subject_type == "qa_question", HiddenPost.subject_id == Question.id
+    )
+    return set(
+        session.scalars(
+            select(Question.id).where(
+                Question.id.in_(ids),
+                Question.course_id == actor.course_id,
+                Question.deleted_at.is_not(None) | hidden,
+            )
+        )
+    )
 
 
 def typical_reply_time(
