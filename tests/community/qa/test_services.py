@@ -431,6 +431,17 @@ def test_mentions_notify_course_members_by_handle(world: CourseWorld) -> None:
     assert len(notes(world["giulia"].member_id, "mention")) == 1
 
 
+def test_an_at_in_code_math_or_a_link_address_notifies_nobody(world: CourseWorld) -> None:
+    body = (
+        "Try this:\n\n~~~python\n@marco.bianchi\ndef f(): ...\n~~~\n\n"
+        "    @sara.verdi.decorator\n\n"
+        "and ``a ` @anna.neri`` with $@luca.gallo$ on [my page](https://example.org/@elena.costa)"
+    )
+    ask(world["giulia"], body=body)
+    for key in ("marco", "sara", "prof", "ta", "cm"):
+        assert notes(world[key].member_id) == [], key
+
+
 @pytest.mark.parametrize("kind", ["question", "answer", "comment"])
 def test_an_edit_notifies_only_newly_mentioned_members_once(world: CourseWorld, kind: str) -> None:
     session = db.session()
