@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select, text
 
 from lti_tool.community.engagement.models import ParticipationEvent
@@ -19,7 +20,7 @@ from lti_tool.community.qa.permissions import (
     NotFound,
     PermissionDenied,
 )
-from lti_tool.courses.models import Platform
+from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member, Platform
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
 
@@ -493,6 +494,41 @@ def test_handles_are_unique_in_a_course() -> None:
     handles = assign_handles([(3, "Giulia Rossi"), (7, "Giulia  Rossi"), (9, "Niccolò Dell'Anna")])
     assert handles == {"giulia.rossi": 3, "giulia.rossi2": 7, "niccolo.dell.anna": 9}
     assert assign_handles([(5, "?")]) == {"member.5": 5}
+
+
+def test_a_handle_stays_with_its_member_when_a_namesake_leaves(world: CourseWorld) -> None:
+    """Two Giulia Rossi: the first leaves the course. ``@giulia.rossi2`` still reaches the
+    second, and ``@giulia.rossi`` reaches nobody rather than passing to her."""
+    session = db.session()
+    first = world["giulia"].member_id
+    twin = Member(platform_id=world.platform_id, lms_id="course-1-twin", name="Giulia Rossi")
+    session.add(twin)
+    session.flush()
+    session.add(Enrolment(course_id=world.course_id, member_id=twin.id, roles=[]))
+    session.commit()
+    enrolment = session.scalar(
+        select(Enrolment).where(
+            Enrolment.course_id == world.course_id, Enrolment.member_id == first
+        )
+    )
+    enrolment.status = EnrolmentStatus.INACTIVE
+    session.commit()
+    ask(world["marco"], body="Ciao @giulia.rossi")
+    assert notes(twin.id) == [] and notes(first) == []
+    ask(world["marco"], title="Another one", body="Ciao @giulia.rossi2")
+    assert len(notes(twin.id, "mention")) == 1 and notes(first) == []
+
+
+def test_a_nameless_members_handle_is_the_same_in_every_language(
+    app: Flask, world: CourseWorld
+) -> None:
+    session = db.session()
+    member = session.get(Member, world["sara"].member_id)
+    member.name = None
+    session.commit()
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        ask(world["marco"], body=f"Ciao @member.{member.id}")
+    assert len(notes(member.id, "mention")) == 1
 
 
 # --- isolation -------------------------------------------------------------------------------
