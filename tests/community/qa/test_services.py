@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.moderation.models import Flag
 from lti_tool.community.notifications.models import Notification
+from lti_tool.community.notifications.services import mark_all_read
 from lti_tool.community.qa import queries, services
 from lti_tool.community.qa.models import Answer, Question, QuestionState, Revision, Vote
 from lti_tool.community.qa.permissions import (
@@ -418,6 +419,20 @@ def test_followers_hear_of_answers_and_acceptance(world: CourseWorld) -> None:
     services.set_following(session, world["sara"], q.id, False)
     services.answer(session, world["ta"], q.id, "Another")
     assert len(notes(world["sara"].member_id, "answer")) == 1
+
+
+def test_accepting_again_does_not_notify_twice_until_read(world: CourseWorld) -> None:
+    """Accept, take back, accept: the answerer hears it once while unread, again once read."""
+    session = db.session()
+    q = ask(world["giulia"])
+    post = services.answer(session, world["marco"], q.id, "Use the power rule.")
+    for _ in range(3):
+        services.accept(session, world["giulia"], post.id)
+    assert len(notes(world["marco"].member_id, "accepted")) == 1
+    mark_all_read(session, world["marco"].member_id, world.course_id)
+    services.accept(session, world["giulia"], post.id)  # takes it back
+    services.accept(session, world["giulia"], post.id)
+    assert len(notes(world["marco"].member_id, "accepted")) == 2
 
 
 def test_mentions_notify_course_members_by_handle(world: CourseWorld) -> None:
