@@ -49,7 +49,7 @@ def notify(
             )
         )
     }
-    for member_id, earlier in unread.items():
+    for earlier in unread.values():
         earlier.created_at, earlier.excerpt = now, excerpt[:300]
     session.add_all(
         Notification(
