@@ -464,3 +464,32 @@ def test_long_words_do_not_widen_the_page_at_360_px(page: Page, lms: Lms, app: F
             "() => document.getElementById('tool-frame').getBoundingClientRect().width <= 360"
         )
         assert tool_frame(page, lms.tool_url).evaluate(sideways) <= 0, url
+
+
+def test_a_right_to_left_paragraph_reads_right_to_left(page: Page, lms: Lms, app: Flask) -> None:
+    """An Arabic or Hebrew paragraph in a post starts on the right, as its writer wrote it; an
+    English one next to it still starts on the left."""
+    _, qa_url = lms.launch(page, ANNA)
+    with app.app_context():
+        question = services.ask(
+            db.session(),
+            actor_for(app, ANNA),
+            services.QuestionInput(
+                title="مرحبا، سؤال عن التكامل",
+                body="مرحبا بالجميع، عندي سؤال عن التكامل.\n\nHello, an English line.",
+            ),
+        )
+        question_id = question.id
+    frame = lms.show(page, f"{qa_url}{question_id}")
+    expect(frame.locator("main h1")).to_have_count(1)
+    gaps = frame.locator(".qa-question .qa-body p").evaluate_all(
+        """paragraphs => paragraphs.map(p => {
+            const range = document.createRange();
+            range.selectNodeContents(p);
+            const text = range.getBoundingClientRect(), box = p.getBoundingClientRect();
+            return [Math.round(text.left - box.left), Math.round(box.right - text.right)];
+        })"""
+    )
+    (arabic_left, arabic_right), (english_left, english_right) = gaps
+    assert arabic_right == 0 and arabic_left > 0
+    assert english_left == 0 and english_right > 0
