@@ -106,6 +106,11 @@ def welcome(
         created_at=now,
     )
     session.add(reply)
+    if author_id == intro.member_id:
+        # A word added to one's own introduction: a reply, not a welcome. The staff's list of
+        # introductions nobody has welcomed keeps it, and it counts as no welcome given.
+        session.commit()
+        return reply
     session.execute(
         update(Introduction)
         .where(Introduction.id == intro.id)

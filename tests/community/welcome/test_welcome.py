@@ -189,3 +189,21 @@ def test_introductions_name_people_as_other_pages_do(app: Flask, site: CourseWor
     page = sign_in(app, world, "b").get("/w/L1/welcome/").get_data(as_text=True)
     assert "nameless-a" not in page and "nameless-b" not in page  # the LMS's user ids
     assert f"Member #{first}" in page and "<strong>Chiara Neri</strong>" in page
+
+
+def test_replying_to_ones_own_introduction_is_not_a_welcome(app: Flask, site: CourseWorld) -> None:
+    """Staff still see her among those nobody has welcomed; no welcome is counted for her."""
+    with app.app_context():
+        intro = services.introduce(db.session, site.course_id, site["giulia"].member_id, "Ciao!")
+        services.welcome(
+            db.session, site.course_id, site["giulia"].member_id, intro.id, "PS: I love maths"
+        )
+    ta = sign_in(app, site, "ta")
+    assert "1 introduction nobody has welcomed yet" in ta.get("/w/L1/welcome/").get_data(
+        as_text=True
+    )
+    assert "PS: I love maths" in ta.get("/w/L1/welcome/?unanswered=1").get_data(as_text=True)
+    with app.app_context():
+        assert services.unanswered_count(db.session, site.course_id) == 1
+        assert list(db.session.scalars(select(ParticipationEvent.kind))) == ["introduce"]
+        assert db.session.scalars(select(Notification)).all() == []
