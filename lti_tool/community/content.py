@@ -4,7 +4,7 @@ Markdown is parsed with raw HTML disabled (markdown-it-py's "js-default" preset)
 is cleaned again with an allowlist (nh3, the Ammonia sanitizer): two independent layers, so a
 parser quirk alone cannot let script through. Math between ``$...$`` or ``$$...$$`` is kept as
 escaped TeX inside ``<span class="math">`` and drawn in the browser by the vendored KaTeX.
-Links open safely and carry ``rel="nofollow ugc noopener"``.
+Links open safely and carry ``rel="nofollow ugc noopener"``; an image becomes a link to it.
 """
 
 from __future__ import annotations
@@ -86,6 +86,22 @@ def _math_block(
     return f'<div class="math math-block">{escape(tokens[idx].content)}</div>\n'
 
 
+def _image(
+    self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """An image as a link to it, named by its description: no tracking pixel or page-wide picture
+    in a post, and nothing the writer typed disappears (the allowlist has no ``img``)."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env) or src
+    opened = sum(
+        +1 if t.type == "link_open" else -1 if t.type == "link_close" else 0 for t in tokens[:idx]
+    )
+    if opened > 0:  # inside a link already (a badge): its words, as a link cannot hold a link
+        return str(escape(alt))
+    return f'<a href="{escape(src)}">{escape(alt)}</a>'
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False})
@@ -94,6 +110,7 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("math_inline_double", _math_inline)
     md.add_render_rule("math_block", _math_block)
     md.add_render_rule("math_block_label", _math_block)
+    md.add_render_rule("image", _image)
     # Headings inside a post start at h3: the page owns h1 and h2.
     md.disable(["lheading"])
     return md
@@ -126,9 +143,16 @@ def plain_text(text: str, limit: int = 200) -> str:
 
 
 def mentioned_handles(text: str) -> set[str]:
-    """The ``@handles`` a text mentions (lower case), outside code."""
-    without_code = re.sub(r"```.*?```|`[^`]*`", " ", text or "", flags=re.S)
-    return {m.group(1).rstrip(".-").casefold() for m in MENTION_RE.finditer(without_code)}
+    """The ``@handles`` a text mentions (lower case): in its words, not in code (fenced, indented
+    or inline), math or link addresses, where an ``@`` names nobody."""
+    words = [
+        token.content
+        for block in _parser().parse(text or "")
+        if block.type == "inline"
+        for token in block.children or []
+        if token.type == "text"
+    ]
+    return {m.group(1).rstrip(".-").casefold() for w in words for m in MENTION_RE.finditer(w)}
 
 
 _SKIPPED_PROSE = {"code_inline", "code_block", "fence", "math_inline", "math_inline_double"}

@@ -31,8 +31,11 @@ from playwright.sync_api import (
 )
 from sqlalchemy import select
 
+from lti_tool.community.moderation.services import flag_content
+from lti_tool.community.notifications.services import notify
 from lti_tool.community.qa import services
 from lti_tool.community.qa.permissions import Actor
+from lti_tool.community.welcome.services import introduce
 from lti_tool.courses.models import Course, Enrolment, Member
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
@@ -411,3 +414,82 @@ def test_formulas_render_under_a_style_policy_without_unsafe_inline(
     assert frame.locator(".katex [style]").count() > 0
     policy = page.context.request.get(f"{qa_url}{question_id}").headers["content-security-policy"]
     assert "style-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy
+
+
+def test_long_words_do_not_widen_the_page_at_360_px(page: Page, lms: Lms, app: Flask) -> None:
+    """A title, a post and a notification made of one long word (a pasted URL, a row of
+    characters) wrap inside a phone-width frame: the page never scrolls sideways."""
+    _, qa_url = lms.launch(page, ANNA)
+    word = "https://example.org/" + "a" * 180
+    anna = actor_for(app, ANNA)
+    with app.app_context():
+        question = services.ask(
+            db.session(), anna, services.QuestionInput(title=word[:190], body=f"See {word} now")
+        )
+        notify(
+            db.session(),
+            course_id=anna.course_id,
+            recipients=[anna.member_id],
+            kind="mention",
+            subject_type="qa_question",
+            subject_id=question.id,
+            excerpt=word[:190],
+        )
+        db.session.commit()
+        flag = flag_content(
+            db.session(),
+            course_id=anna.course_id,
+            reporter_id=anna.member_id,
+            subject_type="qa_question",
+            subject_id=question.id,
+            reason="other",
+            note=word,
+        )
+        introduce(db.session(), anna.course_id, anna.member_id, f"Ciao! {word}")
+        question_id, flag_id = question.id, flag.id
+    sideways = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    moderation = qa_url.replace("/qa/", "/moderation/")
+    for url in (
+        f"{qa_url}notifications",
+        f"{qa_url}{question_id}",
+        qa_url,
+        moderation,
+        f"{moderation}flags/{flag_id}",
+        qa_url.replace("/qa/", "/welcome/"),
+    ):
+        frame = lms.show(page, url)
+        expect(frame.locator("main h1")).to_have_count(1)
+        page.evaluate('document.getElementById("tool-frame").width = 360')
+        page.wait_for_function(
+            "() => document.getElementById('tool-frame').getBoundingClientRect().width <= 360"
+        )
+        assert tool_frame(page, lms.tool_url).evaluate(sideways) <= 0, url
+
+
+def test_a_right_to_left_paragraph_reads_right_to_left(page: Page, lms: Lms, app: Flask) -> None:
+    """An Arabic or Hebrew paragraph in a post starts on the right, as its writer wrote it; an
+    English one next to it still starts on the left."""
+    _, qa_url = lms.launch(page, ANNA)
+    with app.app_context():
+        question = services.ask(
+            db.session(),
+            actor_for(app, ANNA),
+            services.QuestionInput(
+                title="مرحبا، سؤال عن التكامل",
+                body="مرحبا بالجميع، عندي سؤال عن التكامل.\n\nHello, an English line.",
+            ),
+        )
+        question_id = question.id
+    frame = lms.show(page, f"{qa_url}{question_id}")
+    expect(frame.locator("main h1")).to_have_count(1)
+    gaps = frame.locator(".qa-question .qa-body p").evaluate_all(
+        """paragraphs => paragraphs.map(p => {
+            const range = document.createRange();
+            range.selectNodeContents(p);
+            const text = range.getBoundingClientRect(), box = p.getBoundingClientRect();
+            return [Math.round(text.left - box.left), Math.round(box.right - text.right)];
+        })"""
+    )
+    (arabic_left, arabic_right), (english_left, english_right) = gaps
+    assert arabic_right == 0 and arabic_left > 0
+    assert english_left == 0 and english_right > 0

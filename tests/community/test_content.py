@@ -37,3 +37,31 @@ def test_mentions_ignore_code_and_emails() -> None:
 def test_plain_text_excerpt() -> None:
     assert plain_text("**Bold** <b>tag</b> " + "x" * 300, limit=20).endswith("…")
     assert plain_text("**Bold** <b>tag</b>") == "Bold <b>tag</b>"
+
+
+def test_mentions_skip_every_kind_of_code_math_and_link_addresses() -> None:
+    text = "~~~\n@a.fence\n~~~\n\n    @an.indent\n\n``x ` @in.code`` $@in.math$ [@b.text](https://x/@in.url)"
+    assert mentioned_handles(text) == {"b.text"}
+
+
+def test_an_image_is_a_link_to_it_named_by_its_description() -> None:
+    html = render_markdown("See ![the *graph*](https://example.org/g.png) here.")
+    assert '<a href="https://example.org/g.png" rel="nofollow ugc noopener">the graph</a>' in html
+    assert "<img" not in html
+    assert ">https://example.org/g.png</a>" in render_markdown("![](https://example.org/g.png)")
+
+
+def test_an_image_inside_a_link_keeps_the_one_link() -> None:
+    html = render_markdown("[![build](https://ci.example.org/b.svg)](https://ci.example.org/)")
+    assert str(html).strip() == (
+        '<p><a href="https://ci.example.org/" rel="nofollow ugc noopener">build</a></p>'
+    )
+
+
+def test_a_data_or_script_image_keeps_its_words_and_no_address() -> None:
+    html = render_markdown("![pixel](data:image/png;base64,AAAA) ![x](javascript:alert(1))")
+    assert (
+        "data:" not in html
+        and "pixel" in html
+        and "javascript:alert" not in html.replace("(javascript:alert", "")
+    )

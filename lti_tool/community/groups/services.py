@@ -984,8 +984,10 @@ def add_post(session: Session, actor: Actor, group_id: int, body: str) -> GroupP
         course_id=group.course_id,
         recipients=members,
         kind="group_post",
-        subject_type=SUBJECT_GROUP,
-        subject_id=group.id,
+        # The post, not the group: once moderators hide it or its author deletes it, the
+        # notification stops quoting it.
+        subject_type=SUBJECT_POST,
+        subject_id=post.id,
         actor_id=actor.member_id,
         excerpt=f"{group_label(group)}: {plain_text(text, 200)}",
     )

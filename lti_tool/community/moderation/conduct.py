@@ -148,6 +148,11 @@ def edit_conduct(
         raise InvalidInput({"body": _l("Write the code of conduct.")})
     if len(text) > MAX_BODY:
         raise InvalidInput({"body": _l("Use at most %(n)d characters.", n=MAX_BODY)})
+    if _unchanged(session, course_id, text):
+        raise InvalidInput(
+            {"body": _l("This is the current code: change it, or leave it as it is.")},
+            _l("Nothing changed: members are not asked to accept the same code again."),
+        )
     current = int(session.scalar(select(_current_version_query(course_id))) or 0)
     row = ConductVersion(
         course_id=course_id,
@@ -172,6 +177,24 @@ def edit_conduct(
         session.rollback()
         raise Conflict() from exc
     return row
+
+
+def _unchanged(session: Session, course_id: int, text: str) -> bool:
+    """Whether ``text`` is the current code (the form opens with it: a save without an edit
+    would send every member through the code again)."""
+    latest = session.scalar(
+        select(ConductVersion.body)
+        .where(ConductVersion.course_id == course_id)
+        .order_by(ConductVersion.version.desc())
+        .limit(1)
+    )
+    current = [latest] if latest is not None else [conduct_text.ENGLISH, conduct_text.ITALIAN]
+    return _lines(text) in {_lines(body) for body in current}
+
+
+def _lines(text: str) -> str:
+    """Text as a browser may send it back: line ends and trailing spaces aside."""
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
 
 
 def conduct_versions(session: Session, course_id: int) -> list[tuple[ConductVersion, int]]:

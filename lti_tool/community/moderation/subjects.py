@@ -40,6 +40,11 @@ def register(subject_type: str, resolver: Resolver) -> None:
     _resolvers[subject_type] = resolver
 
 
+def registered(subject_type: str) -> bool:
+    """Whether a capability told moderation how to show posts of this type."""
+    return subject_type in _resolvers
+
+
 def resolve(
     session: Session, course_id: int, keys: Collection[tuple[str, int]]
 ) -> dict[tuple[str, int], Subject]:

@@ -22,8 +22,35 @@ def notify(
     actor_id: int | None = None,
     excerpt: str = "",
 ) -> int:
-    """Add one notification per recipient (never to the actor); returns how many."""
+    """Add one notification per recipient (never to the actor); returns how many.
+
+    A recipient who has not read the same news yet (same kind, subject and actor: an answer
+    accepted, taken back and accepted again; a second answer by the same classmate) gets it
+    once, moved up to now, rather than twice.
+    """
     targets = sorted({r for r in recipients if r != actor_id})
+    if not targets:
+        return 0
+    now = utcnow()
+    same_actor = (
+        Notification.actor_id.is_(None) if actor_id is None else Notification.actor_id == actor_id
+    )
+    unread = {
+        n.member_id: n
+        for n in session.scalars(
+            select(Notification).where(
+                Notification.course_id == course_id,
+                Notification.member_id.in_(targets),
+                Notification.read_at.is_(None),
+                Notification.kind == kind,
+                Notification.subject_type == subject_type,
+                Notification.subject_id == subject_id,
+                same_actor,
+            )
+        )
+    }
+    for earlier in unread.values():
+        earlier.created_at, earlier.excerpt = now, excerpt[:300]
     session.add_all(
         Notification(
             course_id=course_id,
@@ -33,8 +60,10 @@ def notify(
             subject_type=subject_type,
             subject_id=subject_id,
             excerpt=excerpt[:300],
+            created_at=now,
         )
         for r in targets
+        if r not in unread
     )
     return len(targets)
 

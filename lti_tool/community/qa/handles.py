@@ -40,14 +40,27 @@ def assign_handles(members: Iterable[tuple[int, str]]) -> dict[str, int]:
     return handles
 
 
+def _written_name(name: str | None, given_name: str | None, family_name: str | None) -> str:
+    """The name as the LMS gave it (not translated: a handle is the same in every language;
+    without a name, ``base_handle`` gives ``member.<id>``)."""
+    return name or " ".join(p for p in (given_name, family_name) if p)
+
+
 def course_handles(session: Session, course_id: int) -> dict[str, int]:
-    """Every active member's handle in a course."""
-    members = session.scalars(
-        select(Member)
+    """Every active member's handle in a course.
+
+    Handles are numbered over everyone ever enrolled, active or not: when the first Giulia Rossi
+    leaves the course, ``@giulia.rossi2`` still names the second one rather than nobody, and
+    ``@giulia.rossi`` never passes to the second (a mention would reach someone not meant).
+    """
+    rows = session.execute(
+        select(Member.id, Member.name, Member.given_name, Member.family_name, Enrolment.status)
         .join(Enrolment, Enrolment.member_id == Member.id)
-        .where(Enrolment.course_id == course_id, Enrolment.status == EnrolmentStatus.ACTIVE)
+        .where(Enrolment.course_id == course_id)
     ).all()
-    return assign_handles((m.id, m.display_name) for m in members)
+    active = {row.id for row in rows if row.status == EnrolmentStatus.ACTIVE}
+    handles = assign_handles((row.id, _written_name(*row[1:4])) for row in rows)
+    return {handle: member_id for handle, member_id in handles.items() if member_id in active}
 
 
 def handle_of(session: Session, course_id: int, member_id: int) -> str | None:

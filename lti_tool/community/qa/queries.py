@@ -42,7 +42,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.community.moderation.models import HiddenPost
-from lti_tool.community.moderation.services import not_hidden
+from lti_tool.community.moderation.services import hidden_subjects, not_hidden
+from lti_tool.community.moderation.subjects import registered, resolve
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.notifications.services import recent
 from lti_tool.community.qa import search
@@ -1015,13 +1016,38 @@ def history(session: Session, actor: Actor, kind: str, post_id: int) -> list[Rev
 class NotificationView:
     notification: Notification
     actor_name: str | None  # None: anonymous or unknown
+    # The post it is about was deleted or hidden by moderators since: neither its words nor a
+    # link (the post's own page shows a placeholder).
+    removed: bool = False
+    # A post another capability owns (a group message): where to see it, for url_for.
+    endpoint: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 def notifications(session: Session, actor: Actor, limit: int = 50) -> list[NotificationView]:
     """The viewer's latest notifications in the course, with the names of who caused them."""
     rows = recent(session, actor.member_id, actor.course_id, limit=limit)
     names = member_names(session, [n.actor_id for n in rows])
-    return [NotificationView(n, names.get(n.actor_id) if n.actor_id else None) for n in rows]
+    keys = {(n.subject_type, n.subject_id) for n in rows if registered(n.subject_type)}
+    posts = resolve(session, actor.course_id, keys)
+    hidden = frozenset() if actor.can_moderate else hidden_subjects(session, actor.course_id, keys)
+    views = []
+    for n in rows:
+        key = (n.subject_type, n.subject_id)
+        post = posts.get(key)
+        gone = key in keys and (
+            post is None or (not actor.can_moderate and (post.deleted or key in hidden))
+        )
+        views.append(
+            NotificationView(
+                n,
+                names.get(n.actor_id) if n.actor_id else None,
+                gone,
+                post.endpoint if post and not gone else None,
+                post.values if post and not gone else {},
+            )
+        )
+    return views
 
 
 def typical_reply_time(

@@ -948,7 +948,6 @@ def notifications(lid: str) -> FormPage:
     return _page(
         "qa/notifications.html",
         items=queries.notifications(db.session(), actor),
-        kinds=_notification_labels(),
     )
 
 
@@ -1084,7 +1083,7 @@ def _template_gettext(locale: str) -> Callable[..., Markup]:
     which was a twentieth of the question page's CPU. Works like Jinja's newstyle gettext."""
     translated: dict[str, Markup] = {}
 
-    def template_gettext(message: str, **variables: Any) -> Markup:
+    def template_gettext(message: str, /, **variables: Any) -> Markup:
         text = translated.get(message)
         if text is None:
             text = translated[message] = Markup(_(message))  # noqa: S704 -- our catalog
@@ -1134,19 +1133,3 @@ def _sort_labels(query: bool, locale: str) -> dict[str, str]:
 
 def _flag_reasons() -> dict[str, str]:
     return reason_labels()  # moderation owns the reasons and their words
-
-
-def _notification_labels() -> dict[str, str]:
-    return {
-        "answer": _("New answer to"),
-        "accepted": _("An answer was accepted on"),
-        "mention": _("You were mentioned in"),
-        "nudge": _("A message from your course staff:"),
-        "digest": _("Your weekly community digest is ready: week of"),
-        "welcome": _("Someone welcomed you in Introductions:"),
-        "moderation_warning": _("A message from the moderators:"),
-        "group_post": _("New message in your group:"),
-        "kudos": _("You received kudos:"),
-        "badge": _("You earned a badge:"),
-        "mentor": _("You are now a peer mentor in this course."),
-    }

@@ -14,7 +14,7 @@ from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.welcome.models import Introduction, Postponed, Welcome
-from lti_tool.courses.models import Member
+from lti_tool.courses.models import Member, display_name
 from lti_tool.extensions import utcnow
 
 BODY_MAX = 4000
@@ -106,6 +106,11 @@ def welcome(
         created_at=now,
     )
     session.add(reply)
+    if author_id == intro.member_id:
+        # A word added to one's own introduction: a reply, not a welcome. The staff's list of
+        # introductions nobody has welcomed keeps it, and it counts as no welcome given.
+        session.commit()
+        return reply
     session.execute(
         update(Introduction)
         .where(Introduction.id == intro.id)
@@ -143,15 +148,16 @@ class Entry:
 
 
 def _names(session: Session, ids: set[int]) -> dict[int, str]:
+    """Names as every other page shows them: never the LMS's user id (which classmates would
+    see when the LMS shares no name), a given and family name in full, an erased member's."""
     if not ids:
         return {}
-    return dict(
-        session.execute(
-            select(Member.id, func.coalesce(Member.name, Member.given_name, Member.lms_id)).where(
-                Member.id.in_(ids)
-            )
-        ).all()
+    rows = session.execute(
+        select(Member.id, Member.name, Member.given_name, Member.family_name).where(
+            Member.id.in_(ids)
+        )
     )
+    return {row.id: display_name(*row) for row in rows}
 
 
 def introductions(

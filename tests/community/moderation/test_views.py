@@ -3,6 +3,9 @@ them, warnings, and the code of conduct on launch."""
 
 from __future__ import annotations
 
+import html
+import re
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -349,3 +352,28 @@ def test_a_refused_restore_keeps_its_reason_in_its_row(app: Flask, site: CourseW
     assert expired.text.count('value="Motivo da non perdere"') == 1
     with app.app_context():
         assert len(services.hidden_posts(db.session(), site.course_id)) == 2
+
+
+def test_saving_the_code_unchanged_does_not_ask_everyone_again(
+    app: Flask, site: CourseWorld
+) -> None:
+    """The form opens with the current code: a save without an edit keeps the version."""
+    prof = sign_in(app, site, "prof")
+    for expected_version in (1, 2):
+        form = prof.get("/w/L1/moderation/conduct")
+        body = re.search(r"<textarea[^>]*>(.*?)</textarea>", form.text, re.S)
+        assert body is not None
+        text = html.unescape(body.group(1)).replace("\n", "\r\n")  # as a browser sends it
+        refused = prof.post(
+            "/w/L1/moderation/conduct", data={"csrf_token": form_token(form.text), "body": text}
+        )
+        assert refused.status_code == 422 and "Nothing changed" in refused.text
+        with app.app_context():
+            current = conduct.current_conduct(db.session(), site.course_id)
+            assert current.version == expected_version
+        if expected_version == 1:
+            saved = prof.post(
+                "/w/L1/moderation/conduct",
+                data={"csrf_token": form_token(form.text), "body": "Niente spoiler.\n\nMai."},
+            )
+            assert saved.status_code == 303

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select, text
 
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.moderation.models import Flag
 from lti_tool.community.notifications.models import Notification
+from lti_tool.community.notifications.services import mark_all_read
 from lti_tool.community.qa import queries, services
 from lti_tool.community.qa.models import Answer, Question, QuestionState, Revision, Vote
 from lti_tool.community.qa.permissions import (
@@ -19,7 +21,7 @@ from lti_tool.community.qa.permissions import (
     NotFound,
     PermissionDenied,
 )
-from lti_tool.courses.models import Platform
+from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member, Platform
 from lti_tool.courses.roles import CourseRole
 from lti_tool.extensions import db
 
@@ -419,6 +421,20 @@ def test_followers_hear_of_answers_and_acceptance(world: CourseWorld) -> None:
     assert len(notes(world["sara"].member_id, "answer")) == 1
 
 
+def test_accepting_again_does_not_notify_twice_until_read(world: CourseWorld) -> None:
+    """Accept, take back, accept: the answerer hears it once while unread, again once read."""
+    session = db.session()
+    q = ask(world["giulia"])
+    post = services.answer(session, world["marco"], q.id, "Use the power rule.")
+    for _ in range(3):
+        services.accept(session, world["giulia"], post.id)
+    assert len(notes(world["marco"].member_id, "accepted")) == 1
+    mark_all_read(session, world["marco"].member_id, world.course_id)
+    services.accept(session, world["giulia"], post.id)  # takes it back
+    services.accept(session, world["giulia"], post.id)
+    assert len(notes(world["marco"].member_id, "accepted")) == 2
+
+
 def test_mentions_notify_course_members_by_handle(world: CourseWorld) -> None:
     session = db.session()
     other = make_course(make_platform("https://other.example.org"), "c-2", PEOPLE)
@@ -429,6 +445,17 @@ def test_mentions_notify_course_members_by_handle(world: CourseWorld) -> None:
     assert notes(other["marco"].member_id) == []  # same name, other course
     services.comment(session, world["sara"], q.id, "cc @giulia.rossi")
     assert len(notes(world["giulia"].member_id, "mention")) == 1
+
+
+def test_an_at_in_code_math_or_a_link_address_notifies_nobody(world: CourseWorld) -> None:
+    body = (
+        "Try this:\n\n~~~python\n@marco.bianchi\ndef f(): ...\n~~~\n\n"
+        "    @sara.verdi.decorator\n\n"
+        "and ``a ` @anna.neri`` with $@luca.gallo$ on [my page](https://example.org/@elena.costa)"
+    )
+    ask(world["giulia"], body=body)
+    for key in ("marco", "sara", "prof", "ta", "cm"):
+        assert notes(world[key].member_id) == [], key
 
 
 @pytest.mark.parametrize("kind", ["question", "answer", "comment"])
@@ -482,6 +509,41 @@ def test_handles_are_unique_in_a_course() -> None:
     handles = assign_handles([(3, "Giulia Rossi"), (7, "Giulia  Rossi"), (9, "Niccolò Dell'Anna")])
     assert handles == {"giulia.rossi": 3, "giulia.rossi2": 7, "niccolo.dell.anna": 9}
     assert assign_handles([(5, "?")]) == {"member.5": 5}
+
+
+def test_a_handle_stays_with_its_member_when_a_namesake_leaves(world: CourseWorld) -> None:
+    """Two Giulia Rossi: the first leaves the course. ``@giulia.rossi2`` still reaches the
+    second, and ``@giulia.rossi`` reaches nobody rather than passing to her."""
+    session = db.session()
+    first = world["giulia"].member_id
+    twin = Member(platform_id=world.platform_id, lms_id="course-1-twin", name="Giulia Rossi")
+    session.add(twin)
+    session.flush()
+    session.add(Enrolment(course_id=world.course_id, member_id=twin.id, roles=[]))
+    session.commit()
+    enrolment = session.scalar(
+        select(Enrolment).where(
+            Enrolment.course_id == world.course_id, Enrolment.member_id == first
+        )
+    )
+    enrolment.status = EnrolmentStatus.INACTIVE
+    session.commit()
+    ask(world["marco"], body="Ciao @giulia.rossi")
+    assert notes(twin.id) == [] and notes(first) == []
+    ask(world["marco"], title="Another one", body="Ciao @giulia.rossi2")
+    assert len(notes(twin.id, "mention")) == 1 and notes(first) == []
+
+
+def test_a_nameless_members_handle_is_the_same_in_every_language(
+    app: Flask, world: CourseWorld
+) -> None:
+    session = db.session()
+    member = session.get(Member, world["sara"].member_id)
+    member.name = None
+    session.commit()
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        ask(world["marco"], body=f"Ciao @member.{member.id}")
+    assert len(notes(member.id, "mention")) == 1
 
 
 # --- isolation -------------------------------------------------------------------------------

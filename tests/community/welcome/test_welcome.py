@@ -9,6 +9,7 @@ from sqlalchemy import select
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.welcome import services
+from lti_tool.courses.models import Member
 from lti_tool.extensions import db
 
 from ..qa.conftest import CourseWorld, form_token, make_course, make_platform, sign_in
@@ -168,3 +169,41 @@ def test_a_refused_welcome_to_an_older_introduction_keeps_its_text(
     )
     assert refused.status_code == 422
     assert f'id="reply-{oldest_id}"' in refused.text and long_welcome.strip() in refused.text
+
+
+def test_introductions_name_people_as_other_pages_do(app: Flask, site: CourseWorld) -> None:
+    """Without a full name from the LMS, never its user id; a given and family name in full."""
+    with app.app_context():
+        world = make_course(
+            make_platform("https://brightspace.example.com"),
+            "nameless",
+            {"a": ("", site["giulia"].role), "b": ("", site["giulia"].role)},
+        )
+        first, second = world["a"].member_id, world["b"].member_id
+        db.session.get(Member, first).name = None
+        row = db.session.get(Member, second)
+        row.name, row.given_name, row.family_name = None, "Chiara", "Neri"
+        db.session.commit()
+        intro = services.introduce(db.session, world.course_id, first, "Hi all")
+        services.welcome(db.session, world.course_id, second, intro.id, "Welcome!")
+    page = sign_in(app, world, "b").get("/w/L1/welcome/").get_data(as_text=True)
+    assert "nameless-a" not in page and "nameless-b" not in page  # the LMS's user ids
+    assert f"Member #{first}" in page and "<strong>Chiara Neri</strong>" in page
+
+
+def test_replying_to_ones_own_introduction_is_not_a_welcome(app: Flask, site: CourseWorld) -> None:
+    """Staff still see her among those nobody has welcomed; no welcome is counted for her."""
+    with app.app_context():
+        intro = services.introduce(db.session, site.course_id, site["giulia"].member_id, "Ciao!")
+        services.welcome(
+            db.session, site.course_id, site["giulia"].member_id, intro.id, "PS: I love maths"
+        )
+    ta = sign_in(app, site, "ta")
+    assert "1 introduction nobody has welcomed yet" in ta.get("/w/L1/welcome/").get_data(
+        as_text=True
+    )
+    assert "PS: I love maths" in ta.get("/w/L1/welcome/?unanswered=1").get_data(as_text=True)
+    with app.app_context():
+        assert services.unanswered_count(db.session, site.course_id) == 1
+        assert list(db.session.scalars(select(ParticipationEvent.kind))) == ["introduce"]
+        assert db.session.scalars(select(Notification)).all() == []
