@@ -3,13 +3,13 @@ and relative times ("5 minutes ago") in the page's language."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale, dates
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import format_decimal, get_translations
+from flask_babel import format_date, format_decimal, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
@@ -104,9 +104,19 @@ def decimal(value: float, pattern: str = "0.##") -> str:
     return str(format_decimal(value, format=pattern))
 
 
+def iso_date(value: str, pattern: str = "long") -> str:
+    """A date stored as ISO text (a digest's week) as the page's language writes it ("23
+    novembre 2026"); any other text as it is."""
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    return str(format_date(day, pattern))
+
+
 def install_template_gettext(app: Flask) -> None:
     """Templates translate with the catalogue looked up once per render (after Babel's init),
-    and write numbers in the page's language (the ``decimal`` filter)."""
+    and write numbers and ISO dates in the page's language (``decimal``, ``iso_date``)."""
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=_gettext,
         ngettext=_ngettext,
@@ -115,3 +125,4 @@ def install_template_gettext(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.filters["decimal"] = decimal
+    app.jinja_env.filters["iso_date"] = iso_date

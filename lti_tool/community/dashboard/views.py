@@ -22,7 +22,14 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date, format_decimal, format_timedelta, get_locale, pgettext
+from flask_babel import (
+    format_date,
+    format_decimal,
+    format_timedelta,
+    get_locale,
+    ngettext,
+    pgettext,
+)
 from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
@@ -130,11 +137,14 @@ def describe(finding: risk.Finding) -> str:
             "On the roster since %(date)s, never opened Bottega", date=format_date(finding.since)
         )
     if finding.reason == risk.Reason.INACTIVE:
-        return _("No activity for %(days)s days", days=finding.count)
+        return ngettext(
+            "No activity for %(num)d day", "No activity for %(num)d days", finding.count
+        )
     if finding.reason == risk.Reason.FALLING:
-        return _(
-            "%(now)s actions this week against %(before)s last week",
-            now=finding.count,
+        return ngettext(
+            "%(num)d action this week against %(before)s last week",
+            "%(num)d actions this week against %(before)s last week",
+            finding.count,
             before=finding.previous,
         )
     if finding.reason == risk.Reason.UNANSWERED and finding.since:
@@ -143,15 +153,20 @@ def describe(finding: risk.Finding) -> str:
             date=format_date(finding.since),
         )
     if finding.reason == risk.Reason.NEGATIVE:
-        return _(
-            "%(count)s posts with a negative tone in the last %(days)s days",
-            count=finding.count,
+        return ngettext(
+            "%(num)d post with a negative tone in the last %(days)s days",
+            "%(num)d posts with a negative tone in the last %(days)s days",
+            finding.count,
             days=risk.NEGATIVE_DAYS,
         )
     if finding.reason == risk.Reason.NO_GROUP:
         return _("The course has peer groups, and this student has joined none")
     if finding.reason == risk.Reason.QUIET_GROUP:
-        return _("No activity in their group for %(days)s days", days=finding.count)
+        return ngettext(
+            "No activity in their group for %(num)d day",
+            "No activity in their group for %(num)d days",
+            finding.count,
+        )
     if finding.reason == risk.Reason.NO_RECOGNITION:
         return _("No upvote, endorsement or kudos received since enrolling")
     return reason_labels()[finding.reason]

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from lti_tool.community.engagement.models import EventKind
@@ -27,6 +27,7 @@ from lti_tool.community.kudos.models import (
     KudosCategory,
     KudosSettings,
 )
+from lti_tool.community.moderation.models import HiddenPost
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.qa import services as qa_services
 from lti_tool.community.qa.models import Question
@@ -535,6 +536,11 @@ def _wall_statement(by_category: bool, member: str | None, after: bool, limit: i
                 Question.id == Kudos.question_id,
                 Question.course_id == Kudos.course_id,
                 Question.deleted_at.is_(None),
+                # A question moderators hid is named nowhere, the wall included.
+                ~exists().where(
+                    HiddenPost.subject_type == qa_services.SUBJECT_TYPES["question"],
+                    HiddenPost.subject_id == Kudos.question_id,
+                ),
             ),
         )
         .where(Kudos.course_id == bindparam("course_id"))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from babel.dates import format_date
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -174,3 +175,9 @@ def test_staff_read_the_digest_and_the_printable_report(app: Flask) -> None:
     assert sign_in(app, world, "giulia").get("/w/L1/dashboard/report").status_code == 403
     notes = client.get("/w/L1/qa/notifications").get_data(as_text=True)
     assert "Your weekly community digest is ready" in notes and "/w/L1/dashboard/digests" in notes
+    # The week as the page's language writes it, not as stored.
+    week = last_week(utcnow())
+    assert week.isoformat() not in notes
+    assert f">{format_date(week, 'long', locale='en')}</a>" in notes
+    italian = client.get("/w/L1/qa/notifications", headers={"Accept-Language": "it"})
+    assert f">{format_date(week, 'long', locale='it')}</a>" in italian.get_data(as_text=True)

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from lti_tool.community.dashboard import risk
 from lti_tool.community.dashboard.models import ReachOut
 from lti_tool.community.qa.models import Question
 from lti_tool.community.qa.services import update_settings
@@ -515,3 +516,39 @@ def test_page_titles_are_plain_text(
     page = sign_in(app, site, key).get(path).text
     found = re.search(r"<title>(.*?)</title>", page, re.DOTALL)
     assert found and found.group(1).startswith(title) and "<" not in found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("finding", "english", "italian"),
+    [
+        (
+            risk.Finding(risk.Reason.INACTIVE, count=1),
+            "No activity for 1 day",
+            "Nessuna attività da 1 giorno",
+        ),
+        (
+            risk.Finding(risk.Reason.FALLING, count=1, previous=6),
+            "1 action this week against 6 last week",
+            "1 azione questa settimana contro 6 la settimana scorsa",
+        ),
+        (
+            risk.Finding(risk.Reason.NEGATIVE, count=1),
+            "1 post with a negative tone in the last 14 days",
+            "1 messaggio con tono negativo negli ultimi 14 giorni",
+        ),
+        (
+            risk.Finding(risk.Reason.QUIET_GROUP, count=2),
+            "No activity in their group for 2 days",
+            "Nessuna attività nel suo gruppo da 2 giorni",
+        ),
+    ],
+)
+def test_at_risk_reasons_agree_with_their_numbers(
+    app: Flask, finding: risk.Finding, english: str, italian: str
+) -> None:
+    """One day, one action, one post: the singular, in both languages."""
+    from lti_tool.community.dashboard.views import describe
+
+    for language, expected in (("en", english), ("it", italian)):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            assert describe(finding) == expected

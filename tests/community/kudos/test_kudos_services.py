@@ -20,6 +20,7 @@ from lti_tool.community.kudos.services import (
     NotFound,
     PermissionDenied,
 )
+from lti_tool.community.moderation import services as moderation
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.qa import services as qa
 from lti_tool.community.qa.services import QuestionInput
@@ -179,6 +180,18 @@ def test_kudos_can_be_for_an_answer_and_the_wall_links_its_question(world: Cours
     item = services.wall(db.session(), world.course_id).items[0]
     assert item.question_id == question.id and item.question_title == "Come si deriva?"
     assert (item.subject_type, item.subject_id) == ("qa_answer", answer.id)
+
+
+def test_the_wall_names_no_question_moderators_hid(world: CourseWorld) -> None:
+    question = qa.ask(db.session(), world["giulia"], QuestionInput(title="Compra follower qui"))
+    answer = qa.answer(db.session(), world["marco"], question.id, "Non farlo.")
+    _give(world, "giulia", "marco", "Grazie", answer_id=answer.id)
+    moderation.hide_post(
+        db.session(), world.course_id, world["prof"].member_id, "qa_question", question.id, "spam"
+    )
+    db.session.commit()
+    item = services.wall(db.session(), world.course_id).items[0]
+    assert (item.message, item.question_id, item.question_title) == ("Grazie", None, None)
 
 
 def _bulk(world: CourseWorld, n: int) -> None:
