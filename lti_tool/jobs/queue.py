@@ -188,11 +188,11 @@ def enqueue(
     """Add a job to the outbox in the caller's transaction; returns its id.
 
     With ``key``, at most one job per key is queued or running: enqueueing again returns the
-    pending job's id. ``replace=True`` gives a still-queued job the new payload and run time.
-    A running job is left alone; with ``rerun=True`` it is marked to be queued again, with this
-    payload (``replace``: the latest request's, else the first's), as soon as its attempt ends:
-    the request came after it read its input, and the two never run side by side. Workers are
-    woken once the caller commits.
+    pending job's id. ``replace=True`` gives a still-queued job the new payload, run time and a
+    fresh count of attempts. A running job is left alone; with ``rerun=True`` it is marked to be
+    queued again, with this payload (``replace``: the latest request's, else the first's), as
+    soon as its attempt ends: the request came after it read its input, and the two never run
+    side by side. Workers are woken once the caller commits.
     """
     if kind not in _registry:
         raise ValueError(f"no handler is registered for job kind {kind!r}")
@@ -220,7 +220,9 @@ def enqueue(
         if key is not None and replace:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["active_key"],
-                set_={"payload": payload, "run_after": when, "updated_at": now},
+                # A new request: its own run time and its whole count of attempts (a person
+                # asking to try again now is not the last retry of the one before).
+                set_={"payload": payload, "run_after": when, "attempts": 0, "updated_at": now},
                 where=Job.status == JobStatus.QUEUED,
             )
         elif key is not None:

@@ -226,3 +226,25 @@ def test_send_grades_now_after_a_worker_died_mid_push_is_shown_queued(
     assert clicked.status_code == 200
     assert "Waiting for a worker to send the grades" in clicked.text
     assert "Sending the grades failed." not in clicked.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"JOBS_BACKOFF_BASE": "600"}])
+def test_try_again_now_brings_a_push_waiting_for_its_retry_forward(graded: GradedCourse) -> None:
+    """The LMS failed, the retry is minutes away; it is back, and the instructor need not wait."""
+    graded.platform.ags_failure_rate = 1.0
+    graded.platform.ags_failure_statuses = (503,)
+    with graded.app.app_context():
+        request_push(db.session(), graded.placement_id, trigger="test")
+        db.session.commit()
+    _drain(graded.app)
+    page = graded.client.get(_url(graded), timeout=10)
+    assert "Bottega will try again at" in page.text and 'hx-trigger="every 30s"' in page.text
+    assert '<button type="submit" class="qa-button" >Try again now</button>' in page.text
+    graded.platform.ags_failure_rate = 0.0
+    graded.client.post(
+        _url(graded, "/push"), data={"csrf_token": csrf_token(page.text)}, timeout=10
+    )
+    assert "Waiting for a worker to send the grades" in graded.client.get(_url(graded)).text
+    _drain(graded.app)
+    final = graded.client.get(_url(graded), timeout=10).text
+    assert "3 scores sent" in final and final.count(">Sent<") == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, timedelta
 from typing import Any
@@ -152,6 +153,24 @@ def test_a_failed_sync_shows_the_error_and_the_next_try(nrps_course: NrpsCourse)
     # The day too: a Retry-After may put the next try after midnight.
     when = format_datetime(status.next_try_at, "medium", tzinfo=UTC, locale="en_US")
     assert f"will try again at {when} UTC" in page.text
+    assert 'hx-trigger="every 30s"' in page.text  # waiting for the retry: no polling each second
+
+    # The LMS is back: the instructor need not wait for the retry.
+    nrps_course.platform.token_failure = None
+    base = f"{nrps_course.lms.tool_url}/w/{nrps_course.lid}/roster"
+    roster = nrps_course.client.get(base, timeout=10)
+    assert re.search(
+        r'<button type="submit" class="qa-button" >Try again now</button>', roster.text
+    )
+    nrps_course.client.post(
+        base + "/sync", data={"csrf_token": csrf_token(roster.text)}, timeout=10
+    )
+    [job] = _jobs(nrps_course.app)
+    assert job.run_after <= utcnow()  # brought forward, the same job
+    assert "Waiting for a worker" in nrps_course.client.get(base + "/status", timeout=10).text
+    _drain(nrps_course.app)
+    with nrps_course.app.app_context():
+        assert roster_status(db.session(), nrps_course.course_id).state == "done"
 
 
 def test_the_in_process_worker_runs_a_button_press(nrps_course: NrpsCourse) -> None:
