@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -66,15 +66,22 @@ def _placement(pid: int) -> Placement:
     return placement
 
 
-def _status_context(placement: Placement) -> dict[str, Any]:
+def _live_context(placement: Placement) -> dict[str, Any]:
+    """What the part of the status that changes during a push needs (no table)."""
     status = push_status(db.session(), placement.id)
     return {
         "viewer": g.viewer,
         "placement": placement,
         "status": status,
         "error_text": _error_text(status),
-        "rows": ledger(db.session(), placement.id, placement.course_id),
         "can_send": g.viewer.is_staff,
+    }
+
+
+def _status_context(placement: Placement) -> dict[str, Any]:
+    return {
+        **_live_context(placement),
+        "rows": ledger(db.session(), placement.id, placement.course_id),
     }
 
 
@@ -121,9 +128,21 @@ def page(lid: str, pid: int) -> str:
 
 @bp.get("/<int:pid>/status")
 @staff_required
-def status(lid: str, pid: int) -> str:
-    """The fragment the page polls while a push is queued or running."""
-    return render_template("grades/_status.html", **_status_context(_placement(pid)))
+def status(lid: str, pid: int) -> BaseResponse | str:
+    """The status section; ``?part=live``, what the page polls during a push: only the part
+    that changes while it is busy, the whole section (table too) once it is over."""
+    placement = _placement(pid)
+    if request.args.get("part") == "live":
+        live = _live_context(placement)
+        if live["status"].busy:
+            return render_template("grades/_live.html", **live)
+        response = make_response(
+            render_template("grades/_status.html", **_status_context(placement))
+        )
+        response.headers["HX-Retarget"] = "#grades-status"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return render_template("grades/_status.html", **_status_context(placement))
 
 
 @bp.post("/<int:pid>/rubric")

@@ -248,3 +248,23 @@ def test_try_again_now_brings_a_push_waiting_for_its_retry_forward(graded: Grade
     _drain(graded.app)
     final = graded.client.get(_url(graded), timeout=10).text
     assert "3 scores sent" in final and final.count(">Sent<") == 3
+
+
+def test_the_page_polls_only_what_changes_during_a_push(graded: GradedCourse) -> None:
+    """While a push runs the page asks every 2 s for its status, not for the whole table (a
+    big course's ledger); the answer once it is over brings the table up to date."""
+    page = graded.client.get(_url(graded), timeout=10)
+    graded.client.post(
+        _url(graded, "/push"), data={"csrf_token": csrf_token(page.text)}, timeout=10
+    )
+    busy = graded.client.get(_url(graded, "/status?part=live"), timeout=10)
+    assert "Waiting for a worker to send the grades" in busy.text
+    assert 'hx-trigger="every 2s"' in busy.text and "status?part=live" in busy.text
+    assert "<table" not in busy.text and "HX-Retarget" not in busy.headers
+    _drain(graded.app)
+    over = graded.client.get(_url(graded, "/status?part=live"), timeout=10)
+    assert (
+        over.headers["HX-Retarget"] == "#grades-status" and over.headers["HX-Reswap"] == "outerHTML"
+    )
+    assert over.text.startswith('<section id="grades-status"') and over.text.count(">Sent<") == 3
+    assert "hx-trigger" not in over.text  # nothing more to poll
