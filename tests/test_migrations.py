@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from lti_tool.community.qa import queries, search, services
 from lti_tool.extensions import db
@@ -229,3 +230,64 @@ def test_0022_keeps_pending_jobs_and_asks_none_of_them_again(app: Flask) -> None
         ).one()
     assert row.status == "queued" and row.active_key == "roster.sync:1"
     assert not row.rerun and row.rerun_payload is None
+
+
+def test_0023_takes_back_what_posts_deleted_before_earned_their_authors(app: Flask) -> None:
+    """Events recorded on posts deleted before deleting took them back: the author's go, the
+    voter's stay, and finished weeks are computed again."""
+    from lti_tool.community.dashboard import metrics
+    from lti_tool.community.engagement.models import EventKind, ParticipationEvent, WeekFigures
+    from lti_tool.community.engagement.services import record
+    from lti_tool.extensions import utcnow
+
+    with app.app_context():
+        world = make_course(make_platform("https://lms.example.org"), "c1", PEOPLE)
+        session = db.session()
+        kept = services.ask(session, world["giulia"], services.QuestionInput(title="Resta qui"))
+        gone = services.ask(session, world["giulia"], services.QuestionInput(title="Cancellata"))
+        answer = services.answer(session, world["marco"], kept.id, "Una risposta")
+        gone_id, answer_id = gone.id, answer.id
+        # As before the rule: the post deleted, its events left in place.
+        for member, kind, subject_type, subject_id in (
+            ("giulia", EventKind.ASK, "qa_question", gone_id),
+            ("giulia", EventKind.UPVOTE_RECEIVED, "qa_question", gone_id),
+            ("marco", EventKind.UPVOTE, "qa_question", gone_id),
+            ("marco", EventKind.ANSWER, "qa_answer", answer_id),
+        ):
+            record(
+                session,
+                course_id=world.course_id,
+                member_id=world[member].member_id,
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+            )
+        session.execute(
+            text("UPDATE qa_question SET deleted_at = :now WHERE id = :id"),
+            {"now": utcnow(), "id": gone_id},
+        )
+        session.commit()
+        last_week = metrics.monday(utcnow().date()) - timedelta(weeks=1)
+        metrics.weekly(session, world.course_id, last_week, last_week)  # stores the week
+        session.commit()
+        session.close()
+        db.session.remove()
+        downgrade(revision="0022_job_rerun")
+        upgrade()
+        db.session.remove()
+        left = db.session.execute(
+            select(ParticipationEvent.member_id, ParticipationEvent.kind).where(
+                ParticipationEvent.subject_type == "qa_question",
+                ParticipationEvent.subject_id == gone_id,
+            )
+        ).all()
+        assert left == [(world["marco"].member_id, EventKind.UPVOTE.value)]
+        answered = db.session.scalar(
+            select(func.count()).where(
+                ParticipationEvent.subject_type == "qa_answer",
+                ParticipationEvent.subject_id == answer_id,
+                ParticipationEvent.kind == EventKind.ANSWER.value,
+            )
+        )
+        assert answered == 2  # the answer is not deleted: its events stay
+        assert db.session.scalar(select(func.count()).select_from(WeekFigures)) == 0
