@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,6 +178,17 @@ def names(session: Session, ids: set[int]) -> dict[int, str]:
     return {row.id: display_name(*row) for row in rows}
 
 
+def _waiting() -> tuple[ColumnElement[bool], ...]:
+    """Introductions nobody has welcomed: no reply by someone else that moderators left visible
+    (a hidden reply is no welcome), and not hidden themselves (only moderators can read those)."""
+    welcomed = exists().where(
+        Welcome.introduction_id == Introduction.id,
+        Welcome.author_id != Introduction.member_id,
+        not_hidden(SUBJECT_REPLY, Welcome.id),
+    )
+    return (~welcomed, not_hidden(SUBJECT_INTRO, Introduction.id))
+
+
 def introductions(
     session: Session,
     course_id: int,
@@ -193,10 +204,7 @@ def introductions(
     if only is not None:
         stmt = stmt.where(Introduction.id == only)
     elif unanswered_only:
-        # A hidden introduction waits for no welcome (nobody but moderators can read it).
-        stmt = stmt.where(
-            Introduction.reply_count == 0, not_hidden(SUBJECT_INTRO, Introduction.id)
-        ).order_by(Introduction.created_at)
+        stmt = stmt.where(*_waiting()).order_by(Introduction.created_at)
     else:
         stmt = stmt.order_by(Introduction.created_at.desc(), Introduction.id.desc())
         if before is not None:
@@ -229,17 +237,13 @@ def unanswered_count(session: Session, course_id: int) -> int:
         session.scalar(
             select(func.count())
             .select_from(Introduction)
-            .where(
-                Introduction.course_id == course_id,
-                Introduction.reply_count == 0,
-                not_hidden(SUBJECT_INTRO, Introduction.id),
-            )
+            .where(Introduction.course_id == course_id, *_waiting())
         )
         or 0
     )
 
 
-def hidden(
+def hidden_posts(
     session: Session, course_id: int, entries: Sequence[Entry]
 ) -> frozenset[tuple[str, int]]:
     """The (subject type, id) of the listed introductions and replies moderators hid."""

@@ -52,7 +52,7 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
         viewer=g.viewer,
         entries=entries,
         # Hidden by moderators: a placeholder for members, the post marked for moderators.
-        hidden=services.hidden(session, course_id, entries),
+        hidden=services.hidden_posts(session, course_id, entries),
         flag_reasons=reason_labels(),
         subjects={"intro": services.SUBJECT_INTRO, "reply": services.SUBJECT_REPLY},
         unanswered=unanswered,

@@ -120,6 +120,7 @@ def test_a_hidden_reply_leaves_the_page_and_the_notification_and_earns_nothing(
         text = client.get("/w/L1/welcome/").text
         assert "spam.example" not in text and "Hidden by moderators" in text
         assert "Ciao, sono Giulia" in text  # the introduction itself stays
+        assert f'action="/w/L1/welcome/replies/{reply_id}/flag"' not in text  # nothing to read
     notes = giulia.get("/w/L1/qa/notifications").text
     assert "spam.example" not in notes
     assert "A message you were notified about is no longer available." in notes
@@ -229,3 +230,17 @@ def test_the_queue_names_introductions_and_replies_in_italian(
     queue = prof.get("/w/L1/moderation/").text
     assert "Presentazione: Giulia Rossi" in queue
     assert "Risposta a una presentazione: Giulia Rossi" in queue
+
+
+def test_an_introduction_whose_only_welcome_is_hidden_waits_again(
+    app: Flask, site: CourseWorld
+) -> None:
+    intro_id = _introduce(app, site, "sara", "Ciao, sono Sara")
+    _reply(app, site, "sara", intro_id, "PS: amo la chimica")  # her own word: no welcome
+    reply_id = _reply(app, site, "marco", intro_id, "Compra su spam.example")
+    ta = sign_in(app, site, "ta")
+    assert "0 introductions nobody has welcomed yet" in ta.get("/w/L1/welcome/").text
+    assert _flag(sign_in(app, site, "giulia"), f"replies/{reply_id}") == 303
+    _decide(sign_in(app, site, "prof"), "hide", "Spam")
+    assert "1 introduction nobody has welcomed yet" in ta.get("/w/L1/welcome/").text
+    assert "Ciao, sono Sara" in ta.get("/w/L1/welcome/?unanswered=1").text
