@@ -23,6 +23,7 @@ from lti_tool.community.qa.queries import ReplyTimes
 from lti_tool.community.qa.views import bp as qa_bp
 from lti_tool.community.recognition.views import bp as recognition_bp
 from lti_tool.community.sentiment.views import bp as sentiment_bp
+from lti_tool.community.welcome.moderation_subjects import register_welcome_subjects
 from lti_tool.community.welcome.views import bp as welcome_bp
 from lti_tool.config import PROJECT_ROOT, load_settings
 from lti_tool.core.assets import install_static_url
@@ -128,6 +129,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation_bp)
     register_qa_subjects()
     register_group_subjects()
+    register_welcome_subjects()
     app.register_blueprint(kudos_bp)
     app.register_blueprint(recognition_bp)
     app.register_blueprint(groups_bp)

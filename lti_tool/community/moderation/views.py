@@ -525,4 +525,6 @@ def type_labels() -> dict[str, str]:
         "qa_answer": _("Answer"),
         "qa_comment": pgettext("a kind of post", "Comment"),
         "groups_post": _("Group post"),
+        "welcome_introduction": _("Introduction"),
+        "welcome_reply": _("Reply to an introduction"),
     }

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.community.content import plain_text, render_markdown
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
+from lti_tool.community.moderation.services import (
+    FlagError,
+    flag_content,
+    hidden_keys,
+    hidden_subjects,
+    not_hidden,
+)
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.welcome.models import Introduction, Postponed, Welcome
 from lti_tool.courses.models import Member, display_name
 from lti_tool.extensions import utcnow
 
 BODY_MAX = 4000
+# What moderation calls introductions and their replies (flags, hidden posts, the audit trail).
+SUBJECT_INTRO = "welcome_introduction"
+SUBJECT_REPLY = "welcome_reply"
+SUBJECTS = (SUBJECT_INTRO, SUBJECT_REPLY)
 
 
 class WelcomeError(ValueError):
-    """Refused input; the message is a code (empty, too_long, duplicate, not_found)."""
+    """Refused input; the message is a code (empty, too_long, duplicate, not_found, own_post,
+    already_flagged, reason)."""
 
 
 def _check(body: str) -> str:
@@ -81,7 +94,7 @@ def introduce(session: Session, course_id: int, member_id: int, body: str) -> In
         course_id=course_id,
         member_id=member_id,
         kind=EventKind.INTRODUCE,
-        subject_type="welcome_introduction",
+        subject_type=SUBJECT_INTRO,
         subject_id=intro.id,
         at=now,
     )
@@ -95,6 +108,9 @@ def welcome(
     body = _check(body)
     intro = session.get(Introduction, introduction_id)
     if intro is None or intro.course_id != course_id:
+        raise WelcomeError("not_found")
+    if hidden_keys(session, course_id, {SUBJECT_INTRO: [intro.id]}):
+        # Moderators hid it: no one is shown its form, and a welcome would notify its author.
         raise WelcomeError("not_found")
     now = utcnow()
     reply = Welcome(
@@ -117,13 +133,15 @@ def welcome(
         .values(reply_count=Introduction.reply_count + 1)
     )
     session.flush()
+    # The reply, not the introduction: once moderators hide the reply, it earns its author
+    # nothing and the notification stops quoting it (hiding the introduction touches neither).
     record(
         session,
         course_id=course_id,
         member_id=author_id,
         kind=EventKind.WELCOME,
-        subject_type="welcome_introduction",
-        subject_id=intro.id,
+        subject_type=SUBJECT_REPLY,
+        subject_id=reply.id,
         at=now,
     )
     notify(
@@ -131,8 +149,8 @@ def welcome(
         course_id=course_id,
         recipients=[intro.member_id],
         kind="welcome",
-        subject_type="welcome_introduction",
-        subject_id=intro.id,
+        subject_type=SUBJECT_REPLY,
+        subject_id=reply.id,
         actor_id=author_id,
         excerpt=plain_text(body, 200),
     )
@@ -147,7 +165,7 @@ class Entry:
     replies: list[tuple[Welcome, str]]
 
 
-def _names(session: Session, ids: set[int]) -> dict[int, str]:
+def names(session: Session, ids: set[int]) -> dict[int, str]:
     """Names as every other page shows them: never the LMS's user id (which classmates would
     see when the LMS shares no name), a given and family name in full, an erased member's."""
     if not ids:
@@ -158,6 +176,17 @@ def _names(session: Session, ids: set[int]) -> dict[int, str]:
         )
     )
     return {row.id: display_name(*row) for row in rows}
+
+
+def _waiting() -> tuple[ColumnElement[bool], ...]:
+    """Introductions nobody has welcomed: no reply by someone else that moderators left visible
+    (a hidden reply is no welcome), and not hidden themselves (only moderators can read those)."""
+    welcomed = exists().where(
+        Welcome.introduction_id == Introduction.id,
+        Welcome.author_id != Introduction.member_id,
+        not_hidden(SUBJECT_REPLY, Welcome.id),
+    )
+    return (~welcomed, not_hidden(SUBJECT_INTRO, Introduction.id))
 
 
 def introductions(
@@ -175,7 +204,7 @@ def introductions(
     if only is not None:
         stmt = stmt.where(Introduction.id == only)
     elif unanswered_only:
-        stmt = stmt.where(Introduction.reply_count == 0).order_by(Introduction.created_at)
+        stmt = stmt.where(*_waiting()).order_by(Introduction.created_at)
     else:
         stmt = stmt.order_by(Introduction.created_at.desc(), Introduction.id.desc())
         if before is not None:
@@ -189,13 +218,15 @@ def introductions(
             .order_by(Welcome.created_at, Welcome.id)
         ):
             replies[reply.introduction_id].append(reply)
-    names = _names(
+    authors = names(
         session,
         {i.member_id for i in intros} | {r.author_id for rs in replies.values() for r in rs},
     )
     return [
         Entry(
-            i, names.get(i.member_id, ""), [(r, names.get(r.author_id, "")) for r in replies[i.id]]
+            i,
+            authors.get(i.member_id, ""),
+            [(r, authors.get(r.author_id, "")) for r in replies[i.id]],
         )
         for i in intros
     ]
@@ -206,7 +237,75 @@ def unanswered_count(session: Session, course_id: int) -> int:
         session.scalar(
             select(func.count())
             .select_from(Introduction)
-            .where(Introduction.course_id == course_id, Introduction.reply_count == 0)
+            .where(Introduction.course_id == course_id, *_waiting())
         )
         or 0
     )
+
+
+def hidden_posts(
+    session: Session, course_id: int, entries: Sequence[Entry]
+) -> frozenset[tuple[str, int]]:
+    """The (subject type, id) of the listed introductions and replies moderators hid."""
+    keys = [(SUBJECT_INTRO, e.introduction.id) for e in entries]
+    keys += [(SUBJECT_REPLY, r.id) for e in entries for r, _name in e.replies]
+    return hidden_subjects(session, course_id, keys)
+
+
+def find_post(
+    session: Session, course_id: int, subject_type: str, subject_id: int
+) -> Introduction | Welcome:
+    """An introduction or a reply of the course (another course's id: not_found)."""
+    post: Introduction | Welcome | None = None
+    if subject_type == SUBJECT_INTRO:
+        post = session.scalar(
+            select(Introduction).where(
+                Introduction.id == subject_id, Introduction.course_id == course_id
+            )
+        )
+    elif subject_type == SUBJECT_REPLY:
+        post = session.scalar(
+            select(Welcome).where(Welcome.id == subject_id, Welcome.course_id == course_id)
+        )
+    if post is None:
+        raise WelcomeError("not_found")
+    return post
+
+
+def introduction_id_of(post: Introduction | Welcome) -> int:
+    return post.id if isinstance(post, Introduction) else post.introduction_id
+
+
+def author_of(post: Introduction | Welcome) -> int:
+    return post.member_id if isinstance(post, Introduction) else post.author_id
+
+
+def flag(
+    session: Session,
+    course_id: int,
+    reporter_id: int,
+    subject_type: str,
+    subject_id: int,
+    reason: str,
+    note: str = "",
+) -> Introduction | Welcome:
+    """Flag someone else's introduction or reply for the moderators (the one queue)."""
+    post = find_post(session, course_id, subject_type, subject_id)
+    if author_of(post) == reporter_id:
+        raise WelcomeError("own_post")
+    try:
+        flag_content(
+            session,
+            course_id=course_id,
+            reporter_id=reporter_id,
+            subject_type=subject_type,
+            subject_id=post.id,
+            reason=reason,
+            note=note,
+        )
+    except FlagError as exc:
+        session.rollback()
+        raise WelcomeError(
+            "already_flagged" if str(exc) == "already flagged" else "reason"
+        ) from exc
+    return post

@@ -9,7 +9,10 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
+from lti_tool.community.moderation.views import reason_labels
 from lti_tool.community.welcome import services
+from lti_tool.core.errors import error_response
+from lti_tool.core.ids import parse_id
 from lti_tool.courses.access import launch_required
 from lti_tool.courses.refusals import keep_text_on_refusal
 from lti_tool.extensions import db, limiter
@@ -32,6 +35,8 @@ def _message(code: str) -> str:
         "empty": _("Write a few words first."),
         "too_long": _("Keep it under %(max)s characters.", max=services.BODY_MAX),
         "duplicate": _("You have already introduced yourself."),
+        "already_flagged": _("You have already flagged this post."),
+        "reason": _("Choose a reason."),
     }.get(code, _("Write a few words first."))
 
 
@@ -39,10 +44,17 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
     course_id = _course_id()
     session = db.session()
     unanswered = request.args.get("unanswered") == "1" and g.viewer.can_manage_community
+    # The introduction a refused form was for, or the one a link (the moderation queue) opens.
+    wanted = context.get("failed_intro") or parse_id(request.args.get("intro", ""))
+    entries = _entries(session, course_id, unanswered, wanted)
     return render_template(
         "welcome/index.html",
         viewer=g.viewer,
-        entries=_entries(session, course_id, unanswered, context.get("failed_intro")),
+        entries=entries,
+        # Hidden by moderators: a placeholder for members, the post marked for moderators.
+        hidden=services.hidden_posts(session, course_id, entries),
+        flag_reasons=reason_labels(),
+        subjects={"intro": services.SUBJECT_INTRO, "reply": services.SUBJECT_REPLY},
         unanswered=unanswered,
         waiting=services.unanswered_count(session, course_id)
         if g.viewer.can_manage_community
@@ -55,13 +67,13 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
 
 
 def _entries(
-    session: Session, course_id: int, unanswered: bool, failed: int | None
+    session: Session, course_id: int, unanswered: bool, wanted: int | None
 ) -> list[services.Entry]:
-    """The introductions the page lists, and the one a refused welcome was for (its form holds
-    the text) when it is not among them (an older one, opened from the unanswered list)."""
+    """The introductions the page lists, and the one a refused form was for (its form holds
+    the text) or a link asked for when it is not among them (an older one)."""
     entries = services.introductions(session, course_id, unanswered_only=unanswered)
-    if failed is not None and all(e.introduction.id != failed for e in entries):
-        entries = services.introductions(session, course_id, only=failed) + entries
+    if wanted is not None and all(e.introduction.id != wanted for e in entries):
+        entries = services.introductions(session, course_id, only=wanted) + entries
     return entries
 
 
@@ -108,6 +120,45 @@ def reply(lid: str, introduction_id: int) -> BaseResponse | tuple[str, int]:
     return redirect(url_for("welcome.index", lid=lid, _anchor=f"intro-{introduction_id}"), 303)
 
 
+@bp.post("/<int:introduction_id>/flag")
+@launch_required
+@post_limit
+def flag_introduction(lid: str, introduction_id: int) -> Any:
+    return _flag(services.SUBJECT_INTRO, introduction_id)
+
+
+@bp.post("/replies/<int:reply_id>/flag")
+@launch_required
+@post_limit
+def flag_reply(lid: str, reply_id: int) -> Any:
+    return _flag(services.SUBJECT_REPLY, reply_id)
+
+
+def _flag(subject_type: str, subject_id: int) -> Any:
+    """Flag an introduction or a reply; a refused flag comes back in its form as filled."""
+    try:
+        post = services.flag(
+            db.session(),
+            _course_id(),
+            g.viewer.member_id,
+            subject_type,
+            subject_id,
+            request.form.get("reason", ""),
+            request.form.get("note", ""),
+        )
+    except services.WelcomeError as error:
+        code = str(error)
+        if code == "not_found":
+            abort(404)
+        if code == "own_post":
+            return error_response(403, _("You cannot flag your own post."))
+        status = 409 if code == "already_flagged" else 422
+        return _flag_again(status, _message(code)) or error_response(status, _message(code))
+    flash(_("Thank you: the moderators will look at it."), "info")
+    anchor = f"intro-{services.introduction_id_of(post)}"
+    return redirect(url_for("welcome.index", lid=g.viewer.lid, _anchor=anchor), 303)
+
+
 @bp.post("/later")
 @launch_required
 def later(lid: str) -> BaseResponse:
@@ -132,7 +183,31 @@ def _give_text_back(status: int, message: str) -> tuple[str, int] | None:
     if request.endpoint == "welcome.reply":
         introduction_id = (request.view_args or {}).get("introduction_id")
         return _page(status, reply_error=message, failed_intro=introduction_id, kept_reply=body)
-    return None
+    return _flag_again(status, message)
+
+
+def _flag_again(status: int, message: str) -> tuple[str, int] | None:
+    """The page with a refused flag's form open as it was filled; None when the request was
+    no flag or names no post of the course."""
+    subject_type = {
+        "welcome.flag_introduction": services.SUBJECT_INTRO,
+        "welcome.flag_reply": services.SUBJECT_REPLY,
+    }.get(request.endpoint or "")
+    args = request.view_args or {}
+    if subject_type is None:
+        return None
+    subject_id = int(args.get("introduction_id") or args.get("reply_id") or 0)
+    try:
+        post = services.find_post(db.session(), _course_id(), subject_type, subject_id)
+    except services.WelcomeError:
+        return None
+    return _page(
+        status,
+        flag_error=message,
+        flag_failed=(subject_type, post.id),
+        flag_form=request.form,
+        failed_intro=services.introduction_id_of(post),
+    )
 
 
 keep_text_on_refusal(bp, _give_text_back)
