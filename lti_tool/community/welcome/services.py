@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.community.content import plain_text, render_markdown
+from lti_tool.community.content import render, render_markdown
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
 from lti_tool.community.notifications.services import notify
@@ -96,13 +96,14 @@ def welcome(
     intro = session.get(Introduction, introduction_id)
     if intro is None or intro.course_id != course_id:
         raise WelcomeError("not_found")
+    rendered = render(body)
     now = utcnow()
     reply = Welcome(
         course_id=course_id,
         introduction_id=intro.id,
         author_id=author_id,
         body=body,
-        body_html=str(render_markdown(body)),
+        body_html=str(rendered.html),
         created_at=now,
     )
     session.add(reply)
@@ -134,7 +135,7 @@ def welcome(
         subject_type="welcome_introduction",
         subject_id=intro.id,
         actor_id=author_id,
-        excerpt=plain_text(body, 200),
+        excerpt=rendered.excerpt(200),
     )
     session.commit()
     return reply
