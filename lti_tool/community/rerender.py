@@ -56,7 +56,7 @@ STORED: tuple[StoredText, ...] = (
 
 @dataclass(frozen=True)
 class RerenderCount:
-    """How many rows of one kind were read, and how many got different HTML."""
+    """How many rows of one kind were read, and how many had stale HTML (rendered anew)."""
 
     kind: str
     rendered: int
@@ -90,7 +90,9 @@ def rerender_kind(
     rendered = changed = 0
     for rows in _batches(session, stored, course_id, batch):
         fresh = [
-            {"_key": key, "_html": html} for key, body, old in rows if (html := _html(body)) != old
+            {"_key": key, "_body": body, "_html": html}
+            for key, body, old in rows
+            if (html := _html(body)) != old
         ]
         if fresh:
             session.execute(_update(stored), fresh)
@@ -133,11 +135,12 @@ def _batches(
 
 def _update(stored: StoredText) -> Any:
     """An UPDATE of the HTML column only; a column with an ``onupdate`` default keeps its value
-    (a re-rendering is no edit)."""
+    (a re-rendering is no edit). Only while the Markdown is the one rendered: a member's edit
+    made meanwhile keeps the HTML of what they wrote."""
     table = stored.table
     kept = {c.name: c for c in table.columns if c.onupdate is not None}
     return (
         update(table)
-        .where(_key(table) == bindparam("_key"))
+        .where(_key(table) == bindparam("_key"), table.c[stored.source] == bindparam("_body"))
         .values({stored.target: bindparam("_html"), **kept})
     )
