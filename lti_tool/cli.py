@@ -13,9 +13,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from lti_tool.community import rerender
 from lti_tool.community.recognition import evaluation as badge_evaluation
 from lti_tool.community.sentiment import services as sentiment_services
-from lti_tool.courses.models import Platform, PlatformStatus
+from lti_tool.courses.models import Course, Platform, PlatformStatus
 from lti_tool.extensions import db
 from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.models import Job, JobStatus
@@ -703,6 +704,39 @@ def sentiment_rescore(
     _emit(as_json, {"course_id": course_id, "scored": scored}, f"{scored} posts scored")
 
 
+# -- content ----------------------------------------------------------------------------------
+
+content_cli = AppGroup("content", help="What members wrote: stored posts and their HTML.")
+
+
+@content_cli.command("rerender", cls=OneLineCommand)
+@click.option(
+    "--course-id", type=click.IntRange(min=1), default=None, help="One course (default: all)."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=rerender.BATCH,
+    show_default=True,
+    help="Rows rendered and committed together.",
+)
+@json_option
+def content_rerender(as_json: bool, course_id: int | None, batch_size: int) -> None:
+    """Render stored posts again after an upgrade that changed the Markdown renderer (safe to
+    repeat: edit times stay, nobody is notified)."""
+    session = db.session()
+    if course_id is not None and session.get(Course, course_id) is None:
+        raise CliError(f"no course with id {course_id}")
+
+    def progress(count: rerender.RerenderCount) -> None:
+        if not as_json:
+            click.echo(f"{count.kind}: {count.rendered} rendered, {count.changed} changed")
+
+    counts = rerender.rerender_all(session, course_id, batch=batch_size, on_kind=progress)
+    if as_json:
+        click.echo(json.dumps([vars(c) for c in counts], indent=2))
+
+
 # -- privacy ----------------------------------------------------------------------------------
 
 privacy_cli = AppGroup("privacy", help="A member's data: export it, erase it, apply retention.")
@@ -840,3 +874,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(badges_cli)
     app.cli.add_command(sentiment_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(content_cli)

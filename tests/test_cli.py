@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -11,9 +13,17 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from lti_tool import create_app
+from lti_tool.community import rerender
+from lti_tool.community.dashboard.models import Playbook
+from lti_tool.community.groups.models import AssignMode, Group, GroupPost, GroupSet
+from lti_tool.community.moderation.models import ConductVersion
+from lti_tool.community.notifications.models import Notification
+from lti_tool.community.qa.models import Answer, Comment, Question
+from lti_tool.community.welcome.models import Introduction, Welcome
 from lti_tool.courses.models import Deployment, Platform
 from lti_tool.extensions import db
 
+from .community.qa.conftest import PEOPLE, make_course, make_platform
 from .conftest import base_config
 
 MOODLE = [
@@ -287,3 +297,161 @@ def test_a_shared_issuer_asks_for_the_client_id_instead_of_saying_it_is_unknown(
         ("Bq3x9", "active"),
         ("Zz9", "disabled"),
     ]
+
+
+# -- content rerender -------------------------------------------------------------------------
+
+# Written before images became links and before headings were demoted: the HTML stored then.
+OLD_BODY = "# Ciao @marco\n\n![the diagram](https://example.org/d.png)"
+STALE_HTML = '<h1>Ciao @marco</h1>\n<p><img src="https://example.org/d.png" alt="the diagram"></p>'
+EDITED_AT = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def _stored_posts(course_id: int, author_id: int) -> dict[str, Any]:
+    """One row of every kind that stores rendered HTML, all with the stale HTML; commits."""
+    question = Question(
+        course_id=course_id,
+        author_id=author_id,
+        title="Old",
+        body=OLD_BODY,
+        body_html=STALE_HTML,
+        created_at=EDITED_AT,
+        updated_at=EDITED_AT,
+        last_activity_at=EDITED_AT,
+    )
+    db.session.add(question)
+    db.session.flush()
+    answer = Answer(
+        course_id=course_id,
+        question_id=question.id,
+        author_id=author_id,
+        body=OLD_BODY,
+        body_html=STALE_HTML,
+        updated_at=EDITED_AT,
+    )
+    intro = Introduction(
+        course_id=course_id, member_id=author_id, body=OLD_BODY, body_html=STALE_HTML
+    )
+    group_set = GroupSet(course_id=course_id, name="Set", group_size=3, mode=AssignMode.MANUAL)
+    db.session.add_all([answer, intro, group_set])
+    db.session.flush()
+    group = Group(
+        course_id=course_id,
+        set_id=group_set.id,
+        number=1,
+        meeting_note=OLD_BODY,
+        meeting_note_html=STALE_HTML,
+        meeting_updated_at=EDITED_AT,
+    )
+    db.session.add(group)
+    db.session.flush()
+    rows = {
+        "questions": question,
+        "answers": answer,
+        "comments": Comment(
+            course_id=course_id,
+            question_id=question.id,
+            author_id=author_id,
+            body=OLD_BODY,
+            body_html=STALE_HTML,
+            edited_at=EDITED_AT,
+        ),
+        "group posts": GroupPost(
+            course_id=course_id,
+            group_id=group.id,
+            author_id=author_id,
+            body=OLD_BODY,
+            body_html=STALE_HTML,
+        ),
+        "group meeting notes": group,
+        "introductions": intro,
+        "introduction replies": Welcome(
+            course_id=course_id,
+            introduction_id=intro.id,
+            author_id=author_id,
+            body=OLD_BODY,
+            body_html=STALE_HTML,
+        ),
+        "codes of conduct": ConductVersion(
+            course_id=course_id, version=2, body=OLD_BODY, body_html=STALE_HTML
+        ),
+        "staff playbooks": Playbook(
+            course_id=course_id, body=OLD_BODY, body_html=STALE_HTML, updated_at=EDITED_AT
+        ),
+    }
+    db.session.add_all(rows.values())
+    db.session.commit()
+    return {
+        kind: (type(row), row.id if hasattr(row, "id") else row.course_id)
+        for kind, row in rows.items()
+    }
+
+
+def _html_of(kind: str, key: tuple[Any, int]) -> str:
+    model, row_id = key
+    row = db.session.get(model, row_id)
+    db.session.refresh(row)
+    return str(row.meeting_note_html if kind == "group meeting notes" else row.body_html)
+
+
+def test_content_rerender_gives_old_posts_of_every_kind_the_new_rendering(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        world = make_course(make_platform("https://moodle.example.org"), "course-1", PEOPLE)
+        rows = _stored_posts(world.course_id, world["giulia"].member_id)
+    assert set(rows) == {s.kind for s in rerender.STORED}  # every stored kind is in the test
+
+    result = runner.invoke(args=["content", "rerender", "--batch-size", "1"])
+
+    assert result.exit_code == 0, result.output
+    for kind in rows:
+        assert f"{kind}: 1 rendered, 1 changed" in result.output
+    with app.app_context():
+        for kind, key in rows.items():
+            html = _html_of(kind, key)
+            assert "<img" not in html and "<h1>" not in html, kind
+            assert "<h3>Ciao @marco</h3>" in html, kind
+            assert 'href="https://example.org/d.png"' in html and ">the diagram</a>" in html, kind
+        # A re-rendering is no edit, and tells nobody.
+        question = db.session.get(Question, rows["questions"][1])
+        assert question is not None and question.updated_at == EDITED_AT
+        comment = db.session.get(Comment, rows["comments"][1])
+        assert comment is not None and comment.edited_at == EDITED_AT
+        group = db.session.get(Group, rows["group meeting notes"][1])
+        assert group is not None and group.meeting_updated_at == EDITED_AT
+        assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+    again = runner.invoke(args=["content", "rerender", "--json"])
+    assert again.exit_code == 0, again.output
+    assert {c["kind"]: (c["rendered"], c["changed"]) for c in json.loads(again.output)} == {
+        kind: (1, 0) for kind in rows
+    }
+
+
+def test_content_rerender_of_one_course_leaves_the_others_alone(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        platform = make_platform("https://moodle.example.org")
+        mine = make_course(platform, "course-1", PEOPLE)
+        other = make_course(platform, "course-2", PEOPLE)
+        my_rows = _stored_posts(mine.course_id, mine["giulia"].member_id)
+        other_rows = _stored_posts(other.course_id, other["giulia"].member_id)
+
+    result = runner.invoke(args=["content", "rerender", "--course-id", str(mine.course_id)])
+
+    assert result.exit_code == 0, result.output
+    assert "questions: 1 rendered, 1 changed" in result.output
+    with app.app_context():
+        for kind in my_rows:
+            assert "<h3>" in _html_of(kind, my_rows[kind]), kind
+            assert _html_of(kind, other_rows[kind]) == STALE_HTML, kind
+
+
+def test_content_rerender_of_an_unknown_course_is_a_one_line_error(
+    runner: FlaskCliRunner,
+) -> None:
+    result = runner.invoke(args=["content", "rerender", "--course-id", "999"])
+    assert result.exit_code == 2
+    assert "no course with id 999" in result.output

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import nh3
@@ -120,11 +122,33 @@ def _demote_headings(html: str) -> str:
     return re.sub(r"<(/?)h([12])>", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 2}>", html)
 
 
-def render_markdown(text: str) -> Markup:
-    """Safe HTML for a member's Markdown."""
-    html = _demote_headings(_parser().render(text or ""))
+@dataclass(frozen=True)
+class Rendered:
+    """A post's Markdown parsed once, with what its callers need: the page's HTML, whom it
+    mentions and its words for excerpts (a long pathological text costs one parse, not three)."""
+
+    html: Markup
+    mentions: frozenset[str]
+    text: str  # every word on one line, without Markdown syntax
+
+    def excerpt(self, limit: int = 200) -> str:
+        """A one-line excerpt of at most ``limit`` characters, for lists and notifications."""
+        return _cut(self.text, limit)
+
+
+def render(text: str) -> Rendered:
+    """Parse a member's Markdown once: safe HTML, the handles it mentions and its plain words."""
+    md = _parser()
+    env: EnvType = {}
+    tokens = md.parse(text or "", env)
+    mentions = _mentions(tokens)  # before rendering, which reads the tokens only
+    raw = md.renderer.render(tokens, md.options, env)
+    return Rendered(html=_clean(raw), mentions=mentions, text=_flat(raw))
+
+
+def _clean(raw: str) -> Markup:
     cleaned = nh3.clean(
-        html,
+        _demote_headings(raw),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         allowed_classes=ALLOWED_CLASSES,
@@ -135,24 +159,42 @@ def render_markdown(text: str) -> Markup:
     return Markup(cleaned)  # noqa: S704 -- cleaned by nh3 with an allowlist just above
 
 
-def plain_text(text: str, limit: int = 200) -> str:
-    """A one-line excerpt without Markdown syntax, for lists and notifications."""
-    rendered = html.unescape(nh3.clean(_parser().render(text or ""), tags=set()))
-    flat = " ".join(rendered.split())
+def _flat(raw: str) -> str:
+    return " ".join(html.unescape(nh3.clean(raw, tags=set())).split())
+
+
+def _cut(flat: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def mentioned_handles(text: str) -> set[str]:
-    """The ``@handles`` a text mentions (lower case): in its words, not in code (fenced, indented
-    or inline), math or link addresses, where an ``@`` names nobody."""
+def _mentions(tokens: Sequence[Token]) -> frozenset[str]:
+    """Handles in the text's words only: not in code (fenced, indented or inline), math or link
+    addresses, where an ``@`` names nobody."""
     words = [
         token.content
-        for block in _parser().parse(text or "")
+        for block in tokens
         if block.type == "inline"
         for token in block.children or []
         if token.type == "text"
     ]
-    return {m.group(1).rstrip(".-").casefold() for w in words for m in MENTION_RE.finditer(w)}
+    return frozenset(
+        m.group(1).rstrip(".-").casefold() for w in words for m in MENTION_RE.finditer(w)
+    )
+
+
+def render_markdown(text: str) -> Markup:
+    """Safe HTML for a member's Markdown (when nothing else is needed: see ``render``)."""
+    return _clean(_parser().render(text or ""))
+
+
+def plain_text(text: str, limit: int = 200) -> str:
+    """A one-line excerpt without Markdown syntax, for lists and notifications."""
+    return _cut(_flat(_parser().render(text or "")), limit)
+
+
+def mentioned_handles(text: str) -> set[str]:
+    """The ``@handles`` a text mentions (lower case), as ``render`` finds them."""
+    return set(_mentions(_parser().parse(text or "")))
 
 
 _SKIPPED_PROSE = {"code_inline", "code_block", "fence", "math_inline", "math_inline_double"}

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Table, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from lti_tool.community.content import MAX_BODY, plain_text, render_markdown
+from lti_tool.community.content import MAX_BODY, render, render_markdown
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
 from lti_tool.community.engagement.services import forget_authored, record
 from lti_tool.community.groups import assignment
@@ -957,13 +957,14 @@ def add_post(session: Session, actor: Actor, group_id: int, body: str) -> GroupP
     """A message in the group's thread; the other members are notified."""
     group = _member_group(session, actor, group_id)
     text = _validated_body(body)
+    rendered = render(text)
     now = utcnow()
     post = GroupPost(
         course_id=group.course_id,
         group_id=group.id,
         author_id=actor.member_id,
         body=text,
-        body_html=str(render_markdown(text)),
+        body_html=str(rendered.html),
         created_at=now,
     )
     session.add(post)
@@ -989,7 +990,7 @@ def add_post(session: Session, actor: Actor, group_id: int, body: str) -> GroupP
         subject_type=SUBJECT_POST,
         subject_id=post.id,
         actor_id=actor.member_id,
-        excerpt=f"{group_label(group)}: {plain_text(text, 200)}",
+        excerpt=f"{group_label(group)}: {rendered.excerpt(200)}",
     )
     session.commit()
     return post

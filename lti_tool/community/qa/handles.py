@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,7 +71,7 @@ def handle_of(session: Session, course_id: int, member_id: int) -> str | None:
     return None
 
 
-def resolve_mentions(session: Session, course_id: int, handles: set[str]) -> set[int]:
+def resolve_mentions(session: Session, course_id: int, handles: Set[str]) -> set[int]:
     """The course members a set of ``@handles`` names."""
     if not handles:
         return set()

@@ -8,7 +8,7 @@ questions is one query whatever the course's size.
 Rendered once: ``body_html`` is ``content.render_markdown(body)`` (Markdown without raw HTML,
 then cleaned by nh3), stored when the post is written, so a page of fifty answers renders no
 Markdown. A change to the renderer or its allowlist must re-render stored posts
-(``services.rerender_posts``).
+(``community.rerender``, ``flask content rerender``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.community.content import MAX_BODY, mentioned_handles, plain_text, render_markdown
+from lti_tool.community.content import (
+    MAX_BODY,
+    Rendered,
+    mentioned_handles,
+    render,
+)
 from lti_tool.community.engagement.models import EventKind, ParticipationEvent
 from lti_tool.community.engagement.services import forget, forget_authored, record
 from lti_tool.community.moderation.models import Flag
@@ -270,6 +275,7 @@ def ask(session: Session, actor: Actor, data: QuestionInput) -> Question:
     """Post a question; the asker follows it, mentioned members are notified."""
     title, body, tags = _check_question(session, actor, data)
     anonymous = _check_anonymous(session, actor, data.anonymous)
+    rendered = render(body)
     now = utcnow()
     question = Question(
         course_id=actor.course_id,
@@ -277,7 +283,7 @@ def ask(session: Session, actor: Actor, data: QuestionInput) -> Question:
         anonymous=anonymous,
         title=title,
         body=body,
-        body_html=str(render_markdown(body)),
+        body_html=str(rendered.html),
         state=QuestionState.UNANSWERED,
         created_at=now,
         updated_at=now,
@@ -299,7 +305,7 @@ def ask(session: Session, actor: Actor, data: QuestionInput) -> Question:
         at=now,
     )
     record_sentiment(session, question)
-    _notify_mentions(session, actor, question, body, anonymous=anonymous)
+    _notify_mentions(session, actor, question, rendered, anonymous=anonymous)
     session.commit()
     return question
 
@@ -357,6 +363,7 @@ def answer(
     question = find_question(session, actor, question_id)
     body = _check_body(body, required=True)
     anonymous = _check_anonymous(session, actor, anonymous)
+    rendered = render(body)
     now = utcnow()
     post = Answer(
         course_id=actor.course_id,
@@ -364,7 +371,7 @@ def answer(
         author_id=actor.member_id,
         anonymous=anonymous,
         body=body,
-        body_html=str(render_markdown(body)),
+        body_html=str(rendered.html),
         is_staff_answer=actor.is_staff,
         created_at=now,
         updated_at=now,
@@ -391,7 +398,7 @@ def answer(
         at=now,
     )
     record_sentiment(session, post)
-    mentioned = _notify_mentions(session, actor, question, body, anonymous=anonymous)
+    mentioned = _notify_mentions(session, actor, question, rendered, anonymous=anonymous)
     notify(
         session,
         course_id=actor.course_id,
@@ -480,6 +487,7 @@ def comment(
         post, _question = find_answer(session, actor, answer_id)
         if post.question_id != question.id:
             raise NotFound()
+    rendered = render(body)
     now = utcnow()
     note = Comment(
         course_id=actor.course_id,
@@ -489,7 +497,7 @@ def comment(
         author_id=actor.member_id,
         anonymous=anonymous,
         body=body,
-        body_html=str(render_markdown(body)),
+        body_html=str(rendered.html),
         created_at=now,
     )
     session.add(note)
@@ -505,7 +513,7 @@ def comment(
         at=now,
     )
     record_sentiment(session, note)
-    _notify_mentions(session, actor, question, body, anonymous=anonymous)
+    _notify_mentions(session, actor, question, rendered, anonymous=anonymous)
     session.commit()
     return note
 
@@ -536,22 +544,6 @@ def delete_comment(session: Session, actor: Actor, comment_id: int) -> Comment:
     forget_authored(session, actor.course_id, "qa_comment", note.id, note.author_id)
     session.commit()
     return note
-
-
-def rerender_posts(session: Session, course_id: int | None = None) -> int:
-    """Render every stored post's Markdown again (after a change to the renderer or its
-    allowlist); returns how many posts were rendered."""
-    count = 0
-    for model in (Question, Answer, Comment):
-        stmt: Any = select(model)
-        if course_id is not None:
-            stmt = stmt.where(model.course_id == course_id)
-        post: Any
-        for post in session.scalars(stmt.execution_options(yield_per=500)):
-            post.body_html = str(render_markdown(post.body))
-            count += 1
-    session.commit()
-    return count
 
 
 # --- votes, acceptance, endorsement ----------------------------------------------------------
@@ -773,14 +765,14 @@ def _notify_mentions(
     session: Session,
     actor: Actor,
     question: Question,
-    body: str,
+    rendered: Rendered,
     *,
     anonymous: bool,
     already: set[str] | frozenset[str] = frozenset(),
 ) -> set[int]:
     """Notify the course members a text mentions, except the ``already`` mentioned handles
     (an edit notifies only whom it adds); returns who was notified."""
-    mentioned = resolve_mentions(session, actor.course_id, mentioned_handles(body) - already)
+    mentioned = resolve_mentions(session, actor.course_id, rendered.mentions - already)
     mentioned.discard(actor.member_id)
     notify(
         session,
@@ -790,7 +782,7 @@ def _notify_mentions(
         subject_type="qa_question",
         subject_id=question.id,
         actor_id=None if anonymous else actor.member_id,
-        excerpt=question.title or plain_text(body, 120),
+        excerpt=question.title or rendered.excerpt(120),
     )
     return mentioned
 
@@ -820,13 +812,14 @@ def _new_text(
     )
     setattr(revision, column.key, post.id)
     session.add(revision)
+    rendered = render(body)
     post.body = body
-    post.body_html = str(render_markdown(body))
+    post.body_html = str(rendered.html)
     _notify_mentions(
         session,
         actor,
         question,
-        body,
+        rendered,
         anonymous=post.anonymous and post.author_id == actor.member_id,
         already=earlier,
     )

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.community.content import plain_text, render_markdown
+from lti_tool.community.content import render, render_markdown
 from lti_tool.community.engagement.models import EventKind
 from lti_tool.community.engagement.services import record
 from lti_tool.community.moderation.services import (
@@ -112,13 +112,14 @@ def welcome(
     if hidden_keys(session, course_id, {SUBJECT_INTRO: [intro.id]}):
         # Moderators hid it: no one is shown its form, and a welcome would notify its author.
         raise WelcomeError("not_found")
+    rendered = render(body)
     now = utcnow()
     reply = Welcome(
         course_id=course_id,
         introduction_id=intro.id,
         author_id=author_id,
         body=body,
-        body_html=str(render_markdown(body)),
+        body_html=str(rendered.html),
         created_at=now,
     )
     session.add(reply)
@@ -152,7 +153,7 @@ def welcome(
         subject_type=SUBJECT_REPLY,
         subject_id=reply.id,
         actor_id=author_id,
-        excerpt=plain_text(body, 200),
+        excerpt=rendered.excerpt(200),
     )
     session.commit()
     return reply
