@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 
 from flask import has_app_context
 from flask_babel import force_locale
-from sqlalchemy import event, func, select
+from sqlalchemy import event, exists, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.community.engagement.models import ParticipationEvent
+from lti_tool.community.moderation.models import HiddenPost
 from lti_tool.community.notifications.services import notify
 from lti_tool.community.recognition.models import BadgeAward, BadgeRule, RuleMode
 from lti_tool.community.recognition.rules import active_rules, badge_name
@@ -60,7 +61,16 @@ def measure(
     """Each rule's current value for the member (a count, peers, or weeks in a row)."""
     values: dict[int, int] = {}
     events = ParticipationEvent
-    mine = (events.course_id == course_id, events.member_id == member_id)
+    mine = (
+        events.course_id == course_id,
+        events.member_id == member_id,
+        # What a post moderators hid earned counts towards no badge while it is hidden.
+        ~exists().where(
+            HiddenPost.course_id == course_id,
+            HiddenPost.subject_type == events.subject_type,
+            HiddenPost.subject_id == events.subject_id,
+        ),
+    )
     if any(r.mode == RuleMode.COUNT for r in rules):
         counts: dict[tuple[str, str], int] = {
             (kind, subject): int(n)

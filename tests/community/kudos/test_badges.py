@@ -89,6 +89,19 @@ def test_a_first_question_badge_fires_exactly_once(world: CourseWorld) -> None:
     assert list(notes) == ["First question"]
 
 
+def test_what_a_hidden_post_earned_counts_towards_no_badge(world: CourseWorld) -> None:
+    from lti_tool.community.moderation.services import hide_post, restore_post
+
+    _events(world, "marco", EventKind.UPVOTE_RECEIVED, 10, actor_id=world["sara"].member_id)
+    prof = world["prof"].member_id
+    hide_post(db.session(), world.course_id, prof, "qa_answer", 1000, "spam")  # 1 of 10 votes
+    db.session.commit()
+    assert "helpful_10" not in _evaluate(world, "marco")
+    restore_post(db.session(), world.course_id, prof, "qa_answer", 1000, "not spam after all")
+    db.session.commit()
+    assert "helpful_10" in _evaluate(world, "marco")
+
+
 def test_thresholds_count_events(world: CourseWorld) -> None:
     _events(world, "marco", EventKind.UPVOTE_RECEIVED, 9, actor_id=world["sara"].member_id)
     assert "helpful_10" not in _evaluate(world, "marco")
