@@ -194,7 +194,7 @@ def test_keys_rotate_now_signs_at_once(tmp_path: Path, keys_dir: Path) -> None:
 def test_retiring_an_unknown_key_is_a_clear_error(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["keys", "retire", "nope"])
     assert result.exit_code == 2
-    assert "no active key with kid nope" in result.output
+    assert "no published key with kid nope" in result.output
 
 
 def test_add_deployment_to_a_registered_platform(runner: FlaskCliRunner) -> None:
