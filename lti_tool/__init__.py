@@ -108,7 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # The LTI login and launch have no rate limits: skip the limiter's work on every request.
     skip_hooks_on(app, LEAN_ENDPOINTS, limiter)
 
-    keys = KeyStore(settings.keys_dir)
+    keys = KeyStore(settings.keys_dir, settings.jwks_max_age)
     keys.prepare()  # parse once at start-up, not on the first request
     app.extensions["bottega_keys"] = keys
     app.extensions["bottega_platform_keys"] = PlatformKeys()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ from lti_tool.jobs import queue as jobs_queue
 from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import WorkSummary, new_worker_id, runtime_of
 from lti_tool.lti import frame_origins
-from lti_tool.lti.keys import KeyStore, KeyStoreError
+from lti_tool.lti.keys import KeyStatus, KeyStore, KeyStoreError
 from lti_tool.lti.registration import (
     PlatformInput,
     RegistrationError,
@@ -329,41 +330,91 @@ def _store() -> KeyStore:
     return store
 
 
-def _key_row(key: Any, signing: bool) -> dict[str, Any]:
+def _key_row(status: KeyStatus) -> dict[str, Any]:
+    key = status.key
     return {
         "kid": key.kid,
         "created": key.created.isoformat(),
-        "signing": signing,
+        "state": status.state,
+        "signing": status.state == "signing",
+        "signs_from": key.signs_from.isoformat(),
+        "retire_after": status.retire_after.isoformat() if status.retire_after else None,
         "file": key.path.name,
     }
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _key_line(status: KeyStatus, now: datetime) -> str:
+    key = status.key
+    if status.state == "signing":
+        state = "signing"
+    elif status.state == "published":
+        state = f"published, signs from {_when(key.signs_from)}"
+    elif status.retire_after and status.retire_after > now:
+        state = f"retiring, retire after {_when(status.retire_after)}"
+    else:
+        state = "retiring, can be retired now"
+    return f"{key.kid}  {_when(key.created)}  {state}"
 
 
 @keys_cli.command("list", cls=OneLineCommand)
 @json_option
 def keys_list(as_json: bool) -> None:
-    """List active keys, the signing key first."""
-    rows = [_key_row(k, i == 0) for i, k in enumerate(_store().keys())]
-    lines = [
-        f"{r['kid']}  {r['created']}  {'signing' if r['signing'] else 'published'}" for r in rows
-    ]
-    _emit(as_json, rows, "\n".join(lines))
+    """List published keys, newest first, with what each is doing."""
+    now = datetime.now(UTC)
+    statuses = _store().statuses(now)
+    _emit(
+        as_json,
+        [_key_row(s) for s in statuses],
+        "\n".join(_key_line(s, now) for s in statuses),
+    )
 
 
 @keys_cli.command("rotate", cls=OneLineCommand)
+@click.option(
+    "--now",
+    "at_once",
+    is_flag=True,
+    help="Sign with the new key at once (a leaked key): LMSs holding a cached key set "
+    "may refuse its tokens for a few minutes.",
+)
 @json_option
-def keys_rotate(as_json: bool) -> None:
-    """Add a new signing key; older keys stay published until retired."""
-    key = _store().rotate()
-    _emit(as_json, _key_row(key, True), f"New signing key {key.kid}; older keys stay published.")
+def keys_rotate(as_json: bool, at_once: bool) -> None:
+    """Publish a new key; it signs once every LMS's cached key set has it."""
+    store = _store()
+    now = datetime.now(UTC)
+    key = store.rotate(at_once=at_once, now=now)
+    status = next(s for s in store.statuses(now) if s.key.kid == key.kid)
+    if at_once:
+        text = (
+            f"New signing key {key.kid}, signing now; older keys stay published. "
+            f"LMSs that cached the key set in the last {store.cache_max_age} s and do not "
+            "fetch it again for an unknown kid refuse its tokens until their copy expires."
+        )
+    else:
+        text = (
+            f"New key {key.kid} published; it signs from {_when(key.signs_from)}, once every "
+            "LMS's cached key set has it. The current key signs until then."
+        )
+    _emit(as_json, _key_row(status), text)
 
 
 @keys_cli.command("retire", cls=OneLineCommand)
 @click.argument("kid")
+@click.option(
+    "--now",
+    "at_once",
+    is_flag=True,
+    help="Stop publishing it even though tokens it signed may still be valid (a leaked key).",
+)
 @json_option
-def keys_retire(as_json: bool, kid: str) -> None:
-    """Stop publishing a key (after LMSs have had time to fetch its successor)."""
+def keys_retire(as_json: bool, kid: str, at_once: bool) -> None:
+    """Stop publishing a key that no longer signs, once the tokens it signed have expired."""
     try:
-        key = _store().retire(kid)
+        key = _store().retire(kid, at_once=at_once)
     except KeyStoreError as exc:
         raise CliError(str(exc)) from exc
     _emit(as_json, {"kid": key.kid, "retired": True}, f"Retired key {key.kid}.")

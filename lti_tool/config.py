@@ -23,6 +23,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # wait for `flask platform approve`), "off" (manual registration only).
 REGISTRATION_POLICIES = ("open", "approval", "off")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Seconds LMSs may cache the tool's key set (JWKS_MAX_AGE); a rotated key waits as long to sign.
+DEFAULT_JWKS_MAX_AGE = 300
 
 
 class ConfigError(RuntimeError):
@@ -238,6 +240,7 @@ class Settings:
     demo: bool
     extra: dict[str, Any] = field(default_factory=dict)
     dynamic_registration: str = "open"
+    jwks_max_age: int = DEFAULT_JWKS_MAX_AGE
     jobs: JobSettings = field(default_factory=JobSettings)
     roster: RosterSettings = field(default_factory=RosterSettings)
     services: ServiceSettings = field(default_factory=ServiceSettings)
@@ -367,6 +370,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         # Negative, werkzeug's ProxyFix would trust the client's own X-Forwarded-* values.
         proxy_count=_int(env, "PROXY_COUNT", 0, minimum=0),
         demo=demo,
+        jwks_max_age=_int(env, "JWKS_MAX_AGE", DEFAULT_JWKS_MAX_AGE, minimum=0),
         dynamic_registration=policy,
         extra=overrides,
         jobs=_job_settings(env, redis=bool(env.get("REDIS_URL")), testing=mode == "test"),
@@ -523,6 +527,7 @@ _ENV_NAMES = frozenset(
         "SECRET_KEY",
         "PUBLIC_URL",
         "KEYS_DIR",
+        "JWKS_MAX_AGE",
         "PROXY_COUNT",
         "BOTTEGA_DEMO",
         "DYNAMIC_REGISTRATION",

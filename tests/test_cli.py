@@ -148,7 +148,9 @@ def test_every_command_has_help(runner: FlaskCliRunner) -> None:
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_keys_rotate_publishes_two_keys(tmp_path, keys_dir, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_keys_rotate_publishes_the_new_key_before_it_signs(
+    tmp_path: Path, keys_dir: Path, database_url: str
+) -> None:
     from lti_tool import create_app
 
     from .conftest import base_config
@@ -156,22 +158,53 @@ def test_keys_rotate_publishes_two_keys(tmp_path, keys_dir, database_url) -> Non
     app = create_app(base_config(tmp_path, tmp_path / "keys", DATABASE_URL=database_url))
     runner = app.test_cli_runner()
     before = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)
-    assert len(before) == 1 and before[0]["signing"]
+    assert len(before) == 1 and before[0]["signing"] and before[0]["state"] == "signing"
     rotated = json.loads(runner.invoke(args=["keys", "rotate", "--json"]).output)
+    assert rotated["state"] == "published" and not rotated["signing"]
     after = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)
-    assert [k["kid"] for k in after] == [rotated["kid"], before[0]["kid"]]
+    assert [(k["kid"], k["state"]) for k in after] == [
+        (rotated["kid"], "published"),
+        (before[0]["kid"], "signing"),
+    ]
     published = app.test_client().get("/.well-known/jwks.json").json["keys"]  # type: ignore[index]
     assert {k["kid"] for k in published} == {rotated["kid"], before[0]["kid"]}
+    listed = runner.invoke(args=["keys", "list"]).output.splitlines()
+    signs_from = rotated["signs_from"][:19]
+    assert listed[0].endswith(f"published, signs from {signs_from}+00:00")
+    assert listed[1].startswith(before[0]["kid"]) and listed[1].endswith("  signing")
+    refused = runner.invoke(args=["keys", "retire", before[0]["kid"]])
+    assert refused.exit_code == 2
+    assert "signs new tokens: rotate first" in refused.output
     with app.app_context():
         from lti_tool.extensions import db as _db
 
         _db.engine.dispose()
 
 
+def test_keys_rotate_now_signs_at_once(tmp_path: Path, keys_dir: Path) -> None:
+    """For a leaked key: the new one signs now, the old one can be retired at once."""
+    from lti_tool import create_app
+
+    from .conftest import base_config
+
+    app = create_app(base_config(tmp_path, tmp_path / "keys", DATABASE_URL="sqlite://"))
+    runner = app.test_cli_runner()
+    leaked = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)[0]["kid"]
+    result = runner.invoke(args=["keys", "rotate", "--now"])
+    assert result.exit_code == 0 and ", signing now;" in result.output
+    listed = json.loads(runner.invoke(args=["keys", "list", "--json"]).output)
+    assert [k["state"] for k in listed] == ["signing", "retiring"] and listed[1]["kid"] == leaked
+    refused = runner.invoke(args=["keys", "retire", leaked])
+    assert refused.exit_code == 2 and "or now with --now if it leaked" in refused.output
+    assert runner.invoke(args=["keys", "retire", leaked, "--now"]).exit_code == 0
+    published = app.test_client().get("/.well-known/jwks.json").json["keys"]  # type: ignore[index]
+    assert [k["kid"] for k in published] == [listed[0]["kid"]]
+
+
 def test_retiring_an_unknown_key_is_a_clear_error(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["keys", "retire", "nope"])
     assert result.exit_code == 2
-    assert "no active key with kid nope" in result.output
+    assert "no published key with kid nope" in result.output
 
 
 def test_add_deployment_to_a_registered_platform(runner: FlaskCliRunner) -> None:

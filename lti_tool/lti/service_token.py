@@ -187,8 +187,9 @@ def client_assertion(
     platform: ServiceRegistration | Platform, keys: KeyStore, now: float | None = None
 ) -> str:
     """A JWT signed with the tool's current key: iss = sub = client id, aud = token endpoint."""
-    key = keys.signing_key()
-    issued = int(now if now is not None else time.time())
+    moment = now if now is not None else time.time()
+    key = keys.signing_key(datetime.fromtimestamp(moment, UTC))
+    issued = int(moment)
     claims = {
         "iss": platform.client_id,
         "sub": platform.client_id,

@@ -152,9 +152,11 @@ def set_lti_cookie(response: BaseResponse, name: str, value: str, max_age: int) 
 
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    """Every active public key; LMSs cache it, so tell them for how long."""
-    response = jsonify(key_store().jwks())
-    response.headers["Cache-Control"] = "public, max-age=300"
+    """Every published public key; LMSs cache it, so tell them for how long (the same time a
+    rotated key waits before it signs)."""
+    store = key_store()
+    response = jsonify(store.jwks())
+    response.headers["Cache-Control"] = f"public, max-age={store.cache_max_age}"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
