@@ -106,7 +106,11 @@ def flag_content(
         note=note.strip()[:1000],
     )
     session.add(flag)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # the same flag sent twice at once (a double click)
+        session.rollback()
+        raise FlagError("already flagged") from exc
     return flag
 
 

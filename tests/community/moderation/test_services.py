@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from lti_tool.community.moderation import conduct, services
 from lti_tool.community.moderation.models import Flag, ModerationAction
@@ -201,3 +201,35 @@ def test_code_of_conduct_versions_and_acceptance(world: CourseWorld) -> None:
     assert [(v.version, n) for v, n in conduct.conduct_versions(db.session(), course)] == [(2, 1)]
     edit = services.audit_trail(db.session(), course)[0]
     assert (edit.action, edit.subject_id, edit.reason) == ("conduct_edit", 2, "v2")
+
+
+def test_the_same_flag_sent_twice_at_once_is_refused_not_an_error(
+    world: CourseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click: the other request stores the same flag between this one's check and its
+    insert. The reporter is told it is already flagged (a 409 in the views), not a 500."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer at a time)")
+    question_id = _question(world)
+    session = db.session()
+    check = session.scalar
+    values = {
+        "course_id": world.course_id,
+        "reporter_id": world["marco"].member_id,
+        "subject_type": "qa_question",
+        "subject_id": question_id,
+        "reason": "spam",
+        "note": "",
+    }
+
+    def check_then_the_other_request(*args: object, **kwargs: object) -> object:
+        found = check(*args, **kwargs)  # type: ignore[arg-type]
+        with db.engine.begin() as other:
+            other.execute(insert(Flag).values(**values))
+        return found
+
+    monkeypatch.setattr(session, "scalar", check_then_the_other_request)
+    with pytest.raises(services.FlagError, match="already flagged"):
+        services.flag_content(session, **values)  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert db.session.scalar(select(func.count()).select_from(Flag)) == 1
