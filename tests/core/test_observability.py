@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,22 @@ def test_gunicorn_access_lines_take_the_apps_request_id_and_tenant() -> None:
 )
 def test_redaction(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a" * 1_000_000, "eyJ" * 300_000, "a." * 500_000, "a@b." * 250_000, "x@" * 500_000],
+)
+def test_redaction_reads_a_hostile_line_once(hostile: str) -> None:
+    """A refused launch logs what it was sent: a megabyte of letters must not make the log
+    filter backtrack over it (it took 2 s for 20 kB, hours for a megabyte). Run apart with a
+    minute's bound, so that a regression fails instead of hanging the suite."""
+    script = "import sys; from lti_tool.telemetry.logs import redact; redact(sys.stdin.read())"
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=hostile, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0
+    assert redact(f"{hostile[:40]} giulia.rossi@example.org") == f"{hostile[:40]} [email]"
 
 
 def test_the_handler_is_installed_once_per_process(json_app: Flask, tmp_path: Path) -> None:
