@@ -189,6 +189,10 @@ def mail_digest(
     member = session.get(Member, payload["member_id"])
     if digest is None or member is None or not member.email:
         return {"skipped": True}
+    if member.id not in {m.id for m in _staff(session, digest.course_id)}:
+        # No longer staff (or left the course) since the digest was made: its figures are not
+        # theirs to read any more, a retry included.
+        return {"skipped": True}
     course = session.get(Course, digest.course_id)
     title = (course.title or course.label or course.lms_id) if course else ""
     settings: Settings = current_app.extensions["bottega_settings"]

@@ -161,6 +161,30 @@ def test_a_refusing_smtp_server_is_retried_not_lost(app: Flask, inbox: tuple[Inb
     assert len(inbox[0].messages) == 2
 
 
+def test_a_retry_mails_nobody_who_is_no_longer_staff(app: Flask, inbox: tuple[Inbox, int]) -> None:
+    """The assistant left the course while the mail server was down: the course's figures are
+    no longer theirs, and the retry leaves them out."""
+    world = lively_course(app)
+    inbox[0].refuse = True
+    with app.app_context():
+        make_digest(db.session, world.course_id, last_week(utcnow()))
+    work(app)
+    with app.app_context():
+        from lti_tool.courses.models import Enrolment, EnrolmentStatus
+        from lti_tool.jobs.models import Job
+
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == world["ta"].member_id)
+            .values(status=EnrolmentStatus.INACTIVE)
+        )
+        db.session.execute(update(Job).values(run_after=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    inbox[0].refuse = False
+    work(app)
+    assert [m["To"] for m in inbox[0].messages] == ["anna@academy.example"]
+
+
 def test_staff_read_the_digest_and_the_printable_report(app: Flask) -> None:
     world = lively_course(app)
     with app.app_context():
