@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -577,6 +578,8 @@ def roster_sync(
     if all_courses:
         if context_id:
             raise CliError("give either --context or --all, not both")
+        if deployment_id:
+            raise CliError("--deployment-id picks one course's deployment: use it with --context")
         platform_id = None
         if issuer:
             try:
@@ -821,10 +824,11 @@ def _find_member(platform_ref: str, member_id: int | None, sub: str | None) -> A
     "--output",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Write the JSON to this file (default: standard output).",
+    help="Write the JSON to this new file, readable by its owner only (default: standard output).",
 )
+@click.option("--force", is_flag=True, help="Replace the --output file if it exists.")
 def privacy_export(
-    platform_ref: str, member_id: int | None, sub: str | None, output: str | None
+    platform_ref: str, member_id: int | None, sub: str | None, output: str | None, force: bool
 ) -> None:
     """Everything Bottega holds about one member of a platform, as JSON."""
     member = _find_member(platform_ref, member_id, sub)
@@ -832,9 +836,13 @@ def privacy_export(
     if output is None:
         click.echo(text)
         return
+    # Personal data: never over another export by mistake, never readable by other accounts.
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        with open(output, "w", encoding="utf-8") as handle:
+        with open(os.open(output, flags, 0o600), "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
+    except FileExistsError as exc:
+        raise CliError(f"{output} exists: choose another file, or add --force") from exc
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror}") from exc
     click.echo(f"Exported member {member.id} to {output}.", err=True)

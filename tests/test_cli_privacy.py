@@ -57,6 +57,16 @@ def test_export_by_member_id_to_a_file(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["member"]["id"] == course["giulia"].member_id
+    assert target.stat().st_mode & 0o077 == 0  # personal data: the owner's only
+
+    # Another member's export to the same file: refused, the first one kept, unless --force.
+    marco = ["privacy", "export", "--platform", "1", "--member", str(course["marco"].member_id)]
+    refused = runner.invoke(args=[*marco, "--output", str(target)])
+    assert refused.exit_code == 2 and "exists" in refused.output and "--force" in refused.output
+    assert json.loads(target.read_text())["member"]["id"] == course["giulia"].member_id
+    forced = runner.invoke(args=[*marco, "--output", str(target), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(target.read_text())["member"]["id"] == course["marco"].member_id
 
 
 @pytest.mark.parametrize(

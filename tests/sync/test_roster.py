@@ -176,6 +176,9 @@ def test_cli_errors_are_one_line_with_exit_2(nrps_course: NrpsCourse) -> None:
     assert unknown.exit_code == 2 and "no course nope" in unknown.output
     other = nrps_course.cli("roster", "show", "--issuer", "https://x.example", "--context", "c")
     assert other.exit_code == 2 and "no platform" in other.output
+    # A deployment narrows one course: with --all it would have been ignored, syncing them all.
+    every = nrps_course.cli("roster", "sync", "--all", "--deployment-id", "1")
+    assert every.exit_code == 2 and "--deployment-id" in every.output
 
 
 def test_roster_sync_all_syncs_every_course_with_a_service(nrps_course: NrpsCourse) -> None:
