@@ -570,6 +570,10 @@ def test_an_answer_without_deployment_registers_the_platform_alone(
     response = register(browser(), start_url(tool_server.url, scripted.config_url, None))
     assert response.status_code == 200, response.text[:500]
     assert "did not say which deployment" in response.text
+    # What to run, with this registration's values (escaped as any page text).
+    assert (
+        f"platform add-deployment --issuer {scripted.url} --client-id fixed-client" in response.text
+    )
     assert "Manage tools" not in response.text  # Moodle's advice only for Moodle
     (row,) = platforms(app)
     assert row.client_id == "fixed-client"
