@@ -291,3 +291,45 @@ def test_0023_takes_back_what_posts_deleted_before_earned_their_authors(app: Fla
         )
         assert answered == 2  # the answer is not deleted: its events stay
         assert db.session.scalar(select(func.count()).select_from(WeekFigures)) == 0
+
+
+def test_0024_points_old_welcomes_at_their_reply(app: Flask) -> None:
+    """A welcome written before 0024 named the introduction in its event and notification:
+    both now name the reply, so that hiding the reply reaches them."""
+    from lti_tool.community.engagement.models import ParticipationEvent
+    from lti_tool.community.notifications.models import Notification
+    from lti_tool.community.welcome import services as welcome
+
+    with app.app_context():
+        world = make_course(make_platform("https://lms.example.org"), "c1", PEOPLE)
+        session = db.session()
+        intro = welcome.introduce(session, world.course_id, world["giulia"].member_id, "Ciao!")
+        first = welcome.welcome(session, world.course_id, world["marco"].member_id, intro.id, "Hi")
+        again = welcome.welcome(session, world.course_id, world["marco"].member_id, intro.id, "!")
+        ids = (intro.id, first.id, again.id)
+        # As written before: the introduction named, not the reply.
+        for statement in (
+            "UPDATE engagement_event SET subject_type = 'welcome_introduction', subject_id = :i"
+            " WHERE kind = 'welcome'",
+            "UPDATE notification SET subject_type = 'welcome_introduction', subject_id = :i"
+            " WHERE kind = 'welcome'",
+        ):
+            session.execute(text(statement), {"i": ids[0]})
+        session.commit()
+        session.close()
+        db.session.remove()
+        downgrade(revision="0023_forget_deleted_posts_events")
+        upgrade()
+        db.session.remove()
+        events = db.session.execute(
+            select(ParticipationEvent.subject_type, ParticipationEvent.subject_id)
+            .where(ParticipationEvent.kind == "welcome")
+            .order_by(ParticipationEvent.id)
+        ).all()
+        notes = db.session.execute(
+            select(Notification.subject_type, Notification.subject_id)
+            .where(Notification.kind == "welcome")
+            .order_by(Notification.id)
+        ).all()
+    assert events == [("welcome_reply", ids[1]), ("welcome_reply", ids[2])]
+    assert notes == [("welcome_reply", ids[1]), ("welcome_reply", ids[2])]
