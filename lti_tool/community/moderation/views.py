@@ -26,6 +26,7 @@ from flask import (
 from flask_babel import get_locale, ngettext, pgettext
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.moderation import conduct, services
@@ -199,12 +200,11 @@ def decide(lid: str, flag_id: int) -> Any:
     try:
         flag = services.find_flag(session, course_id, flag_id)
         subject = (flag.subject_type, flag.subject_id)
-        if decision in ("hide", "hide_resolve"):
+        if decision == "hide":
             services.hide_post(session, course_id, moderator, *subject, reason)
             message = _("The post is hidden: students see a placeholder.")
-            if decision == "hide_resolve":
-                services.resolve_flags(session, course_id, moderator, flag_id, reason)
-                message = _("The post is hidden and its flags are resolved.")
+        elif decision == "hide_resolve":
+            message = _hide_and_resolve(session, course_id, moderator, flag_id, subject, reason)
         elif decision == "restore":
             services.restore_post(session, course_id, moderator, *subject, reason)
             message = _("The post is visible again.")
@@ -217,6 +217,30 @@ def decide(lid: str, flag_id: int) -> Any:
     except ModerationError as exc:
         return _refused(flag_id, exc)
     return _done(message, "moderation.case", flag_id=flag_id)
+
+
+def _hide_and_resolve(
+    session: Session,
+    course_id: int,
+    moderator: int,
+    flag_id: int,
+    subject: tuple[str, int],
+    reason: str,
+) -> str:
+    """Both halves, each done once: another moderator may have done one of them meanwhile
+    (hidden the post, or closed its flags); only when both were done already is it a 409."""
+    try:
+        services.hide_post(session, course_id, moderator, *subject, reason)
+    except Conflict:
+        session.rollback()
+        services.resolve_flags(session, course_id, moderator, flag_id, reason)
+        return _("The post was already hidden; its flags are resolved.")
+    try:
+        services.resolve_flags(session, course_id, moderator, flag_id, reason)
+    except Conflict:
+        session.rollback()
+        return _("The post is hidden; its flags had already been handled.")
+    return _("The post is hidden and its flags are resolved.")
 
 
 @bp.post("/flags/<int:flag_id>/warn")

@@ -377,3 +377,31 @@ def test_saving_the_code_unchanged_does_not_ask_everyone_again(
                 data={"csrf_token": form_token(form.text), "body": "Niente spoiler.\n\nMai."},
             )
             assert saved.status_code == 303
+
+
+def test_hide_and_resolve_after_another_moderator_closed_the_flags(
+    app: Flask, site: CourseWorld
+) -> None:
+    """Two moderators on the same case: one resolved the flags, the other presses Hide and
+    resolve a moment later. The post is hidden and the page says so (not a 409)."""
+    question_id, flag_id = _flagged_question(app, site, "Testo da nascondere comunque")
+    prof, ta = sign_in(app, site, "prof"), sign_in(app, site, "ta")
+    case = ta.get(f"/w/L1/moderation/flags/{flag_id}")  # opened before the flags were closed
+    with app.app_context():
+        services.resolve_flags(db.session(), site.course_id, site["prof"].member_id, flag_id, "ok")
+    done = ta.post(
+        f"/w/L1/moderation/flags/{flag_id}/decide",
+        data={"csrf_token": form_token(case.text), "action": "hide_resolve", "reason": "Spam"},
+    )
+    assert done.status_code == 303
+    assert "its flags had already been handled" in ta.get(done.headers["Location"]).text
+    assert (
+        "Hidden by moderators" in sign_in(app, site, "giulia").get(f"/w/L1/qa/{question_id}").text
+    )
+    # Pressed again: nothing left to do, said as a conflict.
+    again = ta.post(
+        f"/w/L1/moderation/flags/{flag_id}/decide",
+        data={"csrf_token": form_token(case.text), "action": "hide_resolve", "reason": "Spam"},
+    )
+    assert again.status_code == 409
+    assert prof.get("/w/L1/moderation/hidden").text.count("Testo da nascondere comunque") == 1
