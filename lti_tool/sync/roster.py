@@ -65,6 +65,10 @@ JOB_KIND = "roster.sync"
 SCHEDULE_KIND = "roster.sync_stale"
 BATCH = 500  # members per statement, whatever page size the LMS chose
 REQUEST_COOLDOWN = timedelta(minutes=10)  # launches re-request a stale roster at most this often
+# The schedule leaves a course whose last sync failed for good (a refused token, no longer any
+# such course in the LMS) alone this long: asking every hour would only be refused every hour.
+# A launch, the button and the CLI still ask at once.
+FAILED_COOLDOWN = timedelta(hours=24)
 
 
 class RosterSync(db.Model):  # type: ignore[name-defined]
@@ -519,6 +523,12 @@ def stale_courses(session: Session, *, max_age: float, limit: int = 500) -> list
             (RosterSync.synced_at.is_(None)) | (RosterSync.synced_at < cutoff),
             (RosterSync.requested_at.is_(None))
             | (RosterSync.requested_at < now - REQUEST_COOLDOWN),
+            or_(
+                RosterSync.status.is_(None),
+                RosterSync.status != "failed",
+                RosterSync.finished_at.is_(None),
+                RosterSync.finished_at < now - FAILED_COOLDOWN,
+            ),
         )
         .order_by(Course.id)
         .execution_options(yield_per=1000)

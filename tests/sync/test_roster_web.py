@@ -245,3 +245,31 @@ def test_sync_roster_during_a_running_sync_runs_right_after_it(nrps_course: Nrps
     assert statuses["user-00001"] == "active" and statuses["user-00002"] == "inactive"
     fragment = nrps_course.client.get(base + "/status", timeout=10)
     assert "<dt>Now inactive</dt><dd>1</dd>" in fragment.text
+
+
+def test_the_schedule_leaves_a_course_whose_sync_failed_for_good_alone_a_day(
+    nrps_course: NrpsCourse,
+) -> None:
+    """The LMS refused the roster for good: the hourly schedule does not ask it again every
+    hour, and a day later it tries again (the button and launches do not use this list)."""
+    from lti_tool.sync.roster import stale_courses
+
+    def scheduled() -> list[int]:
+        with nrps_course.app.app_context():
+            return stale_courses(db.session(), max_age=3600)
+
+    with nrps_course.app.app_context():
+        db.session.execute(
+            update(RosterSync).values(
+                status="failed",
+                finished_at=utcnow() - timedelta(hours=2),
+                synced_at=None,
+                requested_at=utcnow() - timedelta(hours=2),
+            )
+        )
+        db.session.commit()
+    assert scheduled() == []
+    with nrps_course.app.app_context():
+        db.session.execute(update(RosterSync).values(finished_at=utcnow() - timedelta(days=2)))
+        db.session.commit()
+    assert scheduled() == [nrps_course.course_id]
