@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.orm import Session
 
 from lti_tool.config import Settings
+from lti_tool.extensions import utcnow
 from lti_tool.jobs import PermanentError, RetryLater
 from lti_tool.jobs.models import Job, JobStatus
 from lti_tool.jobs.runtime import runtime_of
@@ -44,6 +46,23 @@ class JobView:
     attempts: int
     last_error: str | None  # the job's, when it is dead
     again: bool = False  # running, and asked for again meanwhile: it runs once more after
+
+
+def mark_requested(
+    session: Session, model: Any, row: ColumnElement[bool], job_id: int, trigger: str
+) -> None:
+    """A roster sync's or grade push's state row once it is asked for: when and why, and queued
+    behind ``job_id``. The running job's own state stays (a request made meanwhile runs after
+    it); one left "running" by a job that died (a killed worker) gives way to the new job."""
+    session.execute(update(model).where(row).values(requested_at=utcnow(), trigger=trigger[:16]))
+    session.execute(
+        update(model)
+        .where(
+            row,
+            or_(model.status != "running", model.job_id.is_(None), model.job_id != job_id),
+        )
+        .values(status="queued", job_id=job_id)
+    )
 
 
 def job_view(session: Session, job_id: int | None, stored: str) -> JobView:

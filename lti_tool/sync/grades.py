@@ -32,7 +32,6 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     insert,
-    or_,
     select,
     update,
 )
@@ -63,6 +62,7 @@ from lti_tool.sync.background import (
     app_settings,
     job_failure,
     job_view,
+    mark_requested,
     service_tokens,
     status_fields,
 )
@@ -213,25 +213,7 @@ def request_push(
         rerun=True,
     )
     _set_state(session, placement_id)
-    session.execute(
-        update(GradePush)
-        .where(GradePush.placement_id == placement_id)
-        .values(requested_at=utcnow(), trigger=trigger[:16])
-    )
-    session.execute(
-        update(GradePush)
-        .where(
-            GradePush.placement_id == placement_id,
-            # The running push's own state stays; one left "running" by a job that died
-            # (a killed worker) gives way to the new job.
-            or_(
-                GradePush.status != "running",
-                GradePush.job_id.is_(None),
-                GradePush.job_id != job_id,
-            ),
-        )
-        .values(status="queued", job_id=job_id)
-    )
+    mark_requested(session, GradePush, GradePush.placement_id == placement_id, job_id, trigger)
     return job_id
 
 

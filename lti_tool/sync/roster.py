@@ -53,6 +53,7 @@ from lti_tool.sync.background import (
     app_settings,
     job_failure,
     job_view,
+    mark_requested,
     service_tokens,
     status_fields,
 )
@@ -462,25 +463,7 @@ def request_sync(
         rerun=True,
     )
     _ensure_state(session, course_id)
-    session.execute(
-        update(RosterSync)
-        .where(RosterSync.course_id == course_id)
-        .values(requested_at=utcnow(), trigger=trigger[:16])
-    )
-    session.execute(
-        update(RosterSync)
-        .where(
-            RosterSync.course_id == course_id,
-            # The running sync's own state stays; one left "running" by a job that died
-            # (a killed worker) gives way to the new job.
-            or_(
-                RosterSync.status != "running",
-                RosterSync.job_id.is_(None),
-                RosterSync.job_id != job_id,
-            ),
-        )
-        .values(status="queued", job_id=job_id)
-    )
+    mark_requested(session, RosterSync, RosterSync.course_id == course_id, job_id, trigger)
     return job_id
 
 
