@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from lti_tool.community.dashboard.settings import thresholds
@@ -93,7 +93,12 @@ def hanging_questions(
                 ),
             ),
         )
-        .order_by(Question.created_at)
+        # The order of the page, in SQL: the limit keeps the first posts of a busy course.
+        .order_by(
+            first_post.desc(),
+            case((Question.state == QuestionState.UNANSWERED, 0), else_=1),
+            Question.created_at,
+        )
         .limit(limit)
     ).all()
     qa_settings = session.get(QASettings, course_id)

@@ -373,6 +373,12 @@ def test_hanging_questions_put_first_posts_first(world: CourseWorld) -> None:
         ("Mentor-endorsed answer", "no_staff_check", False),
     ]
     assert items[1].question_id == old.id and first.id == items[0].question_id
+    # A busy course lists a few at a time: the first post is among them, however many older
+    # questions wait.
+    top = hanging.hanging_questions(db.session, world.course_id, NOW, limit=2)
+    assert [q.title for q in top] == ["Giulia's first post", "Old, no reply"]
+    [only] = hanging.hanging_questions(db.session, world.course_id, NOW, limit=1)
+    assert only.title == "Giulia's first post"
 
 
 def test_thresholds_are_validated_as_a_whole(world: CourseWorld) -> None:
