@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -148,8 +148,9 @@ class Fault:
     ``body``: "json" (an OAuth-style error object), "garbage" (a JSON media type and a truncated
     document), "html" (an HTML error page, as a proxy in front of the LMS answers). ``status``
     None with ``hang`` only delays the request, which is then served normally. ``hang`` waits
-    that many seconds, or until ``Platform.heal`` is called. ``times`` limits how many
-    requests fail (None: every one until healed).
+    that many seconds, or until ``Platform.heal`` is called. ``stall``: the status line and
+    headers go out at once, the body stops halfway for that many seconds (or until healed).
+    ``times`` limits how many requests fail (None: every one until healed).
     """
 
     status: int | None = 503
@@ -157,6 +158,7 @@ class Fault:
     retry_after: str | None = None
     hang: float = 0.0
     times: int | None = None
+    stall: float = 0.0
 
     @classmethod
     def garbage(cls, **kwargs: Any) -> Fault:
@@ -170,10 +172,25 @@ class Fault:
     def hanging(cls, seconds: float = 30.0, **kwargs: Any) -> Fault:
         return cls(status=None, hang=seconds, **kwargs)
 
-    def response(self) -> Response:
+    @classmethod
+    def stalled(cls, status: int = 503, seconds: float = 30.0, **kwargs: Any) -> Fault:
+        return cls(status=status, stall=seconds, **kwargs)
+
+    def response(self, healed: threading.Event | None = None) -> Response:
         """The answer this fault gives (after its hang)."""
         assert self.status is not None
-        if self.body == "garbage":
+        if self.stall:
+            document = {"error": "temporarily_unavailable", "error_description": "stalled"}
+            whole = json.dumps(document).encode()
+            wait = (healed or threading.Event()).wait
+
+            def halves() -> Iterator[bytes]:
+                yield whole[: len(whole) // 2]
+                wait(self.stall)
+                yield whole[len(whole) // 2 :]
+
+            response = Response(halves(), self.status, mimetype="application/json")
+        elif self.body == "garbage":
             response = Response(_GARBAGE_JSON, self.status, mimetype="application/json")
         elif self.body == "html":
             response = Response(_HTML_ERROR, self.status, mimetype="text/html")
@@ -1119,7 +1136,7 @@ class Platform:
             return None
         if fault.hang:
             healed.wait(fault.hang)
-        return None if fault.status is None else fault.response()
+        return None if fault.status is None else fault.response(healed)
 
     def line_item_id(self, key: str) -> str:
         """The URL of the line item whose path key is ``key`` (``key`` itself if none)."""

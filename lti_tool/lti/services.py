@@ -119,17 +119,46 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def lms_message(response: requests.Response) -> str:
-    """What the LMS said about a refusal (OAuth error fields, or the start of the body)."""
+ERROR_BODY_BYTES = 64 * 1024  # what is read of a refusal's body: its message is at the start
+
+
+def _error_body(response: requests.Response) -> str:
+    """The start of a refusal's body, or "" if it does not come: an LMS (or a proxy) may send
+    the status line and then stall, break off or send megabytes; the status says enough."""
+    chunks: list[bytes] = []
+    total = 0
     try:
-        data = response.json()
+        for chunk in response.iter_content(chunk_size=8192):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= ERROR_BODY_BYTES:
+                break
+    except (requests.RequestException, OSError):
+        return ""
+    finally:
+        response.close()
+    body = b"".join(chunks)[:ERROR_BODY_BYTES]
+    try:
+        return body.decode(response.encoding or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", "replace")
+
+
+def lms_message(response: requests.Response) -> str:
+    """What the LMS said about a refusal (OAuth error fields, or the start of the body).
+
+    Never raises: the body is read up to ERROR_BODY_BYTES, and one that does not come in time
+    leaves the status's reason phrase."""
+    text = _error_body(response)
+    try:
+        data = json.loads(text) if text else None
     except ValueError:
         data = None
     if isinstance(data, dict):
         parts = [str(data[k]) for k in ("error", "error_description", "message") if data.get(k)]
         if parts:
             return ": ".join(parts)[:500]
-    return (_body_excerpt(response.text or "") or response.reason or "").strip()[:300]
+    return (_body_excerpt(text) or response.reason or "").strip()[:300]
 
 
 def _body_excerpt(text: str) -> str:

@@ -1,10 +1,10 @@
 """The test LMS misbehaving on every service Bottega calls: JWKS, OAuth2 token, NRPS, AGS.
 
 Each fault: 500, 503, 429 with Retry-After, a hang, a truncated JSON document, a proxy's HTML
-error page. Launches keep working on cached keys or are refused with a clear page (never a 500);
-roster syncs and grade pushes are retried by the job queue (Retry-After honoured) and end
-complete once the LMS is back, with every score taken by the gradebook exactly once; staff see
-what is wrong on the roster and grades pages meanwhile.
+error page, a 503 whose body stops halfway. Launches keep working on cached keys or are refused
+with a clear page (never a 500); roster syncs and grade pushes are retried by the job queue
+(Retry-After honoured) and end complete once the LMS is back, with every score taken by the
+gradebook exactly once; staff see what is wrong on the roster and grades pages meanwhile.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ FAULTS: dict[str, Fault] = {
     "hang": Fault.hanging(20),
     "garbage": Fault.garbage(),
     "html": Fault.html(),
+    "stalled": Fault.stalled(503, 20),  # the status line comes, the body stops halfway
 }
 # What the tool calls each failure (ServiceError codes) and how the pages say it.
 CODES = {
@@ -51,6 +52,7 @@ CODES = {
     "hang": "timeout",
     "garbage": "bad_response",
     "html": "server_error",
+    "stalled": "server_error",
 }
 WORDS = {
     "server_error": (
