@@ -35,6 +35,9 @@ from ..sync.test_sync_jobs import _job
 pytestmark = pytest.mark.slow
 
 RETRY_AFTER = 7  # longer than HTTP_MAX_WAIT: the job queue, not the request, waits it out
+# A hang is noticed after this; long enough for a healthy answer on a loaded 2-CPU CI machine
+# (0.5 s once timed out the 503 a test expected).
+READ_TIMEOUT = 1.0
 FAULTS: dict[str, Fault] = {
     "500": Fault(500),
     "503": Fault(503),
@@ -73,8 +76,8 @@ WORDS = {
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    # A hang is noticed in half a second; a Retry-After above 2 s goes back to the queue.
-    return {"HTTP_READ_TIMEOUT": "0.5", "HTTP_RETRIES": "1", "HTTP_MAX_WAIT": "2"}
+    # A hang is noticed in READ_TIMEOUT; a Retry-After above 2 s goes back to the queue.
+    return {"HTTP_READ_TIMEOUT": str(READ_TIMEOUT), "HTTP_RETRIES": "1", "HTTP_MAX_WAIT": "2"}
 
 
 def _keys(app: Flask) -> PlatformKeys:
@@ -226,7 +229,7 @@ def test_a_roster_sync_waits_out_each_lms_failure_and_then_completes(
 def test_a_token_request_retried_after_a_timeout_signs_a_new_assertion(
     nrps_course: NrpsCourse,
 ) -> None:
-    # The LMS is slow: it takes the first token request after the tool stopped waiting (0.5 s)
+    # The LMS is slow: it takes the first token request after the tool stopped waiting
     # and records its jti. The retry must carry a new jti, or the LMS refuses it as a replay.
     app, platform = nrps_course.app, nrps_course.platform
     nrps_course.set_roster([member(i) for i in range(3)])
@@ -236,7 +239,7 @@ def test_a_token_request_retried_after_a_timeout_signs_a_new_assertion(
     with app.app_context():
         db.session.execute(delete(ServiceToken))
         db.session.commit()
-    platform.break_service("token", Fault.hanging(0.6, times=1))
+    platform.break_service("token", Fault.hanging(READ_TIMEOUT + 0.3, times=1))
     with app.app_context():
         job_id = request_sync(db.session(), nrps_course.course_id, trigger="test")
         db.session.commit()
