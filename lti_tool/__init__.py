@@ -18,6 +18,8 @@ from lti_tool.community.groups.views import bp as groups_bp
 from lti_tool.community.home.views import bp as home_bp
 from lti_tool.community.kudos.views import bp as kudos_bp
 from lti_tool.community.moderation.views import bp as moderation_bp
+from lti_tool.community.notifications.sentences import sentence
+from lti_tool.community.notifications.views import bp as notifications_bp
 from lti_tool.community.qa.moderation_subjects import register_qa_subjects
 from lti_tool.community.qa.queries import ReplyTimes
 from lti_tool.community.qa.views import bp as qa_bp
@@ -134,7 +136,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(recognition_bp)
     app.register_blueprint(groups_bp)
     app.register_blueprint(privacy_bp)
+    app.register_blueprint(notifications_bp)
     app.add_template_global(role_label)
+    app.add_template_global(sentence, "notification_sentence")
     install_security_headers(app, hsts=settings.production, frame_origins=frame_origins)
     # Every limit is a decorator on a posting view (which checks it): no app-wide check.
     drop_idle_limiter_check(app, limiter)

@@ -204,6 +204,20 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class NotificationMailSettings:
+    """E-mails to members about their unread notifications (with SMTP_HOST and PUBLIC_URL)."""
+
+    enabled: bool = True
+    # A notification still unread this long after it came is mailed (read in the page: never).
+    delay: float = 600.0
+    # At most one e-mail per member this often: what comes meanwhile waits for the next one.
+    gap: float = 3600.0
+    # Notifications older than this are not mailed (mail turned on later sends no history).
+    max_age: float = 172800.0
+    schedule_interval: float = 300.0  # how often due e-mails are looked for (0: never)
+
+
+@dataclass(frozen=True)
 class PrivacySettings:
     """Retention of participation events (docs/privacy.md)."""
 
@@ -246,6 +260,7 @@ class Settings:
     services: ServiceSettings = field(default_factory=ServiceSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    notification_mail: NotificationMailSettings = field(default_factory=NotificationMailSettings)
     grades: GradeSettings = field(default_factory=GradeSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
@@ -416,6 +431,17 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 0.0 if mode == "test" else DigestSettings.schedule_interval,
             ),
         ),
+        notification_mail=NotificationMailSettings(
+            enabled=_flag(env.get("NOTIFY_BY_EMAIL"), default=NotificationMailSettings.enabled),
+            delay=_float(env, "NOTIFY_EMAIL_DELAY", NotificationMailSettings.delay),
+            gap=_float(env, "NOTIFY_EMAIL_GAP", NotificationMailSettings.gap),
+            max_age=_float(env, "NOTIFY_EMAIL_MAX_AGE", NotificationMailSettings.max_age, 60.0),
+            schedule_interval=_float(
+                env,
+                "NOTIFY_EMAIL_INTERVAL",
+                0.0 if mode == "test" else NotificationMailSettings.schedule_interval,
+            ),
+        ),
         observability=_observability_settings(env),
     )
     if settings.is_sqlite:
@@ -560,6 +586,11 @@ _ENV_NAMES = frozenset(
         "SMTP_STARTTLS",
         "SMTP_TIMEOUT",
         "DIGEST_SCHEDULE_INTERVAL",
+        "NOTIFY_BY_EMAIL",
+        "NOTIFY_EMAIL_DELAY",
+        "NOTIFY_EMAIL_GAP",
+        "NOTIFY_EMAIL_MAX_AGE",
+        "NOTIFY_EMAIL_INTERVAL",
         "GRADES_CONCURRENCY",
         "GRADES_SCHEDULE_INTERVAL",
         "EVENT_RETENTION_DAYS",

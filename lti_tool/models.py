@@ -21,7 +21,7 @@ from lti_tool.community.moderation.models import (  # noqa: F401
     HiddenPost,
     ModerationAction,
 )
-from lti_tool.community.notifications.models import Notification  # noqa: F401
+from lti_tool.community.notifications.models import MemberPreference, Notification  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
     Answer,
     Comment,

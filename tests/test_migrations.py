@@ -333,3 +333,43 @@ def test_0024_points_old_welcomes_at_their_reply(app: Flask) -> None:
         ).all()
     assert events == [("welcome_reply", ids[1]), ("welcome_reply", ids[2])]
     assert notes == [("welcome_reply", ids[1]), ("welcome_reply", ids[2])]
+
+
+def test_0025_counts_the_notifications_already_there_as_mailed(app: Flask) -> None:
+    """Turning notification e-mails on mails no history: what is there counts as passed over,
+    and every member gets the e-mails unless they turn them off."""
+    from lti_tool.community.notifications.mail import due_members, wants_mail
+    from lti_tool.community.notifications.models import Notification
+    from lti_tool.community.notifications.services import notify
+    from lti_tool.config import NotificationMailSettings
+    from lti_tool.extensions import utcnow
+
+    with app.app_context():
+        world = make_course(make_platform("https://lms.example.org"), "c1", PEOPLE)
+        session = db.session()
+        giulia = world["giulia"].member_id
+        notify(
+            session,
+            course_id=world.course_id,
+            recipients=[giulia],
+            kind="answer",
+            subject_type="qa_question",
+            subject_id=1,
+        )
+        session.execute(text("UPDATE member SET email = 'g@example.org'"))
+        session.commit()
+        session.close()
+        db.session.remove()
+        downgrade(revision="0024_welcome_names_the_reply")
+        upgrade()
+        db.session.remove()
+        note = db.session.scalars(select(Notification)).one()
+        wanted = wants_mail(db.session(), giulia)
+        settings = app.extensions["bottega_settings"]
+        later = utcnow() + timedelta(minutes=11)
+        mail = NotificationMailSettings()
+        assert mail.delay < 11 * 60 and settings.notification_mail.gap == mail.gap
+        due = due_members(db.session(), settings, later)
+    assert note.emailed_at == note.created_at and note.read_at is None
+    assert wanted
+    assert due == []

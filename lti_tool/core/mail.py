@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 from lti_tool.config import MailSettings
@@ -21,14 +22,22 @@ def mail_enabled(settings: MailSettings) -> bool:
     return bool(settings.host)
 
 
-def send_mail(settings: MailSettings, to: str, subject: str, text: str) -> None:
-    """Send one plain-text message; raises MailError."""
+def send_mail(
+    settings: MailSettings,
+    to: str,
+    subject: str,
+    text: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Send one plain-text message (with extra ``headers``); raises MailError."""
     if not settings.host:
         raise MailError("no SMTP_HOST configured", temporary=False)
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = to
     message["Subject"] = subject
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:

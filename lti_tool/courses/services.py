@@ -7,7 +7,7 @@ single ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL), never check
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member, Placement
+from lti_tool.courses.models import (
+    Course,
+    Enrolment,
+    EnrolmentStatus,
+    Member,
+    Placement,
+    display_name,
+)
 from lti_tool.extensions import utcnow
 
 
@@ -493,3 +500,16 @@ def deactivate_unconfirmed_enrolments(session: Session, course_id: int, since: d
         .values(status=EnrolmentStatus.INACTIVE, updated_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def member_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names by member id: the name columns only (no Member objects to build)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Member.id, Member.name, Member.given_name, Member.family_name).where(
+            Member.id.in_(wanted)
+        )
+    )
+    return {row.id: display_name(*row) for row in rows}

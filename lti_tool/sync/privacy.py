@@ -167,6 +167,7 @@ ERASURE_POLICY: dict[tuple[str, str], Policy] = {
     ("grades_score", "member_id"): Policy.DELETE,
     ("grades_rubric", "updated_by"): Policy.KEEP,
     ("notification", "member_id"): Policy.DELETE,
+    ("member_preference", "member_id"): Policy.DELETE,  # no address left to mail
     ("notification", "actor_id"): Policy.NULL,
     # Groups: they leave their groups; what they posted or shared stays.
     ("groups_membership", "member_id"): Policy.DELETE,

@@ -50,6 +50,7 @@ TABLE_LABELS = {
     "engagement_event": _l("Participation events"),
     "grades_score": _l("Participation scores"),
     "notification": _l("Notifications"),
+    "member_preference": _l("Your e-mail choices"),
     "groups_membership": _l("Group memberships"),
     "groups_change": _l("Group changes"),
     "groups_answer": _l("Group survey answers"),

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.community.moderation.views import conduct_gate
+from lti_tool.community.notifications.mail import mail_on, wants_mail
 from lti_tool.community.welcome.services import should_prompt
+from lti_tool.config import Settings
 from lti_tool.courses.access import launch_required, page_rows, role_label_for, staff_required
 from lti_tool.courses.models import Course, Member
 from lti_tool.courses.roles import CourseRole, course_role
@@ -89,7 +101,15 @@ def me(lid: str) -> str:
     if member is None:
         abort(404)
     course = db.session.get(Course, g.viewer.course_id) if g.viewer.course_id else None
-    return render_template("home/me.html", viewer=g.viewer, member=member, course=course)
+    settings: Settings = current_app.extensions["bottega_settings"]
+    return render_template(
+        "home/me.html",
+        viewer=g.viewer,
+        member=member,
+        course=course,
+        mail_on=mail_on(settings),
+        wants_mail=wants_mail(db.session(), member.id),
+    )
 
 
 @bp.get("/<lid>/members")

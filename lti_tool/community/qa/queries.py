@@ -14,7 +14,7 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -67,6 +67,7 @@ from lti_tool.community.qa.services import (
     get_settings,
 )
 from lti_tool.courses.models import Enrolment, Member, display_name
+from lti_tool.courses.services import member_names
 from lti_tool.extensions import UTCDateTime, utcnow
 
 PER_PAGE = 20
@@ -143,19 +144,6 @@ def peer_mentors(session: Session, course_id: int) -> frozenset[int]:
 
 
 _NAME_COLUMNS = (Member.name, Member.given_name, Member.family_name)
-
-
-def member_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    """Display names by member id: the name columns only (no Member objects to build)."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(Member.id, Member.name, Member.given_name, Member.family_name).where(
-            Member.id.in_(wanted)
-        )
-    )
-    return {row.id: display_name(*row) for row in rows}
 
 
 # --- lists -----------------------------------------------------------------------------------

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from babel.dates import format_date
 from flask import Flask
 from sqlalchemy import select, update
 
-from lti_tool import create_app
 from lti_tool.community.dashboard.digest import last_week, make_digest
 from lti_tool.community.dashboard.models import Digest
 from lti_tool.community.engagement.models import EventKind
@@ -26,60 +21,15 @@ from lti_tool.community.notifications.models import Notification
 from lti_tool.courses.models import Member
 from lti_tool.extensions import db, utcnow
 
-from ...conftest import _truncate_all, base_config
+from ..conftest import Inbox, mail_app
 from ..qa.conftest import PEOPLE, CourseWorld, make_course, make_platform, sign_in
-
-
-class Inbox:
-    """An SMTP server on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.refuse = False
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse:
-            return "451 try again later"
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
 
 
 @pytest.fixture
 def app(
     database_url: str, tmp_path: Path, keys_dir: Path, inbox: tuple[Inbox, int]
 ) -> Iterator[Flask]:
-    app = create_app(
-        base_config(
-            tmp_path,
-            keys_dir,
-            DATABASE_URL=database_url,
-            SMTP_HOST="127.0.0.1",
-            SMTP_PORT=str(inbox[1]),
-            SMTP_STARTTLS="0",
-            SMTP_FROM="Bottega <noreply@academy.example>",
-            JOBS_BACKOFF_BASE="60",  # a retry is never due in the same burst
-            JOBS_BACKOFF_MAX="60",
-        )
-    )
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            _truncate_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from mail_app(database_url, tmp_path, keys_dir, inbox[1])
 
 
 def lively_course(app: Flask) -> CourseWorld:

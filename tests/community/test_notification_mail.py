@@ -1,0 +1,350 @@
+"""Notification e-mails: what a member has not read, gathered into one message, never twice."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from lti_tool.community.moderation.services import hide_post
+from lti_tool.community.notifications.mail import queue_due_mail, wants_mail
+from lti_tool.community.notifications.models import Notification
+from lti_tool.community.qa import services
+from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
+from lti_tool.extensions import db, utcnow
+from lti_tool.jobs.models import Job
+
+from ..lti_harness import LEARNER
+from .conftest import Inbox, mail_app
+from .qa.conftest import PEOPLE, CourseWorld, form_token, make_course, make_platform, sign_in
+
+PUBLIC_URL = "http://127.0.0.1:8765"
+TITLE = "How do I derive x squared?"
+
+
+@pytest.fixture
+def app(
+    database_url: str, tmp_path: Path, keys_dir: Path, inbox: tuple[Inbox, int]
+) -> Iterator[Flask]:
+    # Due at once: the tests move time by editing rows.
+    extra = {"PUBLIC_URL": PUBLIC_URL, "NOTIFY_EMAIL_DELAY": "0"}
+    yield from mail_app(database_url, tmp_path, keys_dir, inbox[1], **extra)
+
+
+ADDRESSES = {
+    "giulia": ("giulia@academy.example", "it"),
+    "marco": ("marco@academy.example", "en"),
+    "sara": ("sara@academy.example", "en"),
+}
+
+
+def course(app: Flask) -> CourseWorld:
+    """Calculus, on one LMS; three students have an address and a language."""
+    with app.app_context():
+        world = make_course(make_platform("https://moodle.example.org"), "course-1", PEOPLE)
+        db.session.execute(
+            update(Course).where(Course.id == world.course_id).values(title="Calculus")
+        )
+        for key, (email, locale) in ADDRESSES.items():
+            db.session.execute(
+                update(Member)
+                .where(Member.id == world[key].member_id)
+                .values(email=email, locale=locale)
+            )
+        db.session.commit()
+        return world
+
+
+def second_course(app: Flask, world: CourseWorld) -> CourseWorld:
+    """Statistics on the same LMS, with the same Giulia and Marco in it."""
+    with app.app_context():
+        first = db.session.get(Course, world.course_id)
+        assert first is not None
+        other = Course(
+            platform_id=first.platform_id,
+            deployment_id=first.deployment_id,
+            lms_id="course-2",
+            title="Statistics",
+        )
+        db.session.add(other)
+        db.session.flush()
+        actors = {}
+        for key in ("giulia", "marco"):
+            actor = world[key]
+            db.session.add(
+                Enrolment(course_id=other.id, member_id=actor.member_id, roles=[LEARNER])
+            )
+            actors[key] = dataclasses.replace(actor, course_id=other.id)
+        db.session.commit()
+        return CourseWorld(world.platform_id, other.id, actors)
+
+
+def ask_and_answer(app: Flask, world: CourseWorld, answerer: str = "marco") -> int:
+    """Giulia asks, ``answerer`` answers: Giulia has an unread notification."""
+    with app.app_context():
+        question = services.ask(db.session(), world["giulia"], services.QuestionInput(title=TITLE))
+        services.answer(db.session(), world[answerer], question.id, "Use the power rule.")
+        db.session.commit()
+        question_id = question.id
+    work(app)
+    with app.app_context():
+        # First question, first answer: the badges (awarded by a job) were seen in Bottega:
+        # they are mailed as any notification, but here only the answer matters.
+        db.session.execute(
+            update(Notification).where(Notification.kind == "badge").values(read_at=utcnow())
+        )
+        db.session.commit()
+    return question_id
+
+
+def work(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["jobs", "work", "--burst", "--json"])
+    assert result.exit_code == 0, result.output
+    json.loads(result.output)
+
+
+def mail_round(app: Flask) -> None:
+    """What the schedule does every few minutes: queue who is due, then the workers send."""
+    with app.app_context():
+        queue_due_mail(db.session, {}, None)  # type: ignore[arg-type]
+    work(app)
+
+
+def body(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+def to(inbox: tuple[Inbox, int]) -> list[str]:
+    return [str(m["To"]) for m in inbox[0].messages]
+
+
+def test_an_unread_answer_is_mailed_once_in_the_members_language(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    ask_and_answer(app, world)
+    mail_round(app)
+    mail_round(app)  # nothing new: nobody is mailed twice
+    assert to(inbox) == ["giulia@academy.example"]  # not the answerer
+    message = inbox[0].messages[0]
+    assert message["Subject"] == "Bottega: 1 novità in Calculus"
+    text = body(message)
+    assert "Ciao Giulia Rossi," in text
+    assert f"La domanda “{TITLE}” ha una nuova risposta (Marco Bianchi)" in text
+    assert "Apri Bottega dal tuo corso" in text
+    link = re.search(r"<(http://[^>]+)>", str(message["List-Unsubscribe"]))
+    assert link and link.group(1).startswith(f"{PUBLIC_URL}/mail/unsubscribe/")
+    assert link.group(1) in text
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_what_was_read_or_seen_in_bottega_is_not_mailed(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    question_id = ask_and_answer(app, world)
+    with app.app_context():
+        services.set_following(db.session(), world["sara"], question_id, True)
+        services.answer(db.session(), world["ta"], question_id, "And the chain rule.")
+        db.session.commit()
+    client = sign_in(app, world, "giulia")
+    page = client.get("/w/L1/qa/notifications").get_data(as_text=True)
+    client.post("/w/L1/qa/notifications/read", data={"csrf_token": form_token(page)})
+    with app.app_context():  # Sara opened Bottega after the answer came: the bell showed it
+        db.session.execute(
+            update(Member)
+            .where(Member.id == world["sara"].member_id)
+            .values(last_seen_at=utcnow() + timedelta(seconds=1))
+        )
+        db.session.commit()
+    mail_round(app)
+    # An answerer follows the question: Marco hears of the assistant's answer. Giulia read
+    # hers in Bottega; Sara opened Bottega after it came.
+    assert to(inbox) == ["marco@academy.example"]
+    assert "(Luca Gallo)" in body(inbox[0].messages[0])
+    with app.app_context():
+        sara = db.session.scalars(
+            select(Notification).where(Notification.member_id == world["sara"].member_id)
+        ).one()
+        assert sara.emailed_at == sara.created_at  # passed over: never sent
+        giulia = db.session.scalars(
+            select(Notification).where(
+                Notification.member_id == world["giulia"].member_id, Notification.kind == "answer"
+            )
+        ).all()
+        assert len(giulia) == 2 and all(n.emailed_at is None for n in giulia)  # read: not due
+
+
+def test_one_email_gathers_every_course_and_the_gap_holds_the_next(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    first = course(app)
+    second = second_course(app, first)
+    ask_and_answer(app, first)
+    ask_and_answer(app, first, answerer="ta")
+    ask_and_answer(app, second)
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+    message = inbox[0].messages[0]
+    assert message["Subject"] == "Bottega: 3 novità nei tuoi corsi"
+    text = body(message)
+    assert text.index("Calculus") < text.index("(Luca Gallo)") < text.index("Statistics")
+    assert text.count("(Marco Bianchi)") == 2
+    ask_and_answer(app, first, answerer="sara")  # within the hour: waits
+    mail_round(app)
+    assert len(inbox[0].messages) == 1
+    with app.app_context():  # an hour later
+        db.session.execute(
+            update(Notification)
+            .where(Notification.emailed_at > Notification.created_at)
+            .values(emailed_at=utcnow() - timedelta(hours=1, seconds=1))
+        )
+        db.session.commit()
+    mail_round(app)
+    assert len(inbox[0].messages) == 2
+    assert "(Sara Verdi)" in body(inbox[0].messages[1])
+    assert "Marco Bianchi" not in body(inbox[0].messages[1])
+
+
+def test_posts_hidden_or_deleted_since_and_courses_left_are_passed_over(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    question_id = ask_and_answer(app, world)
+    with app.app_context():
+        services.set_following(db.session(), world["sara"], question_id, True)
+        services.set_following(db.session(), world["marco"], question_id, True)
+        services.answer(db.session(), world["ta"], question_id, "Deleted soon.")
+        db.session.commit()
+        services.delete_question(db.session(), world["prof"], question_id)
+        db.session.execute(
+            update(Enrolment)
+            .where(Enrolment.member_id == world["marco"].member_id)
+            .values(status=EnrolmentStatus.INACTIVE)
+        )
+        db.session.commit()
+    mail_round(app)
+    assert to(inbox) == []
+    with app.app_context():  # passed over for good: marked, never sent
+        students = [world[k].member_id for k in ADDRESSES]
+        rows = db.session.scalars(
+            select(Notification).where(
+                Notification.member_id.in_(students), Notification.read_at.is_(None)
+            )
+        ).all()
+        assert len(rows) >= 3 and all(n.emailed_at == n.created_at for n in rows)
+
+
+def test_a_question_hidden_since_is_not_mailed(app: Flask, inbox: tuple[Inbox, int]) -> None:
+    world = course(app)
+    question_id = ask_and_answer(app, world)
+    with app.app_context():
+        hide_post(
+            db.session(), world.course_id, world["prof"].member_id, "qa_question", question_id, "x"
+        )
+        db.session.commit()
+    mail_round(app)
+    assert inbox[0].messages == []
+
+
+def test_an_smtp_server_saying_try_later_gets_the_same_mail_once_later(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    ask_and_answer(app, world)
+    inbox[0].refuse = True
+    mail_round(app)
+    assert inbox[0].messages == []
+    with app.app_context():
+        job = db.session.scalars(select(Job).where(Job.kind == "notifications.mail")).one()
+        assert job.status == "queued" and job.attempts == 1
+        assert db.session.scalar(select(Notification.emailed_at)) is None  # given back
+        db.session.execute(update(Job).values(run_after=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    inbox[0].refuse = False
+    mail_round(app)
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+
+
+def test_old_notifications_and_members_without_an_address_get_no_mail(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    ask_and_answer(app, world)
+    with app.app_context():
+        db.session.execute(update(Notification).values(created_at=utcnow() - timedelta(days=3)))
+        db.session.commit()
+    ask_and_answer(app, world)
+    with app.app_context():
+        db.session.execute(
+            update(Member).where(Member.id == world["giulia"].member_id).values(email=None)
+        )
+        db.session.commit()
+    mail_round(app)
+    assert inbox[0].messages == []
+
+
+def test_the_link_in_the_email_stops_them_without_a_launch(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    ask_and_answer(app, world)
+    mail_round(app)
+    link = re.search(r"<(http://[^>]+)>", str(inbox[0].messages[0]["List-Unsubscribe"]))
+    assert link
+    path = link.group(1)[len(PUBLIC_URL) :]
+    browser = app.test_client()
+    page = browser.get(path, headers={"Accept-Language": "it"})
+    assert page.status_code == 200
+    assert "Non inviarmi più queste e-mail" in page.get_data(as_text=True)
+    with app.app_context():  # opening the link (a mail scanner does) changes nothing
+        assert wants_mail(db.session(), world["giulia"].member_id)
+    # The mail program's one-click post: no cookie, no form token.
+    done = app.test_client().post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert "will not e-mail you about notifications any more" in done.get_data(as_text=True)
+    ask_and_answer(app, world, answerer="sara")
+    with app.app_context():  # even what was mailed before is due again: still nothing
+        db.session.execute(
+            update(Notification)
+            .where(Notification.member_id == world["giulia"].member_id)
+            .values(emailed_at=None, read_at=None)
+        )
+        db.session.commit()
+    mail_round(app)
+    assert to(inbox).count("giulia@academy.example") == 1
+    broken = browser.get(path[:-6], headers={"Accept-Language": "it"})
+    assert broken.status_code == 400
+    assert "Questo link non è valido" in broken.get_data(as_text=True)
+    assert browser.post(path[:-6]).status_code == 400
+
+
+def test_my_profile_turns_the_emails_off_and_on(app: Flask, inbox: tuple[Inbox, int]) -> None:
+    world = course(app)
+    client = sign_in(app, world, "marco")
+    page = client.get("/w/L1/me").get_data(as_text=True)
+    assert "marco@academy.example" in page
+    assert re.search(r'id="mail_notifications"[^>]* checked', page)
+    assert '<label for="mail_notifications">' in page
+    assert client.post("/w/L1/me/mail", data={}).status_code == 400  # no form token
+    off = client.post("/w/L1/me/mail", data={"csrf_token": form_token(page)})
+    assert off.status_code == 303
+    page = client.get("/w/L1/me").get_data(as_text=True)
+    assert "Bottega will not e-mail you about notifications." in page
+    assert not re.search(r'id="mail_notifications"[^>]* checked', page)
+    client.post("/w/L1/me/mail", data={"csrf_token": form_token(page), "mail_notifications": "on"})
+    with app.app_context():
+        assert wants_mail(db.session(), world["marco"].member_id)
+    nobody = sign_in(app, world, "prof")  # the LMS shared no address
+    assert "did not share an e-mail address" in nobody.get("/w/L1/me").get_data(as_text=True)
