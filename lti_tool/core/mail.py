@@ -35,7 +35,8 @@ def send_mail(
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = to
-    message["Subject"] = subject
+    # One line: a course title from an LMS may hold line breaks, which a header may not.
+    message["Subject"] = " ".join(subject.split())
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(text)

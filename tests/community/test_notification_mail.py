@@ -348,3 +348,22 @@ def test_my_profile_turns_the_emails_off_and_on(app: Flask, inbox: tuple[Inbox, 
         assert wants_mail(db.session(), world["marco"].member_id)
     nobody = sign_in(app, world, "prof")  # the LMS shared no address
     assert "did not share an e-mail address" in nobody.get("/w/L1/me").get_data(as_text=True)
+
+
+def test_a_course_title_with_line_breaks_makes_a_one_line_subject(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = course(app)
+    with app.app_context():
+        db.session.execute(
+            update(Course)
+            .where(Course.id == world.course_id)
+            .values(title="Calculus\r\nBcc: everyone@example.org")
+        )
+        db.session.commit()
+    ask_and_answer(app, world)
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+    message = inbox[0].messages[0]
+    assert message["Subject"] == "Bottega: 1 novità in Calculus Bcc: everyone@example.org"
+    assert message["Bcc"] is None
