@@ -440,6 +440,10 @@ class Platform:
         self.token_requests = 0
         self.jwks_failure: int | None = None
         self.jwks_delay = 0.0
+        # A misbehaving key set: sent a byte every ``jwks_drip`` seconds (no read ever waits
+        # long, the whole takes minutes); ``jwks_padding`` characters of filler in the document.
+        self.jwks_drip = 0.0
+        self.jwks_padding = 0
         self.token_failure: int | None = None
         # How tool JWKS are fetched; tests may route it through a test client instead.
         self.fetch_json: Callable[[str], Any] = _fetch_json
@@ -1326,11 +1330,24 @@ def create_platform_app(
         with platform.lock:
             platform.jwks_requests += 1
             failure, delay = platform.jwks_failure, platform.jwks_delay
+            drip, padding = platform.jwks_drip, platform.jwks_padding
         if delay:
             time.sleep(delay)
         if failure is not None:
             return jsonify(error="simulated failure"), failure
-        return jsonify(platform.jwks())
+        document: dict[str, Any] = dict(platform.jwks())
+        if padding:
+            document["padding"] = "x" * padding
+        if not drip:
+            return jsonify(document)
+        whole = json.dumps(document).encode()
+
+        def bytewise() -> Iterator[bytes]:
+            for i in range(len(whole)):
+                time.sleep(drip)
+                yield whole[i : i + 1]
+
+        return Response(bytewise(), mimetype="application/json")
 
     @app.post("/token")
     def token() -> ResponseReturnValue:

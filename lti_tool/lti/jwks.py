@@ -8,6 +8,7 @@ per platform, so a flood of forged tokens cannot make us hammer an LMS.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from lti_tool.telemetry.metrics import lms_call_failed
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Bottega-LTI/0.1"
+MAX_KEY_SET_BYTES = 1024 * 1024  # a key set is a few kB; a platform rotating 100 keys, 100 kB
 
 
 @dataclass
@@ -90,7 +92,9 @@ class PlatformKeys:
         self.timeout = timeout
         self._entries: dict[int, _Entry] = {}
         self._failures: dict[int, int | str] = {}  # how the last fetch failed, per platform
-        self._lock = threading.Lock()
+        # One fetch per platform at a time; another LMS's slow key set holds up no launch here.
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         self._http = requests.Session()
         self._http.headers["User-Agent"] = USER_AGENT
         self._http.headers["Accept"] = "application/json"
@@ -172,7 +176,9 @@ class PlatformKeys:
         self, session: Session, platform: Platform | PlatformInfo, stale: _Entry | None, now: float
     ) -> _Entry | None:
         """Fetch the key set; on failure keep serving what we had (stale) and return it."""
-        with self._lock:
+        with self._locks_guard:
+            lock = self._locks.setdefault(platform.id, threading.Lock())
+        with lock:
             # Another thread may have fetched while this one waited for the lock.
             current = self._entries.get(platform.id)
             if current is not None and current is not stale and current.fetched_at >= now - 1:
@@ -180,9 +186,7 @@ class PlatformKeys:
             if stale is not None:
                 stale.last_attempt = now
             try:
-                response = self._http.get(platform.key_set_url, timeout=self.timeout)
-                response.raise_for_status()
-                data = response.json()
+                data = self._fetch(platform.key_set_url)
                 keys = _parse_key_set(data)
             except (requests.RequestException, ValueError) as exc:
                 self._failures[platform.id] = _failure_status(exc)
@@ -196,6 +200,24 @@ class PlatformKeys:
             self._failures.pop(platform.id, None)
         self._store(session, platform.id, data)
         return entry
+
+    def _fetch(self, url: str) -> Any:
+        """The key set document: at most MAX_KEY_SET_BYTES, and whole within the connect
+        timeout and twice the read timeout (a byte at a time never trips a read timeout)."""
+        started = time.monotonic()
+        deadline = self.timeout[0] + 2 * self.timeout[1]
+        with self._http.get(url, timeout=self.timeout, stream=True) as response:
+            response.raise_for_status()
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(chunk_size=16384):
+                size += len(chunk)
+                if size > MAX_KEY_SET_BYTES:
+                    raise ValueError(f"a key set larger than {MAX_KEY_SET_BYTES} bytes")
+                if time.monotonic() - started > deadline:
+                    raise requests.Timeout(f"no complete key set within {deadline:.0f} s")
+                chunks.append(chunk)
+        return json.loads(b"".join(chunks))
 
     def _store(self, session: Session, platform_id: int, data: dict[str, Any]) -> None:
         now = utcnow()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Flask
 
+from lti_tool.demo.platform import Fault, RunningServer, serve_platform
 from lti_tool.lti.jwks import PlatformKeys
 
-from ..lti_harness import Lms
+from ..lti_harness import LaunchResult, Lms, register_both_sides
 
 
 def _keys(app: Flask) -> PlatformKeys:
@@ -99,3 +103,48 @@ def test_a_hanging_key_set_endpoint_times_out(lms: Lms, app: Flask) -> None:
     lms.platform.jwks_delay = 2.0
     result = lms.launch()
     assert result.status == 503
+
+
+def test_a_key_set_sent_a_byte_at_a_time_is_given_up_on(lms: Lms, app: Flask) -> None:
+    """No single read waits long, so only a bound on the whole fetch stops it."""
+    _keys(app).timeout = (0.5, 0.5)  # the whole fetch: 1.5 s; the key set would take minutes
+    lms.platform.jwks_drip = 0.2
+    result = lms.launch()
+    assert result.status == 503
+    assert "Try again in a few minutes" in result.launch_response.text
+    lms.platform.jwks_drip = 0.0
+    assert lms.launch().ok
+
+
+def test_a_huge_key_set_is_refused(lms: Lms, app: Flask) -> None:
+    lms.platform.jwks_padding = 2 * 1024 * 1024
+    result = lms.launch()
+    assert result.status == 400
+    assert "could not fetch the public keys" in result.launch_response.text
+    lms.platform.jwks_padding = 0
+    assert lms.launch().ok
+
+
+def test_a_slow_key_set_of_one_lms_holds_up_no_launch_from_another(
+    lms: Lms, app: Flask, tool_server: RunningServer
+) -> None:
+    """Key sets are fetched one at a time per LMS, not one at a time for all of them."""
+    _keys(app).timeout = (5.0, 20.0)
+    lms.platform.break_service("jwks", Fault.hanging(30))  # served once healed
+    first: list[LaunchResult] = []
+    waiting = threading.Thread(target=lambda: first.append(lms.launch()))
+    waiting.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not lms.platform.service_requests.get("jwks") and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first launch is now waiting for its LMS's keys
+        assert lms.platform.service_requests.get("jwks") == 1
+        with serve_platform() as server:
+            register_both_sides(app, server.platform, tool_server.url, name="Other LMS")
+            other = Lms(server=server, tool_url=tool_server.url)
+            assert other.launch().ok
+        assert waiting.is_alive() and first == []  # still waiting for the slow LMS
+    finally:
+        lms.platform.heal()
+        waiting.join(30)
+    assert first and first[0].ok
