@@ -120,6 +120,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 ERROR_BODY_BYTES = 64 * 1024  # what is read of a refusal's body: its message is at the start
+ERROR_BODY_SECONDS = 2.0  # and for how long (a body sent a byte at a time trips no timeout)
 
 
 def _error_body(response: requests.Response) -> str:
@@ -127,11 +128,12 @@ def _error_body(response: requests.Response) -> str:
     the status line and then stall, break off or send megabytes; the status says enough."""
     chunks: list[bytes] = []
     total = 0
+    started = time.monotonic()
     try:
         for chunk in response.iter_content(chunk_size=8192):
             chunks.append(chunk)
             total += len(chunk)
-            if total >= ERROR_BODY_BYTES:
+            if total >= ERROR_BODY_BYTES or time.monotonic() - started > ERROR_BODY_SECONDS:
                 break
     except (requests.RequestException, OSError):
         return ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import pytest
 import requests
 
 from lti_tool.lti.services import ERROR_BODY_BYTES, lms_message
@@ -62,3 +63,19 @@ def test_a_body_that_breaks_off_leaves_the_reason_phrase() -> None:
     response = _response(b"", "application/json")
     response.raw = Broken(b"")
     assert lms_message(response) == "Service Unavailable"
+
+
+def test_a_body_sent_a_byte_at_a_time_is_read_for_two_seconds_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter(range(0, 1000, 1))  # one second per read
+    monkeypatch.setattr("lti_tool.lti.services.time.monotonic", lambda: float(next(clock)))
+    response = _response(b"Service down for maintenance", "text/plain")
+
+    def bytewise(amt: int, decode_content: bool = True) -> Iterator[bytes]:
+        raw = response.raw
+        while byte := raw.read(1):
+            yield byte
+
+    response.raw.stream = bytewise
+    assert lms_message(response) == "Ser"
