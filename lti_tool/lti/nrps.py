@@ -134,7 +134,9 @@ class MembershipStream:
     complete: bool = False
     stopped: str | None = None  # why the stream ended early: "loop" or "page cap"
     differences_url: str | None = None
-    pages: int = 0
+    pages: int = 0  # pages read, those of earlier attempts included when resumed
+    # While a page is handed out: the page after it (None on the last), where to resume.
+    next_url: str | None = None
     _seen: set[str] = field(default_factory=set)
 
     def __iter__(self) -> Iterator[MembershipPage]:
@@ -153,8 +155,9 @@ class MembershipStream:
             members, skipped, links = self.client.fetch_page(url)
             if "differences" in links:
                 self.differences_url = links["differences"]
+            self.next_url = links.get("next")
             yield MembershipPage(self.pages, url, members, skipped)
-            url = links.get("next")
+            url = self.next_url
         self.complete = True
 
 
@@ -188,6 +191,12 @@ class NrpsClient:
         """Every member of the container at ``url`` (the launch's context_memberships_url)."""
         check_service_url(self.platform, url, self.extra_hosts)
         return MembershipStream(self, with_limit(url, self.page_size))
+
+    def resume(self, url: str, pages: int) -> MembershipStream:
+        """The rest of a roster an earlier attempt read ``pages`` pages of, from the ``next``
+        link it stopped at."""
+        check_service_url(self.platform, url, self.extra_hosts)
+        return MembershipStream(self, url, pages=pages)
 
     def differences(self, url: str) -> MembershipStream:
         """The changes since an earlier read, from the ``rel="differences"`` URL it gave."""

@@ -93,6 +93,22 @@ class RosterSync(db.Model):  # type: ignore[name-defined]
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     error_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    # A full sync stopped midway (its time bound, the LMS failing): the next attempt goes on
+    # from the page after the last one stored, as the same run (enrolments confirmed since
+    # resume_since count as listed), instead of from page 1: a roster longer than one attempt
+    # can hold still completes.
+    resume_url: Mapped[str | None] = mapped_column(Text, default=None)
+    resume_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resume_pages: Mapped[int] = mapped_column(default=0, server_default="0")
+    resume_members: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+_NO_RESUME: dict[str, Any] = {
+    "resume_url": None,
+    "resume_since": None,
+    "resume_pages": 0,
+    "resume_members": 0,
+}
 
 
 class RosterError(Exception):
@@ -306,6 +322,19 @@ def sync_roster(
         and (now - state.full_synced_at).total_seconds() < full_every
     )
     differences_url = state.differences_url if state is not None else None
+    # A full sync an earlier attempt left midway goes on (a request for differences included:
+    # the last full sync is not complete).
+    resume = (
+        state is not None
+        and state.resume_url is not None
+        and state.resume_since is not None
+        and (now - state.resume_since).total_seconds() < full_every
+    )
+    counts = RosterCounts()
+    if resume:
+        assert state is not None
+        use_differences = False
+        counts.pages, counts.members = state.resume_pages, state.resume_members
     ref = CourseRef(course.id, course.platform_id, erased_subjects(session, course.platform_id))
     client = connect(course)
     session.commit()  # end the read transaction: each page writes in a transaction of its own
@@ -315,33 +344,35 @@ def sync_roster(
         course_id,
         status="running",
         started_at=now,
-        processed=0,
+        processed=counts.members,
         error_code=None,
         error_detail=None,
         **({"job_id": job_id} if job_id is not None else {}),
     )
     session.commit()
 
-    counts = RosterCounts()
-    started = utcnow()  # enrolments not confirmed since then were not listed
+    # Enrolments not confirmed since then were not listed.
+    started = state.resume_since if resume and state and state.resume_since else utcnow()
     mode = "differences" if use_differences else "full"
     try:
-        stream = (
-            client.differences(differences_url or "")
-            if use_differences
-            else client.memberships(url)
-        )
-        _consume(session, ref, stream, counts, on_page, started)
+        if resume and state and state.resume_url:
+            stream = client.resume(state.resume_url, state.resume_pages)
+        elif use_differences:
+            stream = client.differences(differences_url or "")
+        else:
+            stream = client.memberships(url)
+        _consume(session, ref, stream, counts, on_page, started, resumable=mode == "full")
     except ServiceError as exc:
-        if not use_differences or exc.temporary:
+        if not (use_differences or resume) or exc.temporary:
             raise
-        # The LMS no longer honours the differences link: read the whole roster instead.
-        log.info("course %s: differences refused (%s); full sync instead", course_id, exc)
+        # The LMS no longer honours the differences link, or the page link an earlier attempt
+        # stopped at: read the whole roster from its first page.
+        log.info("course %s: %s refused (%s); full sync instead", course_id, mode, exc)
         session.rollback()
         use_differences, mode, counts = False, "full", RosterCounts()
         started = utcnow()
         stream = client.memberships(url)
-        _consume(session, ref, stream, counts, on_page, started)
+        _consume(session, ref, stream, counts, on_page, started, resumable=True)
 
     stopped = stream.stopped
     begin_write(session)
@@ -380,6 +411,8 @@ def sync_roster(
         values["differences_url"] = stream.differences_url
         if mode == "full":
             values["full_synced_at"] = finished
+    if mode == "full":  # read to its end (or to the page cap, or a loop): nothing to resume
+        values.update(_NO_RESUME)
     _set_state(session, course_id, **values)
     session.commit()
     _update_groups(session, course_id)
@@ -401,7 +434,11 @@ def _consume(
     counts: RosterCounts,
     on_page: PageHook | None,
     started: datetime,
+    *,
+    resumable: bool = False,
 ) -> None:
+    """Apply the stream's pages, one transaction each; with ``resumable``, each page's commit
+    also stores where the run goes on if the attempt stops after it."""
     for page in stream:
         begin_write(session)
         # Never before the sync's start, even if the clock steps back: a member listed now
@@ -414,10 +451,16 @@ def _consume(
             # Before the state row: a request for another sync takes the job's row, then this
             # one (enqueue, then request_sync); the same order here means no deadlock.
             on_page(session, counts)
+        progress: dict[str, Any] = {"processed": counts.members}
+        if resumable:
+            progress.update(
+                resume_url=stream.next_url,
+                resume_since=started,
+                resume_pages=stream.pages,
+                resume_members=counts.members,
+            )
         session.execute(
-            update(RosterSync)
-            .where(RosterSync.course_id == course.id)
-            .values(processed=counts.members)
+            update(RosterSync).where(RosterSync.course_id == course.id).values(**progress)
         )
         session.commit()
 

@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 from lti_tool.courses.models import Enrolment, EnrolmentStatus, Member
 from lti_tool.extensions import db
 from lti_tool.jobs.models import Job, JobStatus
-from lti_tool.jobs.queue import claim, execute
+from lti_tool.jobs.queue import JobTimeout, claim, execute
 from lti_tool.jobs.runtime import runtime_of
-from lti_tool.sync.roster import RosterSync
+from lti_tool.lti.services import ServiceHttp
+from lti_tool.sync.background import app_settings
+from lti_tool.sync.roster import RosterCounts, RosterSync, nrps_client_factory, sync_roster
 
 from ..lti_harness import INSTRUCTOR, LEARNER, TA
 from .conftest import TEACHER, NrpsCourse, launch_course, member
@@ -269,3 +271,82 @@ def test_roster_sync_from_the_cli_during_a_running_sync_says_it_runs_after_it(
     summary = runtime.drain("w2")
     assert [(o.job_id, o.status) for o in summary.outcomes] == [(running.id, "done")]
     assert _statuses(nrps_course)["user-00002"] == "inactive"  # a full sync, as asked
+
+
+def _stopped_at_page(course: NrpsCourse, pages: int) -> None:
+    """A full sync whose attempt reaches its time bound while reading page ``pages``."""
+    app = course.app
+    with app.app_context():
+        settings = app_settings()
+        http = ServiceHttp(settings.services)
+
+        def time_bound(session: object, counts: RosterCounts) -> None:
+            if counts.pages == pages:
+                raise JobTimeout("the attempt's time bound")
+
+        with pytest.raises(JobTimeout):
+            sync_roster(
+                db.session(),
+                course.course_id,
+                nrps_client_factory(http, settings),
+                on_page=time_bound,
+            )
+        http.close()
+
+
+def _recording_pages(course: NrpsCourse) -> list[str]:
+    seen: list[str] = []
+    original = course.platform.memberships
+
+    def recording(context_id: str, **kwargs: object) -> object:
+        seen.append(f"{kwargs.get('limit')}:{kwargs.get('offset')}")
+        return original(context_id, **kwargs)  # type: ignore[arg-type]
+
+    course.platform.memberships = recording
+    return seen
+
+
+def test_a_full_sync_stopped_midway_goes_on_from_where_it_stopped(
+    nrps_course: NrpsCourse,
+) -> None:
+    """A roster longer than one attempt can read: the next attempt starts at the page the last
+    one did not finish, and the run still deactivates exactly who the LMS no longer lists."""
+    everyone = [member(i) for i in range(1000)]
+    nrps_course.set_roster(everyone)
+    _sync_json(nrps_course)
+    nrps_course.set_roster(everyone[100:])  # 100 left the course: 901 entries, 10 pages
+    seen = _recording_pages(nrps_course)
+    _stopped_at_page(nrps_course, 3)  # pages 1 and 2 stored, page 3 not
+    assert seen == ["100:0", "100:100", "100:200"]
+    with nrps_course.app.app_context():
+        state = db.session.get(RosterSync, nrps_course.course_id)
+        assert state is not None and state.resume_pages == 2 and state.resume_members == 200
+    row = _sync_json(nrps_course)
+    assert seen[3:] == [f"100:{offset}" for offset in range(200, 1000, 100)]  # from page 3
+    assert row["complete"] is True and row["pages"] == 10 and row["members"] == 901
+    assert row["deactivated"] == 100
+    statuses = _statuses(nrps_course)
+    assert [k for k, v in statuses.items() if v == "inactive"] == [
+        f"user-{i:05d}" for i in range(100)
+    ]
+    with nrps_course.app.app_context():
+        state = db.session.get(RosterSync, nrps_course.course_id)
+        assert state is not None and state.resume_url is None  # the next sync starts afresh
+    _sync_json(nrps_course)
+    assert seen[11] == "100:0"
+
+
+def test_a_resume_link_the_lms_refuses_reads_the_roster_from_its_first_page(
+    nrps_course: NrpsCourse,
+) -> None:
+    nrps_course.set_roster([member(i) for i in range(450)])
+    _stopped_at_page(nrps_course, 2)
+    with nrps_course.app.app_context():
+        state = db.session.get(RosterSync, nrps_course.course_id)
+        assert state is not None and state.resume_url is not None
+        state.resume_url = state.resume_url.replace("from=100", "from=expired")
+        db.session.commit()
+    seen = _recording_pages(nrps_course)
+    row = _sync_json(nrps_course)
+    assert row["complete"] is True and row["members"] == 451 and row["pages"] == 5
+    assert seen == [f"100:{offset}" for offset in range(0, 500, 100)]
