@@ -38,14 +38,7 @@ def _statuses(course: NrpsCourse) -> dict[str, str]:
 
 def test_a_2500_member_roster_in_pages_of_100_syncs_completely(nrps_course: NrpsCourse) -> None:
     nrps_course.set_roster([member(i) for i in range(2500)])
-    pages_seen: list[str] = []
-    original = nrps_course.platform.memberships
-
-    def counting(context_id: str, **kwargs: object) -> object:
-        pages_seen.append(f"{kwargs.get('limit')}:{kwargs.get('offset')}")
-        return original(context_id, **kwargs)  # type: ignore[arg-type]
-
-    nrps_course.platform.memberships = counting
+    pages_seen = _recording_pages(nrps_course)
     row = _sync_json(nrps_course)
     assert row["complete"] is True and row["mode"] == "full"
     assert row["members"] == 2501 and row["pages"] == 26
