@@ -307,6 +307,8 @@ def test_the_link_in_the_email_stops_them_without_a_launch(
     browser = app.test_client()
     page = browser.get(path, headers={"Accept-Language": "it"})
     assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"  # one reader's page, their language
+    assert "Accept-Language" in page.headers["Vary"]
     assert "Non inviarmi più queste e-mail" in page.get_data(as_text=True)
     with app.app_context():  # opening the link (a mail scanner does) changes nothing
         assert wants_mail(db.session(), world["giulia"].member_id)

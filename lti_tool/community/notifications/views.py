@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -44,20 +55,24 @@ def _member(token: str) -> Member | None:
     return db.session.get(Member, member_id) if member_id is not None else None
 
 
-def _page(member: Member | None, done: bool) -> tuple[str, int]:
+def _page(member: Member | None, done: bool) -> Response:
     page = render_template("notifications/unsubscribe.html", member=member, done=done)
-    return page, 200 if member is not None else 400
+    response = make_response(page, 200 if member is not None else 400)
+    # One reader's link, in the language their browser asks for: no shared cache keeps it.
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept-Language")
+    return response
 
 
 @bp.get(f"{UNSUBSCRIBE_PATH}/<token>")
-def unsubscribe_page(token: str) -> tuple[str, int]:
+def unsubscribe_page(token: str) -> Response:
     """The link in an e-mail: a button, not an action (mail scanners open links)."""
     return _page(_member(token), done=False)
 
 
 @bp.post(f"{UNSUBSCRIBE_PATH}/<token>")
 @csrf.exempt  # the signed token names the member; mail clients post here (RFC 8058 one-click)
-def unsubscribe(token: str) -> tuple[str, int]:
+def unsubscribe(token: str) -> Response:
     member = _member(token)
     if member is not None:
         set_mail_notifications(db.session(), member.id, False)
