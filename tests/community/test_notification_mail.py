@@ -9,17 +9,21 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from lti_tool.community.moderation.services import hide_post
+from lti_tool.community.notifications import mail
 from lti_tool.community.notifications.mail import queue_due_mail, wants_mail
 from lti_tool.community.notifications.models import Notification
 from lti_tool.community.qa import services
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.extensions import db, utcnow
+from lti_tool.jobs import enqueue
 from lti_tool.jobs.models import Job
 
 from ..lti_harness import LEARNER
@@ -367,3 +371,97 @@ def test_a_course_title_with_line_breaks_makes_a_one_line_subject(
     message = inbox[0].messages[0]
     assert message["Subject"] == "Bottega: 1 novità in Calculus Bcc: everyone@example.org"
     assert message["Bcc"] is None
+
+
+# -- races: what another transaction does between the job's reading and its claiming ------------
+
+
+def competing(statement: Any) -> bool:
+    """Run ``statement`` on a connection of its own, as another worker or a page would, without
+    waiting long for locks the job holds; whether it was done (else it comes after the job)."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET lock_timeout = '300ms'")
+        else:
+            connection.exec_driver_sql("PRAGMA busy_timeout = 300")
+        try:
+            connection.execute(statement)
+            connection.commit()
+        except OperationalError:
+            connection.rollback()
+            return False
+    return True
+
+
+def while_the_job_reads(monkeypatch: pytest.MonkeyPatch, statement: Any) -> list[bool]:
+    """Run ``statement`` from another connection while the mail job prepares its e-mail."""
+    done: list[bool] = []
+    original = mail._lines
+
+    def lines(session: Any, member: Any, rows: Any) -> Any:
+        if not done:
+            done.append(competing(statement))
+        return original(session, member, rows)
+
+    monkeypatch.setattr(mail, "_lines", lines)
+    return done
+
+
+def test_what_the_member_reads_while_the_job_prepares_is_not_mailed(
+    app: Flask, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marking all as read at the moment the job works: either the read comes first and nothing
+    is mailed, or the job's claim does and the read waits for it; never an e-mail listing what
+    was read before it was claimed."""
+    world = course(app)
+    ask_and_answer(app, world)
+    read = while_the_job_reads(
+        monkeypatch,
+        update(Notification)
+        .where(Notification.member_id == world["giulia"].member_id)
+        .values(read_at=utcnow()),
+    )
+    mail_round(app)
+    assert len(read) == 1
+    assert to(inbox) == ([] if read[0] else ["giulia@academy.example"])
+
+
+def test_notifications_another_worker_claimed_meanwhile_are_not_mailed_again(
+    app: Flask, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second run of the member's job (a lease that passed to another worker) claims the same
+    notifications while this one works: only one of the two may mail them."""
+    world = course(app)
+    ask_and_answer(app, world)
+    claimed = while_the_job_reads(
+        monkeypatch,
+        update(Notification)
+        .where(Notification.emailed_at.is_(None))
+        .values(emailed_at=utcnow() - timedelta(seconds=5)),
+    )
+    mail_round(app)
+    assert len(claimed) == 1
+    assert to(inbox) == ([] if claimed[0] else ["giulia@academy.example"])
+
+
+def test_the_gap_holds_in_the_members_job_too(app: Flask, inbox: tuple[Inbox, int]) -> None:
+    """A job queued again within the gap (a sweep that read before the last e-mail was claimed,
+    a lease passed to another worker) sends nothing: at most one e-mail per member per gap."""
+    world = course(app)
+    ask_and_answer(app, world)
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+    ask_and_answer(app, world, answerer="sara")
+    with app.app_context():
+        enqueue(db.session(), mail.MAIL_KIND, {"member_id": world["giulia"].member_id})
+        db.session.commit()
+    work(app)
+    assert len(inbox[0].messages) == 1
+    with app.app_context():  # still due: the next round after the gap mails it
+        assert db.session.scalar(
+            select(Notification.id).where(
+                Notification.member_id == world["giulia"].member_id,
+                Notification.emailed_at.is_(None),
+                Notification.read_at.is_(None),
+            )
+        )

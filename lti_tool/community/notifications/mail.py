@@ -266,20 +266,42 @@ def mail_member(
         return {"skipped": "off"}
     now = utcnow()
     begin_write(session)
-    member = session.get(Member, payload["member_id"])
+    # The member's row, locked: two runs of this job for one member (a lease that passed to
+    # another worker) take turns, and the second sees what the first claimed (PostgreSQL; on
+    # SQLite begin_write made us the only writer).
+    member = session.get(Member, payload["member_id"], with_for_update=True)
     if member is None or not member.email or not wants_mail(session, member.id):
         session.rollback()
         return {"skipped": "no address or turned off"}
+    if _mailed_since(session, member.id, now - timedelta(seconds=settings.notification_mail.gap)):
+        # A job queued twice, or queued by a sweep that read before the last e-mail was
+        # claimed: what came since waits for the next round after the gap.
+        session.rollback()
+        return {"skipped": "mailed within the gap"}
+    # Claimed before anything is read, by one UPDATE that checks each row is still due: a
+    # notification read or claimed by another worker meanwhile is not ours to mail (on
+    # PostgreSQL the UPDATE waits for their transaction and checks the row again).
+    ids = set(
+        session.scalars(
+            update(Notification)
+            .where(Notification.member_id == member.id, _due(settings, now))
+            .values(emailed_at=now)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not ids:
+        session.rollback()
+        return {"skipped": "nothing due"}
     rows = list(
         session.scalars(
             select(Notification)
-            .where(Notification.member_id == member.id, _due(settings, now))
+            .where(Notification.id.in_(ids))
             .order_by(Notification.created_at, Notification.id)
+            .execution_options(populate_existing=True)
         )
     )
-    if not rows:
-        session.rollback()
-        return {"skipped": "nothing due"}
+    address = member.email
     with force_locale(_language(member)):
         lines, passed = _lines(session, member, rows)
         token = unsubscribe_token(settings.secret_key, member.id)
@@ -292,14 +314,9 @@ def mail_member(
     if passed:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(passed), Notification.emailed_at.is_(None))
+            .where(Notification.id.in_(passed))
             .values(emailed_at=Notification.created_at)
-        )
-    if claimed:
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_(claimed), Notification.emailed_at.is_(None))
-            .values(emailed_at=now)
+            .execution_options(synchronize_session=False)
         )
     session.commit()
     if not lines:
@@ -307,7 +324,7 @@ def mail_member(
     try:
         send_mail(
             settings.mail,
-            member.email,
+            address,
             subject,
             text,
             headers={
@@ -328,6 +345,21 @@ def mail_member(
             raise RetryLater(str(exc)) from exc
         raise PermanentError(str(exc)) from exc
     return {"sent": True, "lines": len(lines), "passed_over": len(passed)}
+
+
+def _mailed_since(session: Session, member_id: int, since: datetime) -> bool:
+    """Whether the member was sent a notification e-mail after ``since``."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Notification.member_id == member_id,
+                    Notification.emailed_at > since,
+                    Notification.emailed_at != Notification.created_at,
+                )
+            )
+        )
+    )
 
 
 def last_mailed(session: Session, member_id: int) -> datetime | None:
