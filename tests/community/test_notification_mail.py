@@ -465,3 +465,45 @@ def test_the_gap_holds_in_the_members_job_too(app: Flask, inbox: tuple[Inbox, in
                 Notification.read_at.is_(None),
             )
         )
+
+
+def test_news_that_moves_an_unread_notification_up_is_mailed(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """A second answer by the same classmate moves the unread notification up rather than adding
+    one: that is news for the e-mail too, whether the first was mailed or passed over."""
+    world = course(app)
+    question_id = ask_and_answer(app, world)
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+    with app.app_context():  # an hour later, still unread: Marco answers again
+        db.session.execute(
+            update(Notification)
+            .where(Notification.emailed_at > Notification.created_at)
+            .values(emailed_at=utcnow() - timedelta(hours=1, seconds=1))
+        )
+        services.answer(db.session(), world["marco"], question_id, "Or expand (x+h)^2.")
+        db.session.commit()
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"] * 2
+    assert "(Marco Bianchi)" in body(inbox[0].messages[1])
+    # Passed over (Giulia had Bottega open), then news again: mailed, and no gap taken for it.
+    with app.app_context():
+        db.session.execute(update(Notification).values(emailed_at=None, read_at=utcnow()))
+        db.session.commit()
+    question_id = ask_and_answer(app, world)
+    with app.app_context():
+        db.session.execute(
+            update(Member)
+            .where(Member.id == world["giulia"].member_id)
+            .values(last_seen_at=utcnow() + timedelta(seconds=1))
+        )
+        db.session.commit()
+    mail_round(app)
+    assert len(inbox[0].messages) == 2
+    with app.app_context():
+        db.session.execute(update(Member).values(last_seen_at=None))
+        services.answer(db.session(), world["marco"], question_id, "Or expand (x+h)^2.")
+        db.session.commit()
+    mail_round(app)
+    assert len(inbox[0].messages) == 3
