@@ -507,3 +507,28 @@ def test_news_that_moves_an_unread_notification_up_is_mailed(
         db.session.commit()
     mail_round(app)
     assert len(inbox[0].messages) == 3
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["giulia@academy.example, everyone@example.org", "giulia@academy.example\nBcc: x@example.org"],
+)
+def test_an_lms_address_that_is_not_one_address_gets_no_mail(
+    app: Flask, inbox: tuple[Inbox, int], address: str
+) -> None:
+    """The address comes from the LMS as any text: a list would send Giulia's e-mail to
+    everyone on it; it is passed over (and not queued again every few minutes)."""
+    world = course(app)
+    ask_and_answer(app, world)
+    with app.app_context():
+        db.session.execute(
+            update(Member).where(Member.id == world["giulia"].member_id).values(email=address)
+        )
+        db.session.commit()
+    mail_round(app)
+    assert inbox[0].messages == []
+    with app.app_context():
+        job = db.session.scalars(select(Job).where(Job.kind == "notifications.mail")).one()
+        assert job.status == "done"
+        settings = app.extensions["bottega_settings"]
+        assert mail.due_members(db.session(), settings, utcnow()) == []

@@ -32,7 +32,7 @@ from lti_tool.community.moderation.subjects import registered, resolve
 from lti_tool.community.notifications.models import MemberPreference, Notification
 from lti_tool.community.notifications.sentences import NOT_MAILED, sentence
 from lti_tool.config import Settings
-from lti_tool.core.mail import MailError, mail_enabled, send_mail
+from lti_tool.core.mail import MailError, mail_enabled, send_mail, single_address
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.services import member_names
 from lti_tool.extensions import utcnow
@@ -273,6 +273,16 @@ def mail_member(
     if member is None or not member.email or not wants_mail(session, member.id):
         session.rollback()
         return {"skipped": "no address or turned off"}
+    address = single_address(member.email)
+    if address is None:  # "a@x.org, b@y.org" from the LMS: passed over, not queued again
+        passed_over = session.execute(  # type: ignore[attr-defined]
+            update(Notification)
+            .where(Notification.member_id == member.id, _due(settings, now))
+            .values(emailed_at=Notification.created_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        return {"skipped": "not one e-mail address", "passed_over": passed_over}
     if _mailed_since(session, member.id, now - timedelta(seconds=settings.notification_mail.gap)):
         # A job queued twice, or queued by a sweep that read before the last e-mail was
         # claimed: what came since waits for the next round after the gap.
@@ -301,7 +311,6 @@ def mail_member(
             .execution_options(populate_existing=True)
         )
     )
-    address = member.email
     with force_locale(_language(member)):
         lines, passed = _lines(session, member, rows)
         token = unsubscribe_token(settings.secret_key, member.id)
