@@ -532,3 +532,21 @@ def test_an_lms_address_that_is_not_one_address_gets_no_mail(
         assert job.status == "done"
         settings = app.extensions["bottega_settings"]
         assert mail.due_members(db.session(), settings, utcnow()) == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "hello"),
+    [("it-IT", "Ciao"), ("it_IT", "Ciao"), ("IT", "Ciao"), ("pt-BR", "Hello"), (None, "Hello")],
+)
+def test_the_email_is_in_the_language_the_launch_chooses(
+    app: Flask, inbox: tuple[Inbox, int], locale: str | None, hello: str
+) -> None:
+    world = course(app)
+    with app.app_context():
+        db.session.execute(
+            update(Member).where(Member.id == world["giulia"].member_id).values(locale=locale)
+        )
+        db.session.commit()
+    ask_and_answer(app, world)
+    mail_round(app)
+    assert body(inbox[0].messages[0]).startswith(f"{hello} Giulia Rossi,")

@@ -32,6 +32,7 @@ from lti_tool.community.moderation.subjects import registered, resolve
 from lti_tool.community.notifications.models import MemberPreference, Notification
 from lti_tool.community.notifications.sentences import NOT_MAILED, sentence
 from lti_tool.config import Settings
+from lti_tool.core.i18n import normalise_locale
 from lti_tool.core.mail import MailError, mail_enabled, send_mail, single_address
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.services import member_names
@@ -254,7 +255,9 @@ def mail_text(
 
 
 def _language(member: Member) -> str:
-    return member.locale[:2] if member.locale and member.locale[:2] in ("en", "it") else "en"
+    """The member's language as their launches choose it ("it-IT", "it_IT", "IT": Italian), else
+    the default."""
+    return normalise_locale(member.locale) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 @handler(MAIL_KIND, max_attempts=6)
