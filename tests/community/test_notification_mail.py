@@ -550,3 +550,123 @@ def test_the_email_is_in_the_language_the_launch_chooses(
     ask_and_answer(app, world)
     mail_round(app)
     assert body(inbox[0].messages[0]).startswith(f"{hello} Giulia Rossi,")
+
+
+def test_an_anonymous_post_is_mailed_without_its_authors_name(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """An anonymous answer, and the acceptance by who asked anonymously: the e-mail names
+    nobody (the notifications carry no actor)."""
+    world = course(app)
+    with app.app_context():
+        session = db.session()
+        question = services.ask(
+            session, world["giulia"], services.QuestionInput(title=TITLE, anonymous=True)
+        )
+        post = services.answer(session, world["marco"], question.id, "Power rule.", anonymous=True)
+        services.answer(session, world["sara"], question.id, "The chain rule.")
+        services.accept(session, world["giulia"], post.id)
+        session.execute(
+            update(Notification).where(Notification.kind == "badge").values(read_at=utcnow())
+        )
+        session.commit()
+    mail_round(app)
+    assert sorted(to(inbox)) == [
+        "giulia@academy.example",
+        "marco@academy.example",
+        "sara@academy.example",
+    ]
+    mailed = {str(m["To"]): body(m) for m in inbox[0].messages}
+    assert "(Sara Verdi)" in mailed["giulia@academy.example"]
+    assert "Marco Bianchi" not in mailed["giulia@academy.example"]
+    assert "Marco Bianchi" not in mailed["sara@academy.example"]  # a follower of the question
+    assert "accepted" in mailed["marco@academy.example"]
+    assert "Giulia Rossi" not in mailed["marco@academy.example"]
+    assert "Giulia Rossi" not in mailed["sara@academy.example"]
+
+
+def test_a_job_queued_before_an_erasure_sends_nothing(app: Flask, inbox: tuple[Inbox, int]) -> None:
+    from lti_tool.sync.privacy import erase_member
+
+    world = course(app)
+    ask_and_answer(app, world)
+    with app.app_context():
+        queue_due_mail(db.session, {}, None)  # type: ignore[arg-type]
+        giulia = db.session.get(Member, world["giulia"].member_id)
+        assert giulia is not None
+        erase_member(db.session(), giulia, route="cli")
+    work(app)
+    assert inbox[0].messages == []
+    with app.app_context():
+        assert db.session.scalar(select(Job.result).where(Job.kind == mail.MAIL_KIND)) == {
+            "skipped": "no address or turned off"
+        }
+
+
+def test_every_kind_reads_as_a_sentence_and_removed_posts_are_passed_over(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """Group messages and welcomes (their own subject types, registered with moderation): a
+    deleted or hidden one is passed over; every other capability's kind is one sentence."""
+    from lti_tool.community.groups import services as groups
+    from lti_tool.community.groups.permissions import Actor as GroupActor
+    from lti_tool.community.notifications.services import notify
+    from lti_tool.community.welcome import services as welcome
+
+    world = course(app)
+    giulia = world["giulia"].member_id
+
+    def of_groups(key: str) -> GroupActor:
+        a = world[key]
+        return GroupActor(a.member_id, a.course_id, a.role, a.community_manager)
+
+    with app.app_context():
+        session = db.session()
+        data = groups.SetInput(name="Study", group_size=4, mode="manual", group_count=1)
+        group_set = groups.create_set(session, of_groups("prof"), data, seed=42)
+        [group] = groups._set_groups(session, group_set.id)
+        for key in ("giulia", "marco"):
+            groups.move_member(
+                session, of_groups("prof"), group_set.id, world[key].member_id, group.id
+            )
+        groups.add_post(session, of_groups("marco"), group.id, "See you on Thursday")
+        gone = groups.add_post(session, of_groups("marco"), group.id, "My number is 333 1234567")
+        groups.delete_post(session, of_groups("marco"), gone.id)
+        intro = welcome.introduce(session, world.course_id, giulia, "Hi, I am Giulia")
+        welcome.welcome(session, world.course_id, world["marco"].member_id, intro.id, "Welcome!")
+        rude = welcome.welcome(session, world.course_id, world["sara"].member_id, intro.id, "Rude")
+        hide_post(session, world.course_id, world["prof"].member_id, "welcome_reply", rude.id, "x")
+        for kind, subject_type, excerpt in [
+            ("kudos", "kudos_award", "Great explanation"),
+            ("nudge", "reach_out", "How is it going?"),
+            ("moderation_warning", "moderation_action", "Please be kind"),
+            ("badge", "recognition_badge", "First question"),
+            ("mentor", "enrolment", ""),
+        ]:
+            notify(
+                session,
+                course_id=world.course_id,
+                recipients=[giulia],
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=1,
+                actor_id=None if kind == "badge" else world["prof"].member_id,
+                excerpt=excerpt,
+            )
+        session.execute(update(Member).values(locale="en"))
+        session.commit()
+    mail_round(app)
+    text = body(inbox[0].messages[0])
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert sorted(lines) == sorted(
+        [
+            "- New message in your group: “Group 1: See you on Thursday” (Marco Bianchi)",
+            "- Someone welcomed you in Introductions: “Welcome!” (Marco Bianchi)",
+            "- You received kudos: “Great explanation” (Anna Neri)",
+            "- A message from your course staff: “How is it going?” (Anna Neri)",
+            "- A message from the moderators: “Please be kind” (Anna Neri)",
+            "- You earned a badge: “First question”",
+            "- You are now a peer mentor in this course. (Anna Neri)",
+        ]
+    )
+    assert "333" not in text and "Rude" not in text
