@@ -670,3 +670,28 @@ def test_every_kind_reads_as_a_sentence_and_removed_posts_are_passed_over(
         ]
     )
     assert "333" not in text and "Rude" not in text
+
+
+def test_an_unsubscribe_link_stops_only_the_person_it_was_sent_to(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """The link names the member's row and who they are: signed with the same SECRET_KEY for
+    member 5 of another database (a second deployment, a staging copy), it stops nobody here."""
+    world = course(app)
+    ask_and_answer(app, world)
+    mail_round(app)
+    link = re.search(r"<(http://[^>]+)>", str(inbox[0].messages[0]["List-Unsubscribe"]))
+    assert link
+    path = link.group(1)[len(PUBLIC_URL) :]
+    with app.app_context():  # the same row id is someone else there
+        db.session.execute(
+            update(Member)
+            .where(Member.id == world["giulia"].member_id)
+            .values(lms_id="someone-else")
+        )
+        db.session.commit()
+    browser = app.test_client()
+    assert browser.get(path).status_code == 400
+    assert browser.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    with app.app_context():
+        assert wants_mail(db.session(), world["giulia"].member_id)

@@ -16,6 +16,8 @@ without a launch, signed with the SECRET_KEY. Mail needs SMTP_HOST and PUBLIC_UR
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,20 +70,31 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret_key, salt=_SALT)
 
 
-def unsubscribe_token(secret_key: str, member_id: int) -> str:
+def _whose(member: Member) -> str:
+    """Who the member is beyond their row's id: their registration and LMS user id, hashed. A
+    token signed for member 5 of one database (another deployment sharing the SECRET_KEY, a
+    copy for staging) does not name whoever is member 5 of another."""
+    return hashlib.sha256(f"{member.platform_id}\n{member.lms_id}".encode()).hexdigest()[:16]
+
+
+def unsubscribe_token(secret_key: str, member: Member) -> str:
     """A token naming the member, for a link that works without a launch (no expiry: an
     e-mail read months later must still be able to stop the next ones)."""
-    return str(_serializer(secret_key).dumps({"m": member_id}))
+    return str(_serializer(secret_key).dumps({"m": member.id, "w": _whose(member)}))
 
 
-def member_of_token(secret_key: str, token: str) -> int | None:
-    """The member a token names; None for a token this server did not sign."""
+def member_of_token(session: Session, secret_key: str, token: str) -> Member | None:
+    """The member a token names; None for a token this server did not sign for them."""
     try:
         data = _serializer(secret_key).loads(token)
     except BadSignature:
         return None
-    member_id = data.get("m") if isinstance(data, dict) else None
-    return member_id if isinstance(member_id, int) else None
+    if not isinstance(data, dict) or not isinstance(data.get("m"), int):
+        return None
+    member = session.get(Member, data["m"])
+    if member is None or not hmac.compare_digest(str(data.get("w", "")), _whose(member)):
+        return None
+    return member
 
 
 def wants_mail(session: Session, member_id: int) -> bool:
@@ -316,7 +329,7 @@ def mail_member(
     )
     with force_locale(_language(member)):
         lines, passed = _lines(session, member, rows)
-        token = unsubscribe_token(settings.secret_key, member.id)
+        token = unsubscribe_token(settings.secret_key, member)
         link = f"{settings.public_url or ''}{UNSUBSCRIBE_PATH}/{token}"
         subject, text = mail_text(session, member, lines, link) if lines else ("", "")
     claimed = [n.id for n in rows if n.id not in set(passed)]
