@@ -18,8 +18,12 @@ from sqlalchemy.exc import OperationalError
 
 from lti_tool.community.moderation.services import hide_post
 from lti_tool.community.notifications import mail
-from lti_tool.community.notifications.mail import queue_due_mail, wants_mail
-from lti_tool.community.notifications.models import Notification
+from lti_tool.community.notifications.mail import (
+    queue_due_mail,
+    set_mail_notifications,
+    wants_mail,
+)
+from lti_tool.community.notifications.models import MemberPreference, Notification
 from lti_tool.community.qa import services
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.extensions import db, utcnow
@@ -695,3 +699,24 @@ def test_an_unsubscribe_link_stops_only_the_person_it_was_sent_to(
     assert browser.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 400
     with app.app_context():
         assert wants_mail(db.session(), world["giulia"].member_id)
+
+
+def test_a_choice_stored_while_another_request_stores_it_does_not_fail(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """The mail program's one-click post and the member's click on the button, at once: the
+    member's first choice is written by one INSERT ... ON CONFLICT, so the other request waits
+    for it instead of both inserting (the second commit failed with an IntegrityError)."""
+    world = course(app)
+    giulia = world["giulia"].member_id
+    with app.app_context():
+        session = db.session()
+        assert set_mail_notifications(session, giulia, False)
+        other = competing(
+            MemberPreference.__table__.insert().values(
+                member_id=giulia, mail_notifications=False, updated_at=utcnow()
+            )
+        )
+        session.commit()
+        assert not wants_mail(db.session(), giulia)
+    assert other is False  # it had to wait for the first

@@ -37,7 +37,7 @@ from lti_tool.config import Settings
 from lti_tool.core.i18n import normalise_locale
 from lti_tool.core.mail import MailError, mail_enabled, send_mail, single_address
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
-from lti_tool.courses.services import member_names
+from lti_tool.courses.services import dialect_insert, member_names
 from lti_tool.extensions import utcnow
 from lti_tool.jobs import JobContext, PermanentError, RetryLater, begin_write, enqueue, handler
 
@@ -110,11 +110,16 @@ def set_mail_notifications(session: Session, member_id: int, wanted: bool) -> bo
     The caller commits."""
     if session.get(Member, member_id) is None:
         return False
-    preference = session.get(MemberPreference, member_id)
-    if preference is None:
-        session.add(MemberPreference(member_id=member_id, mail_notifications=wanted))
-    else:
-        preference.mail_notifications = wanted
+    # One statement: the mail program's one-click post and the member's own click on the
+    # link's button may come at once, and two INSERTs of the first choice would collide.
+    now = utcnow()
+    session.execute(
+        dialect_insert(session, MemberPreference)
+        .values(member_id=member_id, mail_notifications=wanted, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=["member_id"], set_={"mail_notifications": wanted, "updated_at": now}
+        )
+    )
     return True
 
 
