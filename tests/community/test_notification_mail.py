@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
@@ -720,3 +721,50 @@ def test_a_choice_stored_while_another_request_stores_it_does_not_fail(
         session.commit()
         assert not wants_mail(db.session(), giulia)
     assert other is False  # it had to wait for the first
+
+
+def test_two_runs_of_a_members_job_at_once_send_one_email(
+    app: Flask, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """A second run starts while the first is between its claim and its commit, and news came
+    meanwhile: the second waits for the first and then keeps to the gap. (SQLite: begin_write
+    makes each run the only writer, and the news could not be written meanwhile.)"""
+    if database_url.startswith("sqlite"):
+        pytest.skip("concurrent writers: PostgreSQL")
+    world = course(app)
+    question_id = ask_and_answer(app, world)
+    giulia = world["giulia"].member_id
+    second: list[Any] = []
+    original = mail._lines
+
+    def run_again() -> None:
+        with app.app_context():
+            second.append(mail.mail_member(db.session(), {"member_id": giulia}, None))  # type: ignore[arg-type]
+            db.session.remove()
+
+    def lines(session: Any, member: Any, rows: Any) -> Any:
+        if not second and not hasattr(lines, "thread"):
+            with db.engine.connect() as other:  # Sara answers too: news the first did not claim
+                other.execute(
+                    Notification.__table__.insert().values(
+                        course_id=world.course_id,
+                        member_id=giulia,
+                        kind="answer",
+                        actor_id=world["sara"].member_id,
+                        subject_type="qa_question",
+                        subject_id=question_id,
+                        excerpt=TITLE,
+                        created_at=utcnow() - timedelta(seconds=1),
+                    )
+                )
+                other.commit()
+            lines.thread = threading.Thread(target=run_again)  # type: ignore[attr-defined]
+            lines.thread.start()  # type: ignore[attr-defined]
+            lines.thread.join(1.0)  # type: ignore[attr-defined]
+        return original(session, member, rows)
+
+    monkeypatch.setattr(mail, "_lines", lines)
+    mail_round(app)
+    lines.thread.join(10)  # type: ignore[attr-defined]
+    assert second == [{"skipped": "mailed within the gap"}]
+    assert to(inbox) == ["giulia@academy.example"]

@@ -26,7 +26,7 @@ from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from lti_tool.community.moderation.services import hidden_subjects
@@ -278,6 +278,22 @@ def _language(member: Member) -> str:
     return normalise_locale(member.locale) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+_LOCK_SPACE = 0x4D41494C  # "MAIL": the first key of the job's advisory locks (PostgreSQL)
+
+
+def _take_turns(session: Session, member_id: int) -> None:
+    """Two runs of one member's job (a lease that passed to another worker) take turns: the
+    second waits for the first's transaction and sees what it claimed. PostgreSQL: a lock of
+    the transaction, apart from the rows (locking the member's row would deadlock with an
+    erasure, which deletes the notifications first); SQLite: begin_write made us the only
+    writer already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :member)"),
+            {"space": _LOCK_SPACE, "member": member_id},
+        )
+
+
 @handler(MAIL_KIND, max_attempts=6)
 def mail_member(
     session: Session, payload: dict[str, Any], ctx: JobContext
@@ -287,10 +303,8 @@ def mail_member(
         return {"skipped": "off"}
     now = utcnow()
     begin_write(session)
-    # The member's row, locked: two runs of this job for one member (a lease that passed to
-    # another worker) take turns, and the second sees what the first claimed (PostgreSQL; on
-    # SQLite begin_write made us the only writer).
-    member = session.get(Member, payload["member_id"], with_for_update=True)
+    _take_turns(session, payload["member_id"])
+    member = session.get(Member, payload["member_id"])
     if member is None or not member.email or not wants_mail(session, member.id):
         session.rollback()
         return {"skipped": "no address or turned off"}
