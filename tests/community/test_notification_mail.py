@@ -114,6 +114,18 @@ def ask_and_answer(app: Flask, world: CourseWorld, answerer: str = "marco") -> i
     return question_id
 
 
+def launched(world: CourseWorld, key: str, at: Any) -> None:
+    """What a launch into the course at ``at`` records (the member's, their enrolment's)."""
+    member_id = world[key].member_id
+    db.session.execute(update(Member).where(Member.id == member_id).values(last_seen_at=at))
+    db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.member_id == member_id, Enrolment.course_id == world.course_id)
+        .values(last_launch_at=at)
+    )
+    db.session.commit()
+
+
 def work(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["jobs", "work", "--burst", "--json"])
     assert result.exit_code == 0, result.output
@@ -170,12 +182,7 @@ def test_what_was_read_or_seen_in_bottega_is_not_mailed(
     page = client.get("/w/L1/qa/notifications").get_data(as_text=True)
     client.post("/w/L1/qa/notifications/read", data={"csrf_token": form_token(page)})
     with app.app_context():  # Sara opened Bottega after the answer came: the bell showed it
-        db.session.execute(
-            update(Member)
-            .where(Member.id == world["sara"].member_id)
-            .values(last_seen_at=utcnow() + timedelta(seconds=1))
-        )
-        db.session.commit()
+        launched(world, "sara", utcnow() + timedelta(seconds=1))
     mail_round(app)
     # An answerer follows the question: Marco hears of the assistant's answer. Giulia read
     # hers in Bottega; Sara opened Bottega after it came.
@@ -498,16 +505,11 @@ def test_news_that_moves_an_unread_notification_up_is_mailed(
         db.session.commit()
     question_id = ask_and_answer(app, world)
     with app.app_context():
-        db.session.execute(
-            update(Member)
-            .where(Member.id == world["giulia"].member_id)
-            .values(last_seen_at=utcnow() + timedelta(seconds=1))
-        )
-        db.session.commit()
+        launched(world, "giulia", utcnow() + timedelta(seconds=1))
     mail_round(app)
     assert len(inbox[0].messages) == 2
     with app.app_context():
-        db.session.execute(update(Member).values(last_seen_at=None))
+        launched(world, "giulia", None)
         services.answer(db.session(), world["marco"], question_id, "Or expand (x+h)^2.")
         db.session.commit()
     mail_round(app)
@@ -768,3 +770,18 @@ def test_two_runs_of_a_members_job_at_once_send_one_email(
     lines.thread.join(10)  # type: ignore[attr-defined]
     assert second == [{"skipped": "mailed within the gap"}]
     assert to(inbox) == ["giulia@academy.example"]
+
+
+def test_a_launch_into_one_course_passes_over_only_that_courses_notifications(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """Giulia opens Calculus after an answer came in Statistics: Calculus' bell does not show
+    it, so the e-mail still does."""
+    first = course(app)
+    second = second_course(app, first)
+    ask_and_answer(app, second)
+    with app.app_context():
+        launched(first, "giulia", utcnow() + timedelta(seconds=1))
+    mail_round(app)
+    assert to(inbox) == ["giulia@academy.example"]
+    assert "Statistics" in body(inbox[0].messages[0])

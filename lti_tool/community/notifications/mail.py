@@ -8,10 +8,11 @@ sends: a worker that dies between the two loses that e-mail rather than sending 
 an SMTP server that answers "try later" gives them back for the retry.
 
 Passed over (claimed, not mailed): notifications whose post was deleted or hidden since, of a
-course the member has left, and any that came before the member's last launch (Bottega's bell
-showed them). Only members with an e-mail address from their LMS who have not turned the
-e-mails off (My profile, or the link at the bottom of each message) get them; the link works
-without a launch, signed with the SECRET_KEY. Mail needs SMTP_HOST and PUBLIC_URL (the link).
+course the member has left, and any that came before the member's last launch in their course
+(the course's bell showed them). Only members with an e-mail address from their LMS who have
+not turned the e-mails off (My profile, or the link at the bottom of each message) get them;
+the link works without a launch, signed with the SECRET_KEY. Mail needs SMTP_HOST and
+PUBLIC_URL (the link).
 """
 
 from __future__ import annotations
@@ -190,14 +191,16 @@ def _lines(
     session: Session, member: Member, rows: list[Notification]
 ) -> tuple[list[Line], list[int]]:
     """The sentences worth mailing, in the current locale, and the notifications passed over."""
-    active = set(
-        session.scalars(
-            select(Enrolment.course_id).where(
+    # The bell is the course's: a launch shows what came before it in that course only.
+    launched: dict[int, datetime | None] = {
+        row.course_id: row.last_launch_at
+        for row in session.execute(
+            select(Enrolment.course_id, Enrolment.last_launch_at).where(
                 Enrolment.member_id == member.id, Enrolment.status == EnrolmentStatus.ACTIVE
             )
         )
-    )
-    seen_at = member.last_seen_at
+    }
+    active = set(launched)
     by_course: dict[int, list[Notification]] = {}
     for n in rows:
         by_course.setdefault(n.course_id, []).append(n)
@@ -211,6 +214,7 @@ def _lines(
         for n in notes:
             key = (n.subject_type, n.subject_id)
             gone = key in keys and (key not in posts or posts[key].deleted or key in hidden)
+            seen_at = launched.get(course_id)
             if course_id not in active or gone or (seen_at is not None and seen_at >= n.created_at):
                 passed.append(n.id)
                 continue
