@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -22,6 +23,20 @@ def mail_enabled(settings: MailSettings) -> bool:
     return bool(settings.host)
 
 
+# One bare address (local@domain): no display name, no list, no spaces or line breaks.
+_ATOM = r'[^@\s,;:<>()\[\]\\"]+'
+_ADDRESS = re.compile(f"{_ATOM}@{_ATOM}")
+
+
+def single_address(value: str | None) -> str | None:
+    """``value`` when it is one plain e-mail address, else None. An address from an LMS may
+    hold anything: "a@x.org, b@y.org" in a To header would send one member's e-mail to both."""
+    if not value:
+        return None
+    value = value.strip()
+    return value if _ADDRESS.fullmatch(value) else None
+
+
 def send_mail(
     settings: MailSettings,
     to: str,
@@ -32,9 +47,11 @@ def send_mail(
     """Send one plain-text message (with extra ``headers``); raises MailError."""
     if not settings.host:
         raise MailError("no SMTP_HOST configured", temporary=False)
+    if single_address(to) is None:
+        raise MailError("the recipient is not one e-mail address", temporary=False)
     message = EmailMessage()
     message["From"] = settings.sender
-    message["To"] = to
+    message["To"] = to.strip()
     # One line: a course title from an LMS may hold line breaks, which a header may not.
     message["Subject"] = " ".join(subject.split())
     for name, value in (headers or {}).items():

@@ -8,14 +8,17 @@ sends: a worker that dies between the two loses that e-mail rather than sending 
 an SMTP server that answers "try later" gives them back for the retry.
 
 Passed over (claimed, not mailed): notifications whose post was deleted or hidden since, of a
-course the member has left, and any that came before the member's last launch (Bottega's bell
-showed them). Only members with an e-mail address from their LMS who have not turned the
-e-mails off (My profile, or the link at the bottom of each message) get them; the link works
-without a launch, signed with the SECRET_KEY. Mail needs SMTP_HOST and PUBLIC_URL (the link).
+course the member has left, and any that came before the member's last launch in their course
+(the course's bell showed them). Only members with an e-mail address from their LMS who have
+not turned the e-mails off (My profile, or the link at the bottom of each message) get them;
+the link works without a launch, signed with the SECRET_KEY. Mail needs SMTP_HOST and
+PUBLIC_URL (the link).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +27,7 @@ from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from lti_tool.community.moderation.services import hidden_subjects
@@ -32,9 +35,10 @@ from lti_tool.community.moderation.subjects import registered, resolve
 from lti_tool.community.notifications.models import MemberPreference, Notification
 from lti_tool.community.notifications.sentences import NOT_MAILED, sentence
 from lti_tool.config import Settings
-from lti_tool.core.mail import MailError, mail_enabled, send_mail
+from lti_tool.core.i18n import normalise_locale
+from lti_tool.core.mail import MailError, mail_enabled, send_mail, single_address
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
-from lti_tool.courses.services import member_names
+from lti_tool.courses.services import dialect_insert, member_names
 from lti_tool.extensions import utcnow
 from lti_tool.jobs import JobContext, PermanentError, RetryLater, begin_write, enqueue, handler
 
@@ -67,20 +71,31 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret_key, salt=_SALT)
 
 
-def unsubscribe_token(secret_key: str, member_id: int) -> str:
+def _whose(member: Member) -> str:
+    """Who the member is beyond their row's id: their registration and LMS user id, hashed. A
+    token signed for member 5 of one database (another deployment sharing the SECRET_KEY, a
+    copy for staging) does not name whoever is member 5 of another."""
+    return hashlib.sha256(f"{member.platform_id}\n{member.lms_id}".encode()).hexdigest()[:16]
+
+
+def unsubscribe_token(secret_key: str, member: Member) -> str:
     """A token naming the member, for a link that works without a launch (no expiry: an
     e-mail read months later must still be able to stop the next ones)."""
-    return str(_serializer(secret_key).dumps({"m": member_id}))
+    return str(_serializer(secret_key).dumps({"m": member.id, "w": _whose(member)}))
 
 
-def member_of_token(secret_key: str, token: str) -> int | None:
-    """The member a token names; None for a token this server did not sign."""
+def member_of_token(session: Session, secret_key: str, token: str) -> Member | None:
+    """The member a token names; None for a token this server did not sign for them."""
     try:
         data = _serializer(secret_key).loads(token)
     except BadSignature:
         return None
-    member_id = data.get("m") if isinstance(data, dict) else None
-    return member_id if isinstance(member_id, int) else None
+    if not isinstance(data, dict) or not isinstance(data.get("m"), int):
+        return None
+    member = session.get(Member, data["m"])
+    if member is None or not hmac.compare_digest(str(data.get("w", "")), _whose(member)):
+        return None
+    return member
 
 
 def wants_mail(session: Session, member_id: int) -> bool:
@@ -96,11 +111,16 @@ def set_mail_notifications(session: Session, member_id: int, wanted: bool) -> bo
     The caller commits."""
     if session.get(Member, member_id) is None:
         return False
-    preference = session.get(MemberPreference, member_id)
-    if preference is None:
-        session.add(MemberPreference(member_id=member_id, mail_notifications=wanted))
-    else:
-        preference.mail_notifications = wanted
+    # One statement: the mail program's one-click post and the member's own click on the
+    # link's button may come at once, and two INSERTs of the first choice would collide.
+    now = utcnow()
+    session.execute(
+        dialect_insert(session, MemberPreference)
+        .values(member_id=member_id, mail_notifications=wanted, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=["member_id"], set_={"mail_notifications": wanted, "updated_at": now}
+        )
+    )
     return True
 
 
@@ -171,14 +191,16 @@ def _lines(
     session: Session, member: Member, rows: list[Notification]
 ) -> tuple[list[Line], list[int]]:
     """The sentences worth mailing, in the current locale, and the notifications passed over."""
-    active = set(
-        session.scalars(
-            select(Enrolment.course_id).where(
+    # The bell is the course's: a launch shows what came before it in that course only.
+    launched: dict[int, datetime | None] = {
+        row.course_id: row.last_launch_at
+        for row in session.execute(
+            select(Enrolment.course_id, Enrolment.last_launch_at).where(
                 Enrolment.member_id == member.id, Enrolment.status == EnrolmentStatus.ACTIVE
             )
         )
-    )
-    seen_at = member.last_seen_at
+    }
+    active = set(launched)
     by_course: dict[int, list[Notification]] = {}
     for n in rows:
         by_course.setdefault(n.course_id, []).append(n)
@@ -192,6 +214,7 @@ def _lines(
         for n in notes:
             key = (n.subject_type, n.subject_id)
             gone = key in keys and (key not in posts or posts[key].deleted or key in hidden)
+            seen_at = launched.get(course_id)
             if course_id not in active or gone or (seen_at is not None and seen_at >= n.created_at):
                 passed.append(n.id)
                 continue
@@ -254,7 +277,25 @@ def mail_text(
 
 
 def _language(member: Member) -> str:
-    return member.locale[:2] if member.locale and member.locale[:2] in ("en", "it") else "en"
+    """The member's language as their launches choose it ("it-IT", "it_IT", "IT": Italian), else
+    the default."""
+    return normalise_locale(member.locale) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+_LOCK_SPACE = 0x4D41494C  # "MAIL": the first key of the job's advisory locks (PostgreSQL)
+
+
+def _take_turns(session: Session, member_id: int) -> None:
+    """Two runs of one member's job (a lease that passed to another worker) take turns: the
+    second waits for the first's transaction and sees what it claimed. PostgreSQL: a lock of
+    the transaction, apart from the rows (locking the member's row would deadlock with an
+    erasure, which deletes the notifications first); SQLite: begin_write made us the only
+    writer already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :member)"),
+            {"space": _LOCK_SPACE, "member": member_id},
+        )
 
 
 @handler(MAIL_KIND, max_attempts=6)
@@ -266,23 +307,52 @@ def mail_member(
         return {"skipped": "off"}
     now = utcnow()
     begin_write(session)
+    _take_turns(session, payload["member_id"])
     member = session.get(Member, payload["member_id"])
     if member is None or not member.email or not wants_mail(session, member.id):
         session.rollback()
         return {"skipped": "no address or turned off"}
+    address = single_address(member.email)
+    if address is None:  # "a@x.org, b@y.org" from the LMS: passed over, not queued again
+        passed_over = session.execute(  # type: ignore[attr-defined]
+            update(Notification)
+            .where(Notification.member_id == member.id, _due(settings, now))
+            .values(emailed_at=Notification.created_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        return {"skipped": "not one e-mail address", "passed_over": passed_over}
+    if _mailed_since(session, member.id, now - timedelta(seconds=settings.notification_mail.gap)):
+        # A job queued twice, or queued by a sweep that read before the last e-mail was
+        # claimed: what came since waits for the next round after the gap.
+        session.rollback()
+        return {"skipped": "mailed within the gap"}
+    # Claimed before anything is read, by one UPDATE that checks each row is still due: a
+    # notification read or claimed by another worker meanwhile is not ours to mail (on
+    # PostgreSQL the UPDATE waits for their transaction and checks the row again).
+    ids = set(
+        session.scalars(
+            update(Notification)
+            .where(Notification.member_id == member.id, _due(settings, now))
+            .values(emailed_at=now)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not ids:
+        session.rollback()
+        return {"skipped": "nothing due"}
     rows = list(
         session.scalars(
             select(Notification)
-            .where(Notification.member_id == member.id, _due(settings, now))
+            .where(Notification.id.in_(ids))
             .order_by(Notification.created_at, Notification.id)
+            .execution_options(populate_existing=True)
         )
     )
-    if not rows:
-        session.rollback()
-        return {"skipped": "nothing due"}
     with force_locale(_language(member)):
         lines, passed = _lines(session, member, rows)
-        token = unsubscribe_token(settings.secret_key, member.id)
+        token = unsubscribe_token(settings.secret_key, member)
         link = f"{settings.public_url or ''}{UNSUBSCRIBE_PATH}/{token}"
         subject, text = mail_text(session, member, lines, link) if lines else ("", "")
     claimed = [n.id for n in rows if n.id not in set(passed)]
@@ -292,14 +362,9 @@ def mail_member(
     if passed:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(passed), Notification.emailed_at.is_(None))
+            .where(Notification.id.in_(passed))
             .values(emailed_at=Notification.created_at)
-        )
-    if claimed:
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_(claimed), Notification.emailed_at.is_(None))
-            .values(emailed_at=now)
+            .execution_options(synchronize_session=False)
         )
     session.commit()
     if not lines:
@@ -307,7 +372,7 @@ def mail_member(
     try:
         send_mail(
             settings.mail,
-            member.email,
+            address,
             subject,
             text,
             headers={
@@ -328,6 +393,21 @@ def mail_member(
             raise RetryLater(str(exc)) from exc
         raise PermanentError(str(exc)) from exc
     return {"sent": True, "lines": len(lines), "passed_over": len(passed)}
+
+
+def _mailed_since(session: Session, member_id: int, since: datetime) -> bool:
+    """Whether the member was sent a notification e-mail after ``since``."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Notification.member_id == member_id,
+                    Notification.emailed_at > since,
+                    Notification.emailed_at != Notification.created_at,
+                )
+            )
+        )
+    )
 
 
 def last_mailed(session: Session, member_id: int) -> datetime | None:

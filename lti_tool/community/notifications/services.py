@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.community.notifications.models import Notification
@@ -26,7 +26,7 @@ def notify(
 
     A recipient who has not read the same news yet (same kind, subject and actor: an answer
     accepted, taken back and accepted again; a second answer by the same classmate) gets it
-    once, moved up to now, rather than twice.
+    once, moved up to now, rather than twice (unless it was e-mailed: then the news is new).
     """
     targets = sorted({r for r in recipients if r != actor_id})
     if not targets:
@@ -35,22 +35,42 @@ def notify(
     same_actor = (
         Notification.actor_id.is_(None) if actor_id is None else Notification.actor_id == actor_id
     )
-    unread = {
-        n.member_id: n
-        for n in session.scalars(
-            select(Notification).where(
+    # Not one that went out in an e-mail (the news is new to the e-mail too, and moving it up
+    # would take back the e-mail's time, which keeps the next one an hour away); one passed
+    # over for an e-mail is due again. Checked again by the UPDATE: a notification read or
+    # mailed meanwhile is left as it is and the news gets a row of its own.
+    movable = and_(
+        Notification.read_at.is_(None),
+        or_(
+            Notification.emailed_at.is_(None),
+            Notification.emailed_at == Notification.created_at,
+        ),
+    )
+    earlier = list(
+        session.scalars(
+            select(Notification.id).where(
                 Notification.course_id == course_id,
                 Notification.member_id.in_(targets),
-                Notification.read_at.is_(None),
                 Notification.kind == kind,
                 Notification.subject_type == subject_type,
                 Notification.subject_id == subject_id,
                 same_actor,
+                movable,
             )
         )
-    }
-    for earlier in unread.values():
-        earlier.created_at, earlier.excerpt = now, excerpt[:300]
+    )
+    unread = (
+        set(
+            session.scalars(
+                update(Notification)
+                .where(Notification.id.in_(earlier), movable)
+                .values(created_at=now, excerpt=excerpt[:300], emailed_at=None)
+                .returning(Notification.member_id)
+            )
+        )
+        if earlier
+        else set()
+    )
     session.add_all(
         Notification(
             course_id=course_id,

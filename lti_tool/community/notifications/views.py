@@ -51,8 +51,7 @@ def choose(lid: str) -> BaseResponse:
 
 
 def _member(token: str) -> Member | None:
-    member_id = member_of_token(_settings().secret_key, token)
-    return db.session.get(Member, member_id) if member_id is not None else None
+    return member_of_token(db.session(), _settings().secret_key, token)
 
 
 def _page(member: Member | None, done: bool) -> Response:
