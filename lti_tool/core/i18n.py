@@ -25,6 +25,12 @@ def normalise_locale(value: str | None) -> str | None:
     return language if language in supported else None
 
 
+def language_for(locale: str | None) -> str:
+    """The supported language of a stored locale ("it-IT", "it_IT", "IT": Italian), else the
+    default: for what is written outside a request (e-mails)."""
+    return normalise_locale(locale) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
 def select_locale() -> Locale:
     """The language of the current page (a shared ``Locale``: Flask-Babel would parse a name
     again on every request, which costs more than choosing it)."""

@@ -23,6 +23,7 @@ from lti_tool.community.dashboard.models import Digest
 from lti_tool.community.engagement.models import ParticipationEvent
 from lti_tool.community.notifications.services import notify
 from lti_tool.config import Settings
+from lti_tool.core.i18n import language_for
 from lti_tool.core.mail import MailError, mail_enabled, send_mail
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.roles import course_role
@@ -196,9 +197,7 @@ def mail_digest(
     course = session.get(Course, digest.course_id)
     title = (course.title or course.label or course.lms_id) if course else ""
     settings: Settings = current_app.extensions["bottega_settings"]
-    with force_locale(
-        member.locale if member.locale and member.locale[:2] in ("en", "it") else "en"
-    ):
+    with force_locale(language_for(member.locale)):
         subject, text = digest_text(title, digest.summary, digest.week_start)
     try:
         send_mail(settings.mail, member.email, subject, text)

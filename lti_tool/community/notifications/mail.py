@@ -35,7 +35,7 @@ from lti_tool.community.moderation.subjects import registered, resolve
 from lti_tool.community.notifications.models import MemberPreference, Notification
 from lti_tool.community.notifications.sentences import NOT_MAILED, sentence
 from lti_tool.config import Settings
-from lti_tool.core.i18n import normalise_locale
+from lti_tool.core.i18n import language_for
 from lti_tool.core.mail import MailError, mail_enabled, send_mail, single_address
 from lti_tool.courses.models import Course, Enrolment, EnrolmentStatus, Member
 from lti_tool.courses.services import dialect_insert, member_names
@@ -220,7 +220,7 @@ def _lines(
                 continue
             text = sentence(n.kind, f"“{n.excerpt}”" if n.excerpt else _("a question"))
             who = names.get(n.actor_id) if n.actor_id else None
-            if who:
+            if who and n.kind != "mentor":  # a sentence naming no post names nobody either
                 text = _("%(what)s (%(who)s)", what=text, who=who)
             lines.append(Line(course_id, text))
     return lines, passed
@@ -274,12 +274,6 @@ def mail_text(
         ),
     ]
     return subject, "\n".join(body)
-
-
-def _language(member: Member) -> str:
-    """The member's language as their launches choose it ("it-IT", "it_IT", "IT": Italian), else
-    the default."""
-    return normalise_locale(member.locale) or str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 _LOCK_SPACE = 0x4D41494C  # "MAIL": the first key of the job's advisory locks (PostgreSQL)
@@ -350,7 +344,7 @@ def mail_member(
             .execution_options(populate_existing=True)
         )
     )
-    with force_locale(_language(member)):
+    with force_locale(language_for(member.locale)):
         lines, passed = _lines(session, member, rows)
         token = unsubscribe_token(settings.secret_key, member)
         link = f"{settings.public_url or ''}{UNSUBSCRIBE_PATH}/{token}"

@@ -155,3 +155,18 @@ def test_staff_read_the_digest_and_the_printable_report(app: Flask) -> None:
     assert f">{format_date(week, 'long', locale='en')}</a>" in notes
     italian = client.get("/w/L1/qa/notifications", headers={"Accept-Language": "it"})
     assert f">{format_date(week, 'long', locale='it')}</a>" in italian.get_data(as_text=True)
+
+
+def test_the_digest_speaks_the_language_of_a_locale_written_any_way(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    world = lively_course(app)
+    with app.app_context():
+        db.session.execute(
+            update(Member).where(Member.id == world["ta"].member_id).values(locale="IT")
+        )
+        db.session.commit()
+        make_digest(db.session, world.course_id, last_week(utcnow()))
+    work(app)
+    subjects = {m["To"]: m["Subject"] for m in inbox[0].messages}
+    assert "Riepilogo settimanale di Bottega" in subjects["luca@academy.example"]
