@@ -294,8 +294,11 @@ def export(lid: str, pulse_id: int) -> Any:
     pulse = found.pulse
     rows: list[tuple[object, object]] = [
         (_("Question"), services.question_text(pulse)),
-        (_("Opened"), pulse.opened_at.isoformat()),
-        (_("Closed") if not services.is_open(pulse) else _("Closes"), _closing(pulse).isoformat()),
+        (_("Opened"), pulse.opened_at.isoformat(timespec="minutes")),
+        (
+            _("Closes") if services.is_open(pulse) else _("Closed"),
+            _closing(pulse).isoformat(timespec="minutes"),
+        ),
         (_("Answers"), found.answers),
         (_("Students"), found.learners),
         (
