@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lti_tool.community.pulse import services
 from lti_tool.community.pulse.models import PulseAnswer, PulseSurvey
@@ -210,3 +213,53 @@ def test_another_courses_pulse_is_not_found(world: CourseWorld) -> None:
     assert services.is_open(theirs)
     assert services.history(db.session(), world.course_id)[0].pulse.id == ours.id
     assert len(services.history(db.session(), world.course_id)) == 1
+
+
+def test_three_staff_opening_at_once_open_one_pulse(app: Flask, world: CourseWorld) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer at a time)")
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def open_one(who: str) -> None:
+        with app.app_context(), Session(db.engine) as session:
+            barrier.wait(10)
+            try:
+                services.open_pulse(session, pulse_actor(world, who), question=f"From {who}?")
+                outcomes.append("opened")
+            except Conflict:
+                session.rollback()
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=open_one, args=(w,)) for w in ("prof", "ta", "cm")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["conflict", "conflict", "opened"]
+    assert db.session.scalar(select(func.count()).select_from(PulseSurvey)) == 1
+
+
+def test_two_tabs_answering_at_once_leave_one_answer(app: Flask, world: CourseWorld) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer at a time)")
+    pulse_id = _open(world).id  # read here: the threads must not touch this thread's session
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def send(score: int) -> None:
+        with app.app_context(), Session(db.engine) as session:
+            barrier.wait(10)
+            try:
+                services.answer(session, pulse_actor(world, "giulia"), pulse_id, score=score)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in (2, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    scores = db.session.scalars(select(PulseAnswer.score)).all()
+    assert len(scores) == 1 and scores[0] in (2, 5)
