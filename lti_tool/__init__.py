@@ -20,6 +20,7 @@ from lti_tool.community.kudos.views import bp as kudos_bp
 from lti_tool.community.moderation.views import bp as moderation_bp
 from lti_tool.community.notifications.sentences import sentence
 from lti_tool.community.notifications.views import bp as notifications_bp
+from lti_tool.community.pulse.views import bp as pulse_bp
 from lti_tool.community.qa.moderation_subjects import register_qa_subjects
 from lti_tool.community.qa.queries import ReplyTimes
 from lti_tool.community.qa.views import bp as qa_bp
@@ -127,6 +128,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(qa_bp)
     app.register_blueprint(sentiment_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(pulse_bp)
     app.register_blueprint(welcome_bp)
     app.register_blueprint(moderation_bp)
     register_qa_subjects()

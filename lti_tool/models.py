@@ -22,6 +22,7 @@ from lti_tool.community.moderation.models import (  # noqa: F401
     ModerationAction,
 )
 from lti_tool.community.notifications.models import MemberPreference, Notification  # noqa: F401
+from lti_tool.community.pulse.models import PulseAnswer, PulseSurvey  # noqa: F401
 from lti_tool.community.qa.models import (  # noqa: F401
     Answer,
     Comment,

@@ -161,6 +161,9 @@ ERASURE_POLICY: dict[tuple[str, str], Policy] = {
     ("kudos_award", "giver_id"): Policy.KEEP,
     ("kudos_award", "receiver_id"): Policy.DELETE,
     ("recognition_badge_award", "member_id"): Policy.DELETE,
+    # Pulse answers are theirs (anonymous to staff); who opened a pulse stays, anonymous.
+    ("pulse_answer", "member_id"): Policy.DELETE,
+    ("pulse_survey", "opened_by"): Policy.KEEP,
     # Participation: their events go once the finished weeks' figures are stored.
     ("engagement_event", "member_id"): Policy.DELETE,
     ("engagement_event", "actor_id"): Policy.NULL,

@@ -47,6 +47,8 @@ TABLE_LABELS = {
     "qa_follower": _l("Questions you follow"),
     "kudos_award": _l("Kudos given and received"),
     "recognition_badge_award": _l("Badges"),
+    "pulse_answer": _l("Your answers to course pulses"),
+    "pulse_survey": _l("Course pulses you opened"),
     "engagement_event": _l("Participation events"),
     "grades_score": _l("Participation scores"),
     "notification": _l("Notifications"),

@@ -205,7 +205,8 @@ def _academy_allowed() -> bool:
     return enrolment is not None and is_lms_admin(enrolment.roles)
 
 
-def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+def dashboard_page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """A page in the dashboard's layout (its navigation, the export links), for staff."""
     return render_template(
         template,
         viewer=g.viewer,
@@ -224,7 +225,7 @@ def overview(lid: str) -> tuple[str, int]:
     course_id = _course_id()
     start, end, error = _range()
     session = db.session()
-    return _page(
+    return dashboard_page(
         "dashboard/overview.html",
         400 if error else 200,
         error=error,
@@ -263,7 +264,7 @@ def _risk_page(students: list[risk.Student]) -> dict[str, Any]:
 def at_risk(lid: str) -> tuple[str, int]:
     course_id = _course_id()
     session = db.session()
-    return _page(
+    return dashboard_page(
         "dashboard/at_risk.html",
         **_risk_page(risk.at_risk(session, course_id, staff_viewer=g.viewer.is_staff)),
         recovered=risk.back_on_track(session, course_id),
@@ -315,7 +316,7 @@ def _reach_out_refused(member_id: int, status: int, message: str) -> tuple[str, 
     card = card or risk.student_card(session, course_id, member_id)
     if card is None:
         abort(404)
-    return _page(
+    return dashboard_page(
         "dashboard/at_risk.html",
         status,
         **_risk_page(everyone) | {"students": [card]},
@@ -334,7 +335,7 @@ def _reach_out_refused(member_id: int, status: int, message: str) -> tuple[str, 
 def waiting(lid: str) -> tuple[str, int]:
     course_id = _course_id()
     session = db.session()
-    return _page(
+    return dashboard_page(
         "dashboard/hanging.html",
         questions=hanging.hanging_questions(session, course_id, staff_viewer=g.viewer.is_staff),
         introductions=unanswered_count(session, course_id),
@@ -372,7 +373,7 @@ def settings(lid: str) -> BaseResponse | tuple[str, int]:
         else:
             flash(_("Thresholds saved."), "info")
             return redirect(url_for("dashboard.settings", lid=lid), 303)
-    return _page(
+    return dashboard_page(
         "dashboard/settings.html",
         422 if error else 200,
         values=values,
@@ -388,7 +389,7 @@ def content(lid: str) -> tuple[str, int]:
     course_id = _course_id()
     start, end, error = _range()
     session = db.session()
-    return _page(
+    return dashboard_page(
         "dashboard/content.html",
         400 if error else 200,
         error=error,
@@ -406,7 +407,7 @@ def content(lid: str) -> tuple[str, int]:
 def staff(lid: str) -> tuple[str, int]:
     course_id = _course_id()
     start, end, error = _range()
-    return _page(
+    return dashboard_page(
         "dashboard/staff.html",
         400 if error else 200,
         error=error,
@@ -427,7 +428,7 @@ def _playbook_error(code: str) -> str:
 def _playbook_page(status: int = 200, **context: Any) -> tuple[str, int]:
     course_id = _course_id()
     session = db.session()
-    return _page(
+    return dashboard_page(
         "dashboard/playbook.html",
         status,
         guidelines=playbook.guidelines(session, course_id),
@@ -484,7 +485,7 @@ def academy_page(lid: str) -> tuple[str, int]:
         abort(403)
     start, end, error = _range()
     rows = academy.academy(db.session(), g.viewer.platform_id, start, end)
-    return _page(
+    return dashboard_page(
         "dashboard/academy.html",
         400 if error else 200,
         error=error,
@@ -506,7 +507,7 @@ def report(lid: str) -> tuple[str, int]:
         end, error = start + timedelta(days=6), None
     else:
         start, end, error = _range()
-    return _page(
+    return dashboard_page(
         "dashboard/report.html",
         400 if error else 200,
         error=error,
@@ -527,7 +528,7 @@ def report(lid: str) -> tuple[str, int]:
 @bp.get("/digests")
 @staff_required
 def digests(lid: str) -> tuple[str, int]:
-    return _page(
+    return dashboard_page(
         "dashboard/digests.html",
         items=digest.recent_digests(db.session(), _course_id()),
         timedelta=timedelta,
@@ -550,7 +551,9 @@ def _csv_delimiter() -> str:
     return ";" if locale is not None and get_decimal_symbol(locale) == "," else ","
 
 
-def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    """A CSV download as spreadsheets in the page's language open it (delimiter, BOM), with
+    no cell a spreadsheet would run as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=_csv_delimiter())
     writer.writerow(header)
@@ -576,7 +579,7 @@ def export_academy(lid: str) -> Response:
     start, end, error = _range()
     if error:
         abort(400, description=error)
-    return _csv(
+    return csv_response(
         "academy",
         [
             _("Course"),
@@ -618,7 +621,7 @@ def export(lid: str, name: str) -> Response:
         abort(400, description=error)
     if name == "overview":
         o = metrics.overview(session, course_id, start, end)
-        return _csv(
+        return csv_response(
             name,
             [_("Figure"), _("Value")],
             [
@@ -638,7 +641,7 @@ def export(lid: str, name: str) -> Response:
             ],
         )
     if name == "weekly":
-        return _csv(
+        return csv_response(
             name,
             [
                 _("Week starting"),
@@ -655,7 +658,7 @@ def export(lid: str, name: str) -> Response:
         )
     if name == "at-risk":
         labels = reason_labels()
-        return _csv(
+        return csv_response(
             name,
             [_("Student"), _("Enrolled"), _("Last active"), _("Reasons"), _("Reach-outs")],
             [
@@ -670,7 +673,7 @@ def export(lid: str, name: str) -> Response:
             ],
         )
     if name == "tags":
-        return _csv(
+        return csv_response(
             name,
             [_("Tag"), _("Module or objective"), _("Questions")],
             [
@@ -679,7 +682,7 @@ def export(lid: str, name: str) -> Response:
             ],
         )
     if name == "gaps":
-        return _csv(
+        return csv_response(
             name,
             [_("Question"), _("Asked"), _("Answers"), _("Tags")],
             [
@@ -688,7 +691,7 @@ def export(lid: str, name: str) -> Response:
             ],
         )
     if name == "staff":
-        return _csv(
+        return csv_response(
             name,
             [
                 _("Staff member"),
@@ -710,7 +713,7 @@ def export(lid: str, name: str) -> Response:
                 for r in signals.staff_figures(session, course_id, start, end)
             ],
         )
-    return _csv(
+    return csv_response(
         name,
         [
             _("Question"),

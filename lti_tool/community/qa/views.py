@@ -37,6 +37,7 @@ from lti_tool.community.dashboard.playbook import templates as reply_templates
 from lti_tool.community.moderation.services import hidden_keys
 from lti_tool.community.moderation.views import conduct_gate, reason_labels
 from lti_tool.community.notifications.services import mark_all_read
+from lti_tool.community.pulse.views import prompt_context
 from lti_tool.community.qa import queries, search, services
 from lti_tool.community.qa.models import Question, QuestionState
 from lti_tool.community.qa.permissions import (
@@ -460,6 +461,7 @@ def index(lid: str) -> FormPage:
         sorts=_sort_labels(bool(query), _locale()),
         states=_labels(_locale())["states"],
         args=args,
+        **prompt_context(g.viewer),
         # Moderators see hidden questions in the list, marked (students do not get them).
         hidden=hidden_keys(
             db.session(), actor.course_id, {"qa_question": [i.id for i in page.items]}

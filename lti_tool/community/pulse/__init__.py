@@ -1,0 +1,1 @@
+"""Course pulse surveys: one quick question to the students of a course, answered anonymously."""
