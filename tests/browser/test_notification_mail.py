@@ -319,7 +319,7 @@ def test_a_damaged_link_shows_a_translated_error_with_status_400(
         db.session.add(member)
         db.session.commit()
         settings: Settings = app.extensions["bottega_settings"]
-        token = unsubscribe_token(settings.secret_key, member.id)
+        token = unsubscribe_token(settings.secret_key, member)
     link = f"{tool_server.url}{UNSUBSCRIBE_PATH}/{token}"
     reader = italian_browser()
 
