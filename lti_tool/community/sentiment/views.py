@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from babel import dates
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, abort, g
 from flask_babel import get_locale
 
+from lti_tool.community.dashboard.views import dashboard_page
 from lti_tool.community.qa.permissions import Actor
 from lti_tool.community.sentiment import services
 from lti_tool.courses.access import staff_required
@@ -38,9 +39,8 @@ def index(lid: str) -> Any:
     session = db.session()
     locale = str(get_locale() or "en")
     weeks = services.weekly_mood(session, actor, weeks=WEEKS)
-    return render_template(
+    return dashboard_page(
         "sentiment/index.html",
-        viewer=g.viewer,
         weeks=list(reversed(weeks)),
         alert=services.course_alert(session, actor),
         posts=services.most_negative_posts(session, actor, days=RECENT_DAYS),

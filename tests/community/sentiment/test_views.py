@@ -59,6 +59,8 @@ def test_staff_see_the_mood_of_their_course_only(app: Flask, site: CourseWorld, 
     # Inside the dashboard: its menu, this page marked as the current one, a way back.
     assert '/sentiment/" aria-current="page">Course mood</a>' in page.text
     assert "/w/L1/dashboard/" in page.text
+    # The dashboard's header, as on its other pages: who is signed in.
+    assert f"Signed in as {PEOPLE[key][0]}" in page.text
 
 
 def test_the_page_in_italian(app: Flask, site: CourseWorld) -> None:
