@@ -66,6 +66,8 @@ def send_mail(
             smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError(f"recipient refused: {exc.recipients}", temporary=False) from exc
+    except smtplib.SMTPNotSupportedError as exc:  # an address in Unicode, a server without it
+        raise MailError(f"not supported by the SMTP server: {exc}", temporary=False) from exc
     except smtplib.SMTPResponseException as exc:
         raise MailError(
             f"SMTP {exc.smtp_code}", temporary=exc.smtp_code >= 400 and exc.smtp_code < 500

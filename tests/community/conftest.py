@@ -34,12 +34,14 @@ class Inbox:
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
+def inbox(request: pytest.FixtureRequest) -> Iterator[tuple[Inbox, int]]:
+    """The server and its port; parametrize indirectly with aiosmtpd SMTP options."""
+    options: dict[str, Any] = getattr(request, "param", {})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     yield handler, port
     controller.stop()

@@ -787,3 +787,26 @@ def test_a_launch_into_one_course_passes_over_only_that_courses_notifications(
     mail_round(app)
     assert to(inbox) == ["giulia@academy.example"]
     assert "Statistics" in body(inbox[0].messages[0])
+
+
+@pytest.mark.parametrize("inbox", [{"enable_SMTPUTF8": False}], indirect=True)
+def test_an_address_the_smtp_server_cannot_take_is_not_retried(
+    app: Flask, inbox: tuple[Inbox, int]
+) -> None:
+    """A Unicode address and a server without SMTPUTF8: no retry
+    every few minutes for two days, the member's next e-mail waits for the gap as usual."""
+    world = course(app)
+    ask_and_answer(app, world)
+    with app.app_context():
+        db.session.execute(
+            update(Member)
+            .where(Member.id == world["giulia"].member_id)
+            .values(email="giulià@académie.example")
+        )
+        db.session.commit()
+    mail_round(app)
+    assert inbox[0].messages == []
+    with app.app_context():
+        job = db.session.scalars(select(Job).where(Job.kind == "notifications.mail")).one()
+        assert job.attempts == 1 and job.status != "queued", job.last_error
+        assert "not supported" in (job.last_error or "")
