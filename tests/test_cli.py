@@ -488,3 +488,15 @@ def test_content_rerender_of_an_unknown_course_is_a_one_line_error(
     result = runner.invoke(args=["content", "rerender", "--course-id", "999"])
     assert result.exit_code == 2
     assert "no course with id 999" in result.output
+
+
+def test_keys_retire_takes_a_kid_that_starts_with_a_dash(tmp_path: Path) -> None:
+    """A kid is a base64url thumbprint: one in 64 starts with "-", copied from `keys list`."""
+    from lti_tool import create_app
+
+    from .conftest import base_config
+
+    app = create_app(base_config(tmp_path, tmp_path / "keys", DATABASE_URL="sqlite://"))
+    result = app.test_cli_runner().invoke(args=["keys", "retire", "-Zf3kidnotthere", "--now"])
+    assert result.exit_code == 2
+    assert "No such option" not in result.output and "-Zf3kidnotthere" in result.output
