@@ -404,9 +404,7 @@ def keys_rotate(as_json: bool, at_once: bool) -> None:
 
 
 # A kid is a key's base64url thumbprint: one in 64 starts with "-", which is no option here.
-@keys_cli.command(
-    "retire", cls=OneLineCommand, context_settings={"ignore_unknown_options": True}
-)
+@keys_cli.command("retire", cls=OneLineCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 @click.option(
     "--now",
